@@ -1,0 +1,1 @@
+"""netconform core: topology, cluster access, vantages, probes and outcomes (no pytest here)."""

@@ -1,0 +1,278 @@
+"""Access to one cluster through the official kubernetes client and a kubeconfig context."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import urllib3
+from kubernetes import client, config
+from kubernetes.client.rest import ApiException
+from kubernetes.config.config_exception import ConfigException
+from kubernetes.stream import stream
+
+from netconform.command import CommandResult
+from netconform.errors import (
+    ApiUnreachableError,
+    ForbiddenError,
+    NetconformError,
+    UnknownContextError,
+)
+from netconform.topology import Cluster, Timeouts
+from netconform.waits import wait_until
+
+T = TypeVar("T")
+#: How long a single API request may take before the API counts as unreachable.
+REQUEST_TIMEOUT = 10.0
+
+# kind -> (API class, plural used in method names, namespaced)
+_KINDS: dict[str, tuple[type[Any], str, bool]] = {
+    "Namespace": (client.CoreV1Api, "namespace", False),
+    "Node": (client.CoreV1Api, "node", False),
+    "Pod": (client.CoreV1Api, "namespaced_pod", True),
+    "Service": (client.CoreV1Api, "namespaced_service", True),
+    "ConfigMap": (client.CoreV1Api, "namespaced_config_map", True),
+    "Secret": (client.CoreV1Api, "namespaced_secret", True),
+    "Endpoints": (client.CoreV1Api, "namespaced_endpoints", True),
+    "Deployment": (client.AppsV1Api, "namespaced_deployment", True),
+    "Ingress": (client.NetworkingV1Api, "namespaced_ingress", True),
+    "NetworkPolicy": (client.NetworkingV1Api, "namespaced_network_policy", True),
+}
+#: Kinds the suite creates and removes by run-id label, in deletion order.
+WORKLOAD_KINDS = ("Ingress", "NetworkPolicy", "Service", "Deployment", "Pod", "ConfigMap", "Secret")
+
+
+class ClusterClient:
+    """One cluster: apply/delete manifests, wait for readiness, exec in pods."""
+
+    def __init__(self, cluster: Cluster, kubeconfig: Path | None, timeouts: Timeouts) -> None:
+        self.cluster = cluster
+        self.name = str(cluster.name)
+        self.timeouts = timeouts
+        self.configuration = _load_configuration(cluster.context, kubeconfig)
+        self.api = client.ApiClient(self.configuration)
+
+    @property
+    def server(self) -> str:
+        return str(self.configuration.host)
+
+    def describe(self) -> str:
+        return f"{self.name} (context {self.cluster.context}, {self.server})"
+
+    # -- calls ----------------------------------------------------------------------------
+
+    def call(self, what: str, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Call the API, turning transport and RBAC failures into one-line errors."""
+        kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
+        try:
+            return fn(*args, **kwargs)
+        except ApiException as err:
+            if err.status == 403:
+                raise ForbiddenError(
+                    f"{self.describe()}: forbidden to {what}: {_status_message(err)}"
+                ) from None
+            raise
+        except (urllib3.exceptions.HTTPError, OSError) as err:
+            raise ApiUnreachableError(
+                f"{self.describe()}: API server unreachable while trying to {what}: "
+                f"{_root_cause(err)}"
+            ) from None
+
+    def version(self) -> str:
+        info = self.call("read /version", client.VersionApi(self.api).get_code)
+        return str(info.git_version)
+
+    def wait_api(self) -> str:
+        """The server's version once /version answers (timeout: api_ready)."""
+        last: list[NetconformError] = []
+
+        def answered() -> str | None:
+            try:
+                return self.version()
+            except ApiUnreachableError as err:
+                last[:] = [err]
+                return None
+
+        try:
+            return wait_until(answered, timeout=self.timeouts.api_ready, name="api_ready",
+                              interval=0.2, describe=lambda: str(last[0]) if last else "")  # fmt: skip
+        except NetconformError:
+            raise (last[0] if last else ApiUnreachableError(self.describe())) from None
+
+    def _method(self, kind: str, verb: str) -> tuple[Callable[..., Any], bool]:
+        if kind not in _KINDS:
+            raise NetconformError(f"netconform cannot {verb} kind {kind!r}")
+        api_cls, plural, namespaced = _KINDS[kind]
+        return getattr(api_cls(self.api), f"{verb}_{plural}"), namespaced
+
+    def apply(self, manifest: dict[str, Any]) -> None:
+        """Create, or merge-patch when it exists (what `kubectl apply` does, minus pruning)."""
+        kind, meta = manifest["kind"], manifest["metadata"]
+        namespace = meta.get("namespace", "")
+        create, namespaced = self._method(kind, "create")
+        args = (namespace, manifest) if namespaced else (manifest,)
+        try:
+            self.call(f"create {kind} {meta['name']}", create, *args)
+        except ApiException as err:
+            if err.status != 409:
+                raise self._api_error(f"create {kind} {meta['name']}", err) from None
+            patch, _ = self._method(kind, "patch")
+            key = (meta["name"], namespace) if namespaced else (meta["name"],)
+            self.call(f"patch {kind} {meta['name']}", patch, *key, manifest)
+
+    def delete(self, kind: str, name: str, namespace: str = "") -> bool:
+        """Delete one object; False when it was already gone."""
+        delete, namespaced = self._method(kind, "delete")
+        args = (name, namespace) if namespaced else (name,)
+        try:
+            self.call(f"delete {kind} {name}", delete, *args)
+        except ApiException as err:
+            if err.status == 404:
+                return False
+            raise self._api_error(f"delete {kind} {name}", err) from None
+        return True
+
+    def list(self, kind: str, namespace: str, selector: str = "") -> list[Any]:
+        """Objects of a kind in a namespace ("" = all namespaces) matching a label selector."""
+        api_cls, plural, _ = _KINDS[kind]
+        api = api_cls(self.api)
+        if not _KINDS[kind][2]:
+            result = self.call(f"list {kind}", getattr(api, f"list_{plural}"),
+                               label_selector=selector)  # fmt: skip
+        elif namespace:
+            fn = getattr(api, f"list_{plural}")
+            result = self.call(f"list {kind}", fn, namespace, label_selector=selector)
+        else:
+            fn = getattr(api, f"list_{plural.removeprefix('namespaced_')}_for_all_namespaces")
+            result = self.call(f"list {kind}", fn, label_selector=selector)
+        return list(result.items)
+
+    def delete_labelled(self, namespace: str, selector: str) -> int:
+        """Remove every workload kind carrying `selector` in `namespace`; count removed."""
+        removed = 0
+        for kind in WORKLOAD_KINDS:
+            for obj in self.list(kind, namespace, selector):
+                removed += self.delete(kind, obj.metadata.name, obj.metadata.namespace)
+        return removed
+
+    def wait_deleted(self, namespace: str, selector: str) -> None:
+        def gone() -> bool:
+            return not any(self.list(k, namespace, selector) for k in ("Pod", "Deployment"))
+
+        wait_until(gone, timeout=self.timeouts.deletion, name="deletion",
+                   describe=lambda: f"{self.name}/{namespace} objects {selector} remain")  # fmt: skip
+
+    def wait_pods_ready(self, namespace: str, selector: str, count: int) -> list[Any]:
+        """The `count` pods matching `selector` once all run with an IP (timeout: pod_ready)."""
+        seen: list[Any] = []
+
+        def ready() -> list[Any] | None:
+            seen[:] = self.list("Pod", namespace, selector)
+            running = [p for p in seen if p.status.phase == "Running" and p.status.pod_ip]
+            return running if len(running) >= count else None
+
+        def state() -> str:
+            phases = ", ".join(f"{p.metadata.name}={p.status.phase}" for p in seen) or "no pods"
+            return f"{self.name}/{namespace} {selector}: want {count} running, have {phases}"
+
+        return wait_until(ready, timeout=self.timeouts.pod_ready, name="pod_ready",
+                          interval=0.1, describe=state)  # fmt: skip
+
+    def _api_error(self, what: str, err: ApiException) -> NetconformError:
+        return NetconformError(
+            f"{self.describe()}: cannot {what}: HTTP {err.status} {_status_message(err)}"
+        )
+
+    # -- exec -----------------------------------------------------------------------------
+
+    def exec(
+        self,
+        namespace: str,
+        pod: str,
+        argv: Sequence[str],
+        stdin: str | None = None,
+        container: str = "",
+    ) -> CommandResult:
+        """Run argv in a pod; stdout and stderr apart, the real exit code (channel 3)."""
+        where = f"{self.name}/{pod}"
+        # stream() swaps the ApiClient's transport while it runs: one client per exec keeps
+        # concurrent execs and ordinary calls apart.
+        api = client.CoreV1Api(client.ApiClient(self.configuration))
+        kwargs: dict[str, Any] = {"command": list(argv), "stdin": stdin is not None,
+                                  "stdout": True, "stderr": True, "tty": False,
+                                  "_preload_content": False}  # fmt: skip
+        if container:
+            kwargs["container"] = container
+        resp = self.call(f"exec in pod {namespace}/{pod}", stream,
+                         api.connect_get_namespaced_pod_exec, pod, namespace, **kwargs)  # fmt: skip
+        return _collect(resp, tuple(argv), where, stdin, self.timeouts.exec)
+
+
+def _collect(resp: Any, argv: tuple[str, ...], where: str, stdin: str | None,
+             timeout: float) -> CommandResult:  # fmt: skip
+    out: list[str] = []
+    err: list[str] = []
+    try:
+        if stdin is not None:
+            resp.write_stdin(stdin)
+            resp.close_channel(0)
+        deadline = time.monotonic() + timeout
+        while resp.is_open() and time.monotonic() < deadline:
+            resp.update(timeout=min(1.0, max(0.0, deadline - time.monotonic())))
+            out.append(resp.read_stdout(timeout=0) if resp.peek_stdout() else "")
+            err.append(resp.read_stderr(timeout=0) if resp.peek_stderr() else "")
+        if resp.is_open():
+            resp.close()
+            return CommandResult(argv, 124, "".join(out),
+                                 "".join(err) + f"\nexec timed out after {timeout:g}s", where)  # fmt: skip
+        out.append(resp.read_stdout(timeout=0) if resp.peek_stdout() else "")
+        err.append(resp.read_stderr(timeout=0) if resp.peek_stderr() else "")
+        rc = _returncode(resp)
+    finally:
+        resp.close()
+    return CommandResult(argv, rc, "".join(out), "".join(err), where)
+
+
+def _returncode(resp: Any) -> int:
+    try:
+        return int(resp.returncode)
+    except (TypeError, KeyError, ValueError, IndexError):
+        return 126  # the server closed without an exit status
+
+
+def _load_configuration(context: str, kubeconfig: Path | None) -> Any:
+    path = str(kubeconfig) if kubeconfig is not None else None
+    try:
+        contexts, _ = config.list_kube_config_contexts(config_file=path)
+    except (ConfigException, OSError) as err:
+        where = path or "the default kubeconfig (KUBECONFIG or ~/.kube/config)"
+        raise UnknownContextError(f"cannot read {where}: {err}") from None
+    names = [c["name"] for c in contexts]
+    if context not in names:
+        raise UnknownContextError(
+            f"unknown context {context!r} in {path or 'kubeconfig'} (known: {', '.join(names)})"
+        )
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=path, context=context,
+                            client_configuration=configuration, persist_config=False)  # fmt: skip
+    configuration.retries = 0  # an unreachable API should say so at once, not after retries
+    return configuration
+
+
+def _status_message(err: ApiException) -> str:
+    try:
+        return str(json.loads(err.body or "{}").get("message") or err.reason)
+    except ValueError:
+        return str(err.reason)
+
+
+def _root_cause(err: BaseException) -> str:
+    reason = getattr(err, "reason", None)
+    text = str(reason or err)
+    for marker in ("Connection refused", "timed out", "Name or service not known"):
+        if marker in text:
+            return marker.lower()
+    return text.splitlines()[0][:200]

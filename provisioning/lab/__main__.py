@@ -1,0 +1,5 @@
+import sys
+
+from provisioning.lab.cli import main
+
+sys.exit(main())

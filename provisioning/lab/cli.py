@@ -1,0 +1,109 @@
+"""`netconform-lab`: up, down, status, shell, fault, heal.
+
+Errors print one line and exit with the error's own code (see netconform.errors).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from netconform.errors import NetconformError
+from provisioning.lab import control
+from provisioning.lab.control import LabPaths
+
+FAULTS_HELP = """faults:
+  cut-peering A B      blackhole the routes between regions A and B (both ways)
+  blackhole-pod POD    drop all traffic to POD on its node (POD: cluster/name or name)
+"""
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="netconform-lab",
+        description="The embedded multi-region lab: clusters as network namespaces on this "
+        "machine, each with a Kubernetes API on loopback.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=FAULTS_HELP,
+    )
+    parser.add_argument("--state-dir", type=Path, default=control.DEFAULT_STATE_DIR,
+                        help="where state.json, kubeconfig and topology.yaml live (.lab)")  # fmt: skip
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="build the lab and start its API servers")
+    up.add_argument("--regions", type=int, default=3, help="number of regions (default 3)")
+    up.add_argument("--prefix", default=control.DEFAULT_PREFIX,
+                    help="name prefix of every namespace the lab creates (default ncl)")  # fmt: skip
+    up.add_argument("--timeout", type=float, default=120.0, help="lab_up timeout in seconds")
+    down = sub.add_parser("down", help="remove everything the lab made")
+    down.add_argument("--prefix", default=control.DEFAULT_PREFIX,
+                      help="sweep namespaces with this prefix when no daemon runs")  # fmt: skip
+    sub.add_parser("status", help="regions, API ports, pods and active faults")
+    shell = sub.add_parser("shell", help="a shell (or command) inside a lab namespace")
+    shell.add_argument("target", help="world, REGION (its router), NODE, or POD")
+    shell.add_argument("cmd", nargs=argparse.REMAINDER, help="command (default: $SHELL)")
+    fault = sub.add_parser("fault", help="break something on purpose (see below)")
+    fault.add_argument("name")
+    fault.add_argument("args", nargs="*")
+    sub.add_parser("heal", help="undo every active fault")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    paths = LabPaths(args.state_dir)
+    try:
+        return _dispatch(args, paths)
+    except NetconformError as err:
+        print(f"netconform-lab: error: {err}", file=sys.stderr)
+        return err.exit_code
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace, paths: LabPaths) -> int:
+    command: str = args.command
+    if command == "up":
+        state = control.up(paths, regions=args.regions, prefix=args.prefix,
+                           timeout=args.timeout, progress=print)  # fmt: skip
+        for region, port in state["api_ports"].items():
+            print(f"  lab-{region}: http://127.0.0.1:{port}")
+        print(f"topology: {paths.topology}\n"
+              f"try: kubectl --kubeconfig {paths.kubeconfig} --context lab-east get nodes")  # fmt: skip
+    elif command == "down":
+        control.require_root()
+        swept = control.down(paths, prefix=args.prefix)
+        print(f"lab down ({len(swept)} leftover namespace(s) swept)")
+    elif command == "status":
+        _status(paths)
+    elif command == "shell":
+        netns = control.call(paths, "GET", f"/netns?name={args.target}")["netns"]
+        cmd = args.cmd or [os.environ.get("SHELL", "/bin/sh")]
+        os.execvp("ip", ["ip", "netns", "exec", netns, *cmd])
+    elif command == "fault":
+        result = control.call(paths, "POST", "/fault", {"name": args.name, "args": args.args})
+        print(f"fault applied: {result['applied']}")
+    elif command == "heal":
+        healed = control.call(paths, "POST", "/heal", {})["healed"]
+        print(f"healed: {', '.join(healed) if healed else 'nothing was broken'}")
+    return 0
+
+
+def _status(paths: LabPaths) -> None:
+    state = control.read_state(paths)
+    if state is None:
+        print(f"no lab running for {paths.root}")
+        return
+    status = control.call(paths, "GET", "/status")
+    print(f"lab running: pid {state['pid']}, prefix {state['prefix']}, "
+          f"kubeconfig {paths.kubeconfig}")  # fmt: skip
+    for region, port in state["api_ports"].items():
+        pods = [p for p in status["pods"] if p["cluster"] == region]
+        print(f"  {region:<10} lab-{region} http://127.0.0.1:{port}  {len(pods)} pod(s)")
+    faults = status["faults"]
+    print(f"faults: {', '.join(faults) if faults else 'none'}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,171 @@
+"""Find, start, steer and stop a running lab daemon from another process.
+
+The daemon writes `<state-dir>/state.json` once it serves; everything here reads that file and
+talks to the daemon's control endpoint on loopback.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from netconform.errors import LabError, WaitTimeoutError
+from netconform.waits import wait_until
+from provisioning.lab import network
+
+DEFAULT_STATE_DIR = Path(".lab")
+DEFAULT_PREFIX = "ncl"
+CONTROL_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class LabPaths:
+    """Files of one lab's state directory."""
+
+    root: Path
+
+    @property
+    def state(self) -> Path:
+        return self.root / "state.json"
+
+    @property
+    def kubeconfig(self) -> Path:
+        return self.root / "kubeconfig"
+
+    @property
+    def topology(self) -> Path:
+        return self.root / "topology.yaml"
+
+    @property
+    def log(self) -> Path:
+        return self.root / "daemon.log"
+
+
+def read_state(paths: LabPaths) -> dict[str, Any] | None:
+    """The running lab's state, or None when no daemon is alive for it."""
+    try:
+        state: dict[str, Any] = json.loads(paths.state.read_text())
+    except (OSError, ValueError):
+        return None
+    return state if _alive(int(state.get("pid", 0))) else None
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:  # reap it first if it is our own child (a zombie still answers kill 0)
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def call(paths: LabPaths, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    """One JSON request to the daemon's control endpoint; LabError on any failure."""
+    state = read_state(paths)
+    if state is None:
+        raise LabError(f"no lab is running for {paths.root} (start one: netconform-lab up)")
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{state['control_port']}{path}", data=data, method=method,
+        headers={"Content-Type": "application/json"},
+    )  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=CONTROL_TIMEOUT) as resp:
+            return json.loads(resp.read() or b"null")
+    except urllib.error.HTTPError as err:
+        message = json.loads(err.read() or b"{}").get("error", err.reason)
+        raise LabError(str(message)) from None
+    except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
+        raise LabError(f"lab daemon does not answer on its control port: {err}") from None
+
+
+def require_root() -> None:
+    if os.geteuid() != 0:
+        raise LabError(
+            "the lab needs root to create network namespaces: run as root, or inside "
+            "'unshare --user --map-root-user --net --mount'"
+        )
+
+
+def up(
+    paths: LabPaths,
+    regions: int = 3,
+    prefix: str = DEFAULT_PREFIX,
+    timeout: float = 120.0,
+    progress: Callable[[str], None] = lambda _msg: None,
+) -> dict[str, Any]:
+    """Start the lab daemon (unless one runs) and wait until every cluster answers."""
+    state = read_state(paths)
+    if state is not None:
+        progress(f"lab already running (pid {state['pid']}, prefix {state['prefix']})")
+        return state
+    require_root()
+    network.check_tools()
+    paths.root.mkdir(parents=True, exist_ok=True)
+    paths.state.unlink(missing_ok=True)
+    argv = [sys.executable, "-m", "provisioning.lab.daemon", "--state-dir", str(paths.root),
+            "--prefix", prefix, "--regions", str(regions)]  # fmt: skip
+    with paths.log.open("ab") as logfile:
+        proc = subprocess.Popen(  # the daemon outlives this process on purpose
+            argv, stdin=subprocess.DEVNULL, stdout=logfile, stderr=subprocess.STDOUT,
+            start_new_session=True, cwd=Path.cwd(),
+        )  # fmt: skip
+    progress(f"building lab: {regions} regions, prefix {prefix}, pid {proc.pid}")
+    started = time.monotonic()
+
+    def ready() -> dict[str, Any] | None:
+        if proc.poll() is not None:
+            raise LabError(f"lab daemon exited with {proc.returncode}: {_last_line(paths.log)}")
+        return read_state(paths)
+
+    try:
+        state = wait_until(ready, timeout=timeout, name="lab_up", interval=0.1)
+    except WaitTimeoutError:
+        proc.terminate()
+        raise LabError(f"lab not ready within {timeout:g}s (lab_up); see {paths.log}") from None
+    progress(f"lab up in {time.monotonic() - started:.1f}s: kubeconfig {paths.kubeconfig}")
+    return state
+
+
+def _last_line(path: Path) -> str:
+    try:
+        lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
+    except OSError:
+        return "no log"
+    return lines[-1] if lines else "no log"
+
+
+def down(paths: LabPaths, prefix: str = DEFAULT_PREFIX, timeout: float = 60.0) -> list[str]:
+    """Stop the daemon (it removes its namespaces) and sweep what a crashed one left."""
+    state = read_state(paths)
+    if state is not None:
+        prefix = state["prefix"]
+        pid = int(state["pid"])
+        try:
+            call(paths, "POST", "/down", {})
+        except LabError:
+            os.kill(pid, 15)
+        try:
+            wait_until(lambda: not _alive(pid), timeout=timeout, name="lab_down")
+        except WaitTimeoutError:
+            os.kill(pid, 9)
+    swept = network.destroy(prefix)
+    paths.state.unlink(missing_ok=True)
+    return swept

@@ -1,0 +1,222 @@
+"""The lab daemon: builds the network, serves every cluster's API, applies faults, tears down.
+
+Started by `netconform-lab up` (provisioning.lab.control.up) as a detached process; it writes
+`state.json` when every cluster answers and removes everything it made on SIGTERM or
+`POST /down`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from netconform.errors import NetconformError
+from netconform.topology import Cluster, ClusterName, Namespace, Region, Topology, dump_topology
+from provisioning.lab import network
+from provisioning.lab.apiserver import ClusterSpec, LabApiServer, NodeSpec, write_kubeconfig
+from provisioning.lab.control import LabPaths
+from provisioning.lab.faults import FaultBook
+from provisioning.lab.network import LabPlan, plan_lab, region_names
+from provisioning.lab.runtime import LabRuntime
+
+log = logging.getLogger("netconform.lab")
+
+
+def cluster_specs(plan: LabPlan) -> list[ClusterSpec]:
+    """One API server per region, its nodes labelled with region and zone."""
+    return [
+        ClusterSpec(
+            name=region.name,
+            port=0,
+            nodes=tuple(
+                NodeSpec(node.name, node.ip, {
+                    "kubernetes.io/hostname": node.name,
+                    "topology.kubernetes.io/region": region.name,
+                    "topology.kubernetes.io/zone": f"{region.name}-{'abcdefgh'[j % 8]}",
+                })  # fmt: skip
+                for j, node in enumerate(region.nodes)
+            ),
+            service_cidr=region.service_cidr,
+            namespaces=(region.name,),
+        )
+        for region in plan.regions
+    ]
+
+
+def lab_topology(plan: LabPlan, paths: LabPaths) -> Topology:
+    """The topology file the suite runs against by default."""
+    clusters = tuple(
+        Cluster(
+            name=ClusterName(r.name),
+            context=f"lab-{r.name}",
+            region=Region(r.name),
+            namespace=Namespace(r.name),
+            pod_cidrs=(r.vpc_cidr,),
+            service_cidrs=(r.service_cidr,),
+            dns_zone=f"{r.name}.svc.cluster.local",
+            cloud="lab",
+        )
+        for r in plan.regions
+    )
+    return Topology(name="lab", clusters=clusters, kubeconfig=Path(paths.kubeconfig.name))
+
+
+class Daemon:
+    """Owns the lab for its lifetime."""
+
+    def __init__(self, paths: LabPaths, prefix: str, regions: int) -> None:
+        self.paths = paths
+        self.plan = plan_lab(prefix, region_names(regions))
+        self.api = LabApiServer(cluster_specs(self.plan), self._exec, self._log)
+        self.runtime = LabRuntime(self.plan, self.api)
+        self.api.subscribe(self.runtime.on_event)
+        self.faults = FaultBook(self.plan, self.runtime)
+        self.stopping = asyncio.Event()
+        self.control: web.AppRunner | None = None
+
+    async def _exec(self, *args: Any) -> asyncio.subprocess.Process:
+        return await self.runtime.exec_in_pod(*args)
+
+    async def _log(self, *args: Any) -> str:
+        return await self.runtime.pod_log(*args)
+
+    async def run(self) -> None:
+        started = time.monotonic()
+        await asyncio.to_thread(network.build, self.plan)
+        log.info("network built in %.2fs", time.monotonic() - started)
+        try:
+            ports = await self.api.start()
+            control_port = await self._start_control()
+            self._write_files(ports, control_port)
+            log.info("lab ready in %.2fs: %s", time.monotonic() - started, ports)
+            await self.stopping.wait()
+        finally:
+            await self.teardown()
+
+    def _write_files(self, ports: dict[str, int], control_port: int) -> None:
+        write_kubeconfig(self.paths.kubeconfig, ports)
+        topology = dump_topology(lab_topology(self.plan, self.paths))
+        self.paths.topology.write_text(yaml.safe_dump(topology, sort_keys=False))
+        state = {
+            "pid": os.getpid(),
+            "prefix": self.plan.prefix,
+            "regions": [r.name for r in self.plan.regions],
+            "api_ports": ports,
+            "control_port": control_port,
+            "world_netns": self.plan.world_netns,
+        }
+        tmp = self.paths.state.with_suffix(".tmp")
+        tmp.write_text(json.dumps(state, indent=2))
+        tmp.replace(self.paths.state)  # readers never see half a file
+
+    async def teardown(self) -> None:
+        self.paths.state.unlink(missing_ok=True)
+        await self.runtime.stop()
+        await self.api.stop()
+        if self.control is not None:
+            await self.control.cleanup()
+        removed = await asyncio.to_thread(network.destroy, self.plan.prefix)
+        log.info("removed %d namespaces", len(removed))
+
+    # -- control endpoint ---------------------------------------------------------------
+
+    async def _start_control(self) -> int:
+        app = web.Application()
+        app.add_routes([
+            web.get("/status", self._status),
+            web.post("/fault", self._fault),
+            web.post("/heal", self._heal),
+            web.post("/down", self._down),
+            web.get("/netns", self._netns),
+        ])  # fmt: skip
+        self.control = web.AppRunner(app, access_log=None)
+        await self.control.setup()
+        site = web.TCPSite(self.control, "127.0.0.1", 0)
+        await site.start()
+        server = site._server
+        assert server is not None
+        sockets = getattr(server, "sockets", None) or []
+        return int(sockets[0].getsockname()[1])
+
+    async def _status(self, _request: web.Request) -> web.Response:
+        pods = [
+            {"cluster": p.cluster, "namespace": p.namespace, "name": p.name,
+             "node": p.node.name, "ip": p.ip, "netns": p.netns}
+            for p in self.runtime.pods.values()
+        ]  # fmt: skip
+        return web.json_response({"regions": [r.name for r in self.plan.regions],
+                                  "pods": pods, "faults": self.faults.active()})  # fmt: skip
+
+    async def _fault(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        try:
+            applied = await asyncio.to_thread(self.faults.apply, body["name"], body["args"])
+        except NetconformError as err:
+            return web.json_response({"error": str(err)}, status=400)
+        return web.json_response({"applied": applied})
+
+    async def _heal(self, _request: web.Request) -> web.Response:
+        healed = await asyncio.to_thread(self.faults.heal)
+        return web.json_response({"healed": healed})
+
+    async def _down(self, _request: web.Request) -> web.Response:
+        self.stopping.set()
+        return web.json_response({"stopping": True})
+
+    async def _netns(self, request: web.Request) -> web.Response:
+        """The namespace behind a name a person would type: world, a node, a router, a pod."""
+        name = request.query.get("name", "")
+        try:
+            return web.json_response({"netns": self._resolve_netns(name)})
+        except NetconformError as err:
+            return web.json_response({"error": str(err)}, status=404)
+
+    def _resolve_netns(self, name: str) -> str:
+        if name == "world":
+            return self.plan.world_netns
+        for region in self.plan.regions:
+            if name in (f"{region.name}-router", region.name):
+                return region.router_netns
+            for node in region.nodes:
+                if name == node.name:
+                    return node.netns
+        return self.runtime.pod_by_name(name).netns
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="provisioning.lab.daemon")
+    parser.add_argument("--state-dir", type=Path, required=True)
+    parser.add_argument("--prefix", required=True)
+    parser.add_argument("--regions", type=int, required=True)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    paths = LabPaths(args.state_dir)
+
+    async def run() -> None:
+        daemon = Daemon(paths, args.prefix, args.regions)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, daemon.stopping.set)
+        await daemon.run()
+
+    try:
+        asyncio.run(run())
+    except NetconformError as err:
+        print(f"netconform-lab daemon: error: {err}", file=sys.stderr)
+        return err.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,70 @@
+"""Faults on demand: break one thing in the lab, remember how to undo it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from netconform.errors import LabError
+from provisioning.lab import network
+from provisioning.lab.network import LabPlan
+from provisioning.lab.runtime import LabRuntime
+
+
+@dataclass(frozen=True)
+class ActiveFault:
+    name: str
+    args: tuple[str, ...]
+    undo: Callable[[], None]
+
+    def describe(self) -> str:
+        return " ".join((self.name, *self.args))
+
+
+class FaultBook:
+    """Applies named faults and heals them all, in reverse order."""
+
+    def __init__(self, plan: LabPlan, runtime: LabRuntime) -> None:
+        self.plan = plan
+        self.runtime = runtime
+        self._active: list[ActiveFault] = []
+        self._faults: dict[str, tuple[int, Callable[..., Callable[[], None]]]] = {
+            "cut-peering": (2, self._cut_peering),
+            "blackhole-pod": (1, self._blackhole_pod),
+        }
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self._faults)
+
+    def active(self) -> list[str]:
+        return [fault.describe() for fault in self._active]
+
+    def apply(self, name: str, args: list[str]) -> str:
+        if name not in self._faults:
+            raise LabError(f"unknown fault {name!r} (known: {', '.join(self._faults)})")
+        arity, make = self._faults[name]
+        if len(args) != arity:
+            raise LabError(f"fault {name} takes {arity} argument(s), got {len(args)}")
+        undo = make(*args)
+        fault = ActiveFault(name, tuple(args), undo)
+        self._active.append(fault)
+        return fault.describe()
+
+    def heal(self) -> list[str]:
+        healed = []
+        while self._active:
+            fault = self._active.pop()
+            fault.undo()
+            healed.append(fault.describe())
+        return healed
+
+    def _cut_peering(self, a: str, b: str) -> Callable[[], None]:
+        network.set_peering(self.plan, a, b, active=False)
+        return lambda: network.set_peering(self.plan, a, b, active=True)
+
+    def _blackhole_pod(self, pod: str) -> Callable[[], None]:
+        state = self.runtime.pod_by_name(pod)
+        node_ns, ip, dev = state.node.netns, state.ip, state.dev
+        network.ip_batch(node_ns, [f"route replace blackhole {ip}/32"])
+        return lambda: network.ip_batch(node_ns, [f"route replace {ip}/32 dev {dev}"])

@@ -1,0 +1,1 @@
+"""Report output: Allure environment and categories, case tables and matrices, HTML."""

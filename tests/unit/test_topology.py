@@ -1,0 +1,79 @@
+"""Topology loading: good files load, bad ones name the file, the key and the expectation."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from netconform.errors import TopologyError
+from netconform.topology import DEFAULT_REQUIRED_PORTS, load_topology
+
+GOOD = """
+name: mrc
+kubeconfig: kubeconfig
+clusters:
+  - {name: central, context: mrc-central, pod_cidrs: [10.124.0.0/16], cloud: aws,
+     cloud_region: ca-central-1}
+  - {name: east, context: mrc-east, pod_cidrs: [10.125.0.0/16]}
+probe: {ping_count: 5, connect_timeout: 3}
+timeouts: {pod_ready: 30}
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "topology.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_good_file_loads_with_defaults(tmp_path: Path) -> None:
+    topo = load_topology(write(tmp_path, GOOD))
+    assert topo.names == ("central", "east")
+    east = topo.cluster("east")
+    assert (east.context, east.namespace, east.region) == ("mrc-east", "east", "east")
+    assert east.dns_zone == "east.svc.cluster.local"
+    assert topo.required_ports == DEFAULT_REQUIRED_PORTS
+    assert topo.kubeconfig == tmp_path / "kubeconfig"
+    assert topo.probe.ping_count == 5 and topo.probe.connect_timeout == 3.0
+    assert topo.timeouts.pod_ready == 30.0 and topo.timeouts.api_ready == 30.0
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("clusters: [", "line 1 malformed YAML"),
+        ("name: x\n", "clusters: missing required key"),
+        ("clusters: []\n", "clusters: expected a non-empty list of clusters"),
+        ("clusters:\n  - {name: a}\n", "clusters[0].pod_cidrs: missing required key"),
+        ("clusters:\n  - {name: a, pod_cidrs: [10.300.0.0/16]}\n",
+         "clusters[0].pod_cidrs[0]: expected an IPv4 CIDR like 10.0.0.0/16, got '10.300.0.0/16'"),
+        ("clusters:\n  - {name: a, pod_cidrs: [10.0.0.0/8], cloud: ibm}\n",
+         "clusters[0].cloud: expected one of lab, aws, gcp, azure, none, got 'ibm'"),
+        ("clusters:\n  - {name: a, pod_cidrs: []}\n  - {name: a, pod_cidrs: []}\n",
+         "clusters[1].name: expected a value unique across clusters"),
+        ("clusters:\n  - {name: a, pod_cidrs: []}\nports: {required: [70000]}\n",
+         "ports.required[0]: expected a TCP port 1-65535, got 70000"),
+        ("clusters:\n  - {name: a, pod_cidrs: []}\ntimeouts: {pod_redy: 3}\n",
+         "timeouts.pod_redy: unknown key"),
+        ("clusters:\n  - {name: a, pod_cidrs: []}\nprobe: {ping_count: many}\n",
+         "probe.ping_count: expected a int, got 'many'"),
+    ],
+)
+def test_bad_file_names_file_key_and_expectation(tmp_path: Path, text: str, message: str) -> None:
+    path = write(tmp_path, text)
+    with pytest.raises(TopologyError) as err:
+        load_topology(path)
+    assert str(err.value).startswith(str(path))
+    assert message in str(err.value)
+
+
+def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(TopologyError, match="cannot read topology file"):
+        load_topology(tmp_path / "nope.yaml")
+
+
+def test_unknown_cluster_lists_known_ones(tmp_path: Path) -> None:
+    topo = load_topology(write(tmp_path, GOOD))
+    with pytest.raises(TopologyError, match=r"no cluster named 'west'.*central, east"):
+        topo.cluster("west")
