@@ -13,7 +13,7 @@ from netconform.cluster import ClusterClient
 from netconform.topology import load_topology
 from provisioning.lab import control
 from provisioning.lab.control import LabPaths
-from tests.lab.conftest import run_suite
+from tests.labrun import run_suite
 
 SUITE = "suites/pod_to_pod"
 RUN_ID = "selftest-pod-to-pod"

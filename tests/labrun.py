@@ -1,42 +1,14 @@
-"""A lab for the project's own tests: its own prefix and state directory, built once."""
+"""Run the suites as a user would (a real pytest process) and read the outcome per test id."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
-from provisioning.lab import control
-from provisioning.lab.control import LabPaths
-
-REPO = Path(__file__).resolve().parents[2]
-TEST_PREFIX = "nct"
-
-
-def _skip_reason() -> str | None:
-    if os.geteuid() != 0:
-        return "lab tests need root (network namespaces)"
-    return None
-
-
-@pytest.fixture(scope="session")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabPaths]:
-    """A running 3-region lab, removed (and checked gone) at the end of the session."""
-    reason = _skip_reason()
-    if reason:
-        pytest.skip(reason)
-    paths = LabPaths(tmp_path_factory.mktemp("lab"))
-    control.up(paths, regions=3, prefix=TEST_PREFIX, progress=print)
-    try:
-        yield paths
-    finally:
-        control.down(paths, prefix=TEST_PREFIX)
+REPO = Path(__file__).resolve().parents[1]
 
 
 @dataclass(frozen=True)
