@@ -158,10 +158,10 @@ def check_tools(tools: Iterable[str] = REQUIRED_TOOLS) -> None:
             )
 
 
-def run(argv: Sequence[str], stdin: str | None = None) -> str:
-    """Run a network command; LabError with its stderr when it fails."""
+def run(argv: Sequence[str], stdin: str | None = None, check: bool = True) -> str:
+    """Run a network command; LabError with its stderr when it fails (and `check`)."""
     proc = subprocess.run(list(argv), input=stdin, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
+    if check and proc.returncode != 0:
         detail = (proc.stderr or proc.stdout).strip().splitlines()
         raise LabError(f"{' '.join(argv[:6])}: {detail[-1] if detail else 'failed'}")
     return proc.stdout
@@ -313,5 +313,7 @@ def destroy(prefix: str) -> list[str]:
     """Delete every namespace named `prefix-*` (their links go with them)."""
     names = list_netns(prefix)
     if names:
-        run(["ip", "-batch", "-"], stdin="".join(f"netns delete {n}\n" for n in names))
+        # -force: keep going past a namespace that vanished meanwhile
+        run(["ip", "-force", "-batch", "-"], stdin="".join(f"netns delete {n}\n" for n in names),
+            check=False)
     return names

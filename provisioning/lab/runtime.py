@@ -24,6 +24,7 @@ from provisioning.lab.nsenter import listen_tcp
 
 log = logging.getLogger(__name__)
 ECHO_READ_TIMEOUT = 2.0
+STOP_TIMEOUT = 30.0
 
 
 @dataclass
@@ -223,8 +224,9 @@ class LabRuntime:
         for state in self.pods.values():
             for server in state.servers:
                 server.close()
-        for task in list(self._tasks):
-            task.cancel()
+        # let pod wiring/unwiring in flight finish, so teardown sees every namespace
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=STOP_TIMEOUT)
 
 
 def _tcp_ports(spec: dict[str, Any]) -> list[int]:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from fixtures.plugin import RegionPair
+from fixtures.plugin import Once, RegionPair
 from fixtures.reporting import attach_cases, attach_matrix
 from fixtures.workloads import Workloads, load_manifest
 from netconform.cluster import ClusterClient
@@ -24,6 +24,13 @@ PROBE_POD = load_manifest(Path(__file__).with_name("probe-pod.yaml"))
 
 @pytest.fixture(scope="session")
 def pod_observations(
+    topology: Topology, clusters: dict[str, ClusterClient], workloads: Workloads, once: Once
+) -> list[Observation]:
+    """Measured once per run (xdist workers share it)."""
+    return once("pod-to-pod", lambda: _measure(topology, clusters, workloads))
+
+
+def _measure(
     topology: Topology, clusters: dict[str, ClusterClient], workloads: Workloads
 ) -> list[Observation]:
     """Probe pods on every node, then one batch per source pod, all at once."""

@@ -11,7 +11,7 @@ import pytest
 
 from netconform.cluster import ClusterClient
 from netconform.topology import load_topology
-from provisioning.lab import control
+from provisioning.lab import control, network
 from provisioning.lab.control import LabPaths
 from tests.labrun import run_suite
 
@@ -89,3 +89,17 @@ def test_kubectl_lists_pods_and_pings_across_regions(probes_kept: LabPaths) -> N
     assert ping.returncode == 0, ping.stdout + ping.stderr
     assert "1 received" in ping.stdout
     assert json.loads(json.dumps(status))  # status is plain JSON for scripts
+
+
+def test_xdist_builds_the_lab_once_and_matches_a_serial_run(lab: LabPaths,
+                                                            tmp_path: Path) -> None:
+    lab_dir = tmp_path / "own-lab"
+    parallel = run_suite([SUITE, "-n", "2", "--lab-dir", str(lab_dir), "--lab-prefix", "ncx"],
+                         tmp_path)
+    assert parallel.rc == 0, parallel.output[-3000:]
+    assert parallel.output.count("netconform: building lab") == 1, parallel.output
+    assert (lab_dir / "daemon.log").read_text().count("network built") == 1
+    assert "lab stopped" in parallel.output and not network.list_netns("ncx")
+    serial = run_suite([SUITE, "--topology", str(lab.topology)], tmp_path)
+    assert serial.outcomes == parallel.outcomes
+    assert set(serial.outcomes) == ALL_PAIRS
