@@ -51,10 +51,21 @@ def timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
 
 
 def suite_wall(paths: LabPaths, extra: list[str]) -> float:
-    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "suites/pod_to_pod",
-            "--topology", str(paths.topology), *extra]  # fmt: skip
-    proc, seconds = timed(subprocess.run, argv, cwd=REPO, capture_output=True, text=True,
-                          check=False)  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "suites/pod_to_pod",
+        "--topology",
+        str(paths.topology),
+        *extra,
+    ]
+    proc, seconds = timed(
+        subprocess.run, argv, cwd=REPO, capture_output=True, text=True, check=False
+    )
     if proc.returncode != 0:
         raise SystemExit(f"suite failed on a healthy lab:\n{proc.stdout[-2000:]}")
     return float(seconds)
@@ -62,20 +73,33 @@ def suite_wall(paths: LabPaths, extra: list[str]) -> float:
 
 def phases(paths: LabPaths) -> tuple[dict[str, float], dict[str, list[Endpoint]]]:
     topology = load_topology(paths.topology)
-    clients = {c.name: ClusterClient(c, topology.kubeconfig, topology.timeouts)
-               for c in topology.clusters}  # fmt: skip
+    clients = {
+        c.name: ClusterClient(c, topology.kubeconfig, topology.timeouts) for c in topology.clusters
+    }
     labels = {"app.kubernetes.io/managed-by": "netconform", "netconform.io/run-id": "bench"}
     work = Workloads(topology, dict(clients), labels)
     settings = topology.probe
-    pods, deploy = timed(work.pods_on_every_node, PROBE_POD, "probe", topology.images.probe,
-                         settings.tcp_port, settings.pods_per_node)  # fmt: skip
+    pods, deploy = timed(
+        work.pods_on_every_node,
+        PROBE_POD,
+        "probe",
+        topology.images.probe,
+        settings.tcp_port,
+        settings.pods_per_node,
+    )
     everyone = [p for ps in pods.values() for p in ps]
-    vantages = {p: PodVantage(clients[p.cluster], topology.cluster(p.cluster).namespace, p.name)
-                for p in everyone}  # fmt: skip
+    vantages = {
+        p: PodVantage(clients[p.cluster], topology.cluster(p.cluster).namespace, p.name)
+        for p in everyone
+    }
     observations, measured = timed(measure, vantages, everyone, settings)
     assert all(o.case.passed for o in observations), "healthy lab must pass"
-    return {"deploy_s": deploy, "measure_s": measured, "pods": len(everyone),
-            "cases": len(observations)}, pods
+    return {
+        "deploy_s": deploy,
+        "measure_s": measured,
+        "pods": len(everyone),
+        "cases": len(observations),
+    }, pods
 
 
 def manual_loop(paths: LabPaths, pods: dict[str, list[Endpoint]], limit: int) -> dict[str, Any]:
@@ -88,13 +112,32 @@ def manual_loop(paths: LabPaths, pods: dict[str, list[Endpoint]], limit: int) ->
     start = time.perf_counter()
     for src, spec in run:
         namespace = topology.cluster(src.cluster).namespace
-        subprocess.run(["kubectl", "--kubeconfig", str(paths.kubeconfig), "--context",
-                        f"lab-{src.cluster}", "exec", "-n", namespace, src.name, "--",
-                        *probe_argv(spec, topology.probe)], capture_output=True, check=False)  # fmt: skip
+        subprocess.run(
+            [
+                "kubectl",
+                "--kubeconfig",
+                str(paths.kubeconfig),
+                "--context",
+                f"lab-{src.cluster}",
+                "exec",
+                "-n",
+                namespace,
+                src.name,
+                "--",
+                *probe_argv(spec, topology.probe),
+            ],
+            capture_output=True,
+            check=False,
+        )
     seconds = time.perf_counter() - start
     total = seconds * len(jobs) / len(run)
-    return {"execs_run": len(run), "execs_total": len(jobs), "seconds_run": seconds,
-            "seconds_total": total, "extrapolated": len(run) < len(jobs)}  # fmt: skip
+    return {
+        "execs_run": len(run),
+        "execs_total": len(jobs),
+        "seconds_run": seconds,
+        "seconds_total": total,
+        "extrapolated": len(run) < len(jobs),
+    }
 
 
 def bench(regions: int, manual_limit: int) -> dict[str, Any]:
@@ -108,16 +151,31 @@ def bench(regions: int, manual_limit: int) -> dict[str, Any]:
             manual = manual_loop(paths, pods, manual_limit)
         finally:
             _, down = timed(control.down, paths, prefix=PREFIX)
-    return {"regions": regions, "lab_up_s": up, "lab_down_s": down, "suite_serial_s": serial,
-            "suite_n2_s": parallel, **inside, "manual": manual,
-            "ratio_manual_over_suite": manual["seconds_total"] / serial}  # fmt: skip
+    return {
+        "regions": regions,
+        "lab_up_s": up,
+        "lab_down_s": down,
+        "suite_serial_s": serial,
+        "suite_n2_s": parallel,
+        **inside,
+        "manual": manual,
+        "ratio_manual_over_suite": manual["seconds_total"] / serial,
+    }
+
+
+def _extrapolated(manual: dict[str, Any]) -> str:
+    return f" (extrapolated from {manual['execs_run']})" if manual["extrapolated"] else ""
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--regions", type=int, nargs="+", default=[3, 9])
-    parser.add_argument("--manual-limit", type=int, default=0,
-                        help="run only the first N manual execs and extrapolate (0: all)")  # fmt: skip
+    parser.add_argument(
+        "--manual-limit",
+        type=int,
+        default=0,
+        help="run only the first N manual execs and extrapolate (0: all)",
+    )
     args = parser.parse_args()
     results = []
     for regions in args.regions:
@@ -125,14 +183,17 @@ def main() -> int:
         result = bench(regions, limit)
         results.append(result)
         manual = result["manual"]
-        print(f"{regions} regions: lab up {result['lab_up_s']:.2f}s, down "
-              f"{result['lab_down_s']:.2f}s; suite {result['suite_serial_s']:.1f}s serial, "
-              f"{result['suite_n2_s']:.1f}s with -n 2 ({result['pods']} pods, "
-              f"{result['cases']} cases; deploy {result['deploy_s']:.2f}s, measure "
-              f"{result['measure_s']:.2f}s); by hand {manual['seconds_total']:.0f}s for "
-              f"{manual['execs_total']} kubectl execs"
-              f"{' (extrapolated from ' + str(manual['execs_run']) + ')' if manual['extrapolated'] else ''}"
-              f"; ratio {result['ratio_manual_over_suite']:.0f}x", flush=True)  # fmt: skip
+        print(
+            f"{regions} regions: lab up {result['lab_up_s']:.2f}s, down "
+            f"{result['lab_down_s']:.2f}s; suite {result['suite_serial_s']:.1f}s serial, "
+            f"{result['suite_n2_s']:.1f}s with -n 2 ({result['pods']} pods, "
+            f"{result['cases']} cases; deploy {result['deploy_s']:.2f}s, measure "
+            f"{result['measure_s']:.2f}s); by hand {manual['seconds_total']:.0f}s for "
+            f"{manual['execs_total']} kubectl execs"
+            f"{_extrapolated(manual)}"
+            f"; ratio {result['ratio_manual_over_suite']:.0f}x",
+            flush=True,
+        )
     out = REPO / "benchmarks" / "results"
     out.mkdir(parents=True, exist_ok=True)
     path = out / f"pod_to_pod-{time.strftime('%Y%m%d-%H%M%S')}.json"

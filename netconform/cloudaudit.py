@@ -138,8 +138,9 @@ class Snapshot:
     """Pairs that share one network: no peering or routes needed (GCP)."""
 
 
-def _finding(snap: Snapshot, pair: str, resource: str, message: str, port: int | None = None
-             ) -> AuditFinding:
+def _finding(
+    snap: Snapshot, pair: str, resource: str, message: str, port: int | None = None
+) -> AuditFinding:
     return AuditFinding(snap.cloud, pair, resource, port, f"{snap.cloud} {pair}: {message}")
 
 
@@ -169,8 +170,14 @@ def audit_peering(snap: Snapshot, a: str, b: str) -> list[AuditFinding]:
     for local, remote in ((a, b), (b, a)):
         views = _views(snap, local, remote)
         if not views:
-            found.append(_finding(snap, pair, f"network of {local}",
-                                  f"no peering from {local}'s network to {remote}'s"))
+            found.append(
+                _finding(
+                    snap,
+                    pair,
+                    f"network of {local}",
+                    f"no peering from {local}'s network to {remote}'s",
+                )
+            )
             continue
         if any(v.active and not v.problem for v in views):
             continue
@@ -211,8 +218,11 @@ def audit_routes(snap: Snapshot, src: str, dst: str) -> list[AuditFinding]:
 
 def _route_problem(table: RouteTable, cidr: str, targets: set[str]) -> str:
     net = IPv4(cidr)
-    matching = [r for r in table.routes if net.subnet_of(IPv4(r.destination))
-                and IPv4(r.destination).prefixlen > 0]
+    matching = [
+        r
+        for r in table.routes
+        if net.subnet_of(IPv4(r.destination)) and IPv4(r.destination).prefixlen > 0
+    ]
     if not matching:
         return f"has no route to {cidr}"
     best = max(matching, key=lambda r: IPv4(r.destination).prefixlen)
@@ -273,14 +283,21 @@ class AuditCase:
         return f"{self.cloud}:{self.src}->{self.dst}{suffix}"
 
 
-def audit_cases(cloud: str, clusters: tuple[Cluster, ...], ports: tuple[int, ...]
-                ) -> list[AuditCase]:
+def audit_cases(
+    cloud: str, clusters: tuple[Cluster, ...], ports: tuple[int, ...]
+) -> list[AuditCase]:
     """Every check for one cloud's clusters: pairs for overlap/peering, directions for the rest."""
-    cases = [AuditCase(kind, cloud, a.name, b.name) for kind in ("overlap", "peering")
-             for a, b in combinations(clusters, 2)]
+    cases = [
+        AuditCase(kind, cloud, a.name, b.name)
+        for kind in ("overlap", "peering")
+        for a, b in combinations(clusters, 2)
+    ]
     cases += [AuditCase("routes", cloud, a.name, b.name) for a, b in permutations(clusters, 2)]
-    cases += [AuditCase("port", cloud, a.name, b.name, p)
-              for a, b in permutations(clusters, 2) for p in ports]
+    cases += [
+        AuditCase("port", cloud, a.name, b.name, p)
+        for a, b in permutations(clusters, 2)
+        for p in ports
+    ]
     return cases
 
 

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import urllib3
 from kubernetes import client, config
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 from kubernetes.stream import stream
 
@@ -97,8 +97,13 @@ class ClusterClient:
                 return None
 
         try:
-            return wait_until(answered, timeout=self.timeouts.api_ready, name="api_ready",
-                              interval=0.2, describe=lambda: str(last[0]) if last else "")  # fmt: skip
+            return wait_until(
+                answered,
+                timeout=self.timeouts.api_ready,
+                name="api_ready",
+                interval=0.2,
+                describe=lambda: str(last[0]) if last else "",
+            )
         except NetconformError:
             raise (last[0] if last else ApiUnreachableError(self.describe())) from None
 
@@ -135,13 +140,14 @@ class ClusterClient:
             raise self._api_error(f"delete {kind} {name}", err) from None
         return True
 
-    def list(self, kind: str, namespace: str, selector: str = "") -> list[Any]:
+    def objects(self, kind: str, namespace: str, selector: str = "") -> list[Any]:
         """Objects of a kind in a namespace ("" = all namespaces) matching a label selector."""
         api_cls, plural, _ = _KINDS[kind]
         api = api_cls(self.api)
         if not _KINDS[kind][2]:
-            result = self.call(f"list {kind}", getattr(api, f"list_{plural}"),
-                               label_selector=selector)  # fmt: skip
+            result = self.call(
+                f"list {kind}", getattr(api, f"list_{plural}"), label_selector=selector
+            )
         elif namespace:
             fn = getattr(api, f"list_{plural}")
             result = self.call(f"list {kind}", fn, namespace, label_selector=selector)
@@ -154,23 +160,27 @@ class ClusterClient:
         """Remove every workload kind carrying `selector` in `namespace`; count removed."""
         removed = 0
         for kind in WORKLOAD_KINDS:
-            for obj in self.list(kind, namespace, selector):
+            for obj in self.objects(kind, namespace, selector):
                 removed += self.delete(kind, obj.metadata.name, obj.metadata.namespace)
         return removed
 
     def wait_deleted(self, namespace: str, selector: str) -> None:
         def gone() -> bool:
-            return not any(self.list(k, namespace, selector) for k in ("Pod", "Deployment"))
+            return not any(self.objects(k, namespace, selector) for k in ("Pod", "Deployment"))
 
-        wait_until(gone, timeout=self.timeouts.deletion, name="deletion",
-                   describe=lambda: f"{self.name}/{namespace} objects {selector} remain")  # fmt: skip
+        wait_until(
+            gone,
+            timeout=self.timeouts.deletion,
+            name="deletion",
+            describe=lambda: f"{self.name}/{namespace} objects {selector} remain",
+        )
 
     def wait_pods_ready(self, namespace: str, selector: str, count: int) -> list[Any]:
         """The `count` pods matching `selector` once all run with an IP (timeout: pod_ready)."""
         seen: list[Any] = []
 
         def ready() -> list[Any] | None:
-            seen[:] = self.list("Pod", namespace, selector)
+            seen[:] = self.objects("Pod", namespace, selector)
             running = [p for p in seen if p.status.phase == "Running" and p.status.pod_ip]
             return running if len(running) >= count else None
 
@@ -178,8 +188,9 @@ class ClusterClient:
             phases = ", ".join(f"{p.metadata.name}={p.status.phase}" for p in seen) or "no pods"
             return f"{self.name}/{namespace} {selector}: want {count} running, have {phases}"
 
-        return wait_until(ready, timeout=self.timeouts.pod_ready, name="pod_ready",
-                          interval=0.1, describe=state)  # fmt: skip
+        return wait_until(
+            ready, timeout=self.timeouts.pod_ready, name="pod_ready", interval=0.1, describe=state
+        )
 
     def _api_error(self, what: str, err: ApiException) -> NetconformError:
         return NetconformError(
@@ -201,18 +212,30 @@ class ClusterClient:
         # stream() swaps the ApiClient's transport while it runs: one client per exec keeps
         # concurrent execs and ordinary calls apart.
         api = client.CoreV1Api(client.ApiClient(self.configuration))
-        kwargs: dict[str, Any] = {"command": list(argv), "stdin": stdin is not None,
-                                  "stdout": True, "stderr": True, "tty": False,
-                                  "_preload_content": False}  # fmt: skip
+        kwargs: dict[str, Any] = {
+            "command": list(argv),
+            "stdin": stdin is not None,
+            "stdout": True,
+            "stderr": True,
+            "tty": False,
+            "_preload_content": False,
+        }
         if container:
             kwargs["container"] = container
-        resp = self.call(f"exec in pod {namespace}/{pod}", stream,
-                         api.connect_get_namespaced_pod_exec, pod, namespace, **kwargs)  # fmt: skip
+        resp = self.call(
+            f"exec in pod {namespace}/{pod}",
+            stream,
+            api.connect_get_namespaced_pod_exec,
+            pod,
+            namespace,
+            **kwargs,
+        )
         return _collect(resp, tuple(argv), where, stdin, self.timeouts.exec)
 
 
-def _collect(resp: Any, argv: tuple[str, ...], where: str, stdin: str | None,
-             timeout: float) -> CommandResult:  # fmt: skip
+def _collect(
+    resp: Any, argv: tuple[str, ...], where: str, stdin: str | None, timeout: float
+) -> CommandResult:
     out: list[str] = []
     err: list[str] = []
     try:
@@ -226,8 +249,13 @@ def _collect(resp: Any, argv: tuple[str, ...], where: str, stdin: str | None,
             err.append(resp.read_stderr(timeout=0) if resp.peek_stderr() else "")
         if resp.is_open():
             resp.close()
-            return CommandResult(argv, 124, "".join(out),
-                                 "".join(err) + f"\nexec timed out after {timeout:g}s", where)  # fmt: skip
+            return CommandResult(
+                argv,
+                124,
+                "".join(out),
+                "".join(err) + f"\nexec timed out after {timeout:g}s",
+                where,
+            )
         out.append(resp.read_stdout(timeout=0) if resp.peek_stdout() else "")
         err.append(resp.read_stderr(timeout=0) if resp.peek_stderr() else "")
         rc = _returncode(resp)
@@ -246,7 +274,7 @@ def _returncode(resp: Any) -> int:
 def _load_configuration(context: str, kubeconfig: Path | None) -> Any:
     path = str(kubeconfig) if kubeconfig is not None else None
     try:
-        contexts, _ = config.list_kube_config_contexts(config_file=path)
+        contexts, _ = config.list_kube_config_contexts(config_file=path)  # type: ignore[no-untyped-call]
     except (ConfigException, OSError) as err:
         where = path or "the default kubeconfig (KUBECONFIG or ~/.kube/config)"
         raise UnknownContextError(f"cannot read {where}: {err}") from None
@@ -256,8 +284,9 @@ def _load_configuration(context: str, kubeconfig: Path | None) -> Any:
             f"unknown context {context!r} in {path or 'kubeconfig'} (known: {', '.join(names)})"
         )
     configuration = client.Configuration()
-    config.load_kube_config(config_file=path, context=context,
-                            client_configuration=configuration, persist_config=False)  # fmt: skip
+    config.load_kube_config(  # type: ignore[no-untyped-call]
+        config_file=path, context=context, client_configuration=configuration, persist_config=False
+    )
     configuration.retries = 0  # an unreachable API should say so at once, not after retries
     return configuration
 

@@ -61,8 +61,10 @@ class Case:
         return f"{self.destination.label}{port}"
 
     def describe(self) -> str:
-        return (f"{self.source.label} -> {self.target} {self.protocol} "
-                f"expected {self.expected} observed {self.observed} ({self.detail})")  # fmt: skip
+        return (
+            f"{self.source.label} -> {self.target} {self.protocol} "
+            f"expected {self.expected} observed {self.observed} ({self.detail})"
+        )
 
 
 def failure_report(cases: Iterable[Case], cause: str = "") -> str:

@@ -81,12 +81,29 @@ class ProbeResult:
 def probe_argv(spec: ProbeSpec, settings: ProbeSettings) -> list[str]:
     """The command for one probe, as the probe image's tools take it."""
     if spec.kind == "ping":
-        return ["ping", "-n", "-q", "-c", str(settings.ping_count),
-                "-i", f"{settings.ping_interval:g}", "-W", f"{settings.ping_deadline:g}",
-                spec.host]  # fmt: skip
+        return [
+            "ping",
+            "-n",
+            "-q",
+            "-c",
+            str(settings.ping_count),
+            "-i",
+            f"{settings.ping_interval:g}",
+            "-W",
+            f"{settings.ping_deadline:g}",
+            spec.host,
+        ]
     if spec.kind == "tcp":
-        return ["nc", "-z", "-v", "-n", "-w", f"{settings.connect_timeout:g}",
-                spec.host, str(spec.port)]  # fmt: skip
+        return [
+            "nc",
+            "-z",
+            "-v",
+            "-n",
+            "-w",
+            f"{settings.connect_timeout:g}",
+            spec.host,
+            str(spec.port),
+        ]
     raise ValueError(f"unknown probe kind {spec.kind!r}")
 
 
@@ -158,8 +175,9 @@ def parse_ping(output: str) -> PingStats | None:
     if counts is None:
         return None
     loss = re.search(r"([\d.]+)% packet loss", output)
-    rtt = re.search(r"(?:rtt|round-trip) min/avg/max(?:/mdev)? = ([\d.]+)/([\d.]+)/([\d.]+)",
-                    output)  # fmt: skip
+    rtt = re.search(
+        r"(?:rtt|round-trip) min/avg/max(?:/mdev)? = ([\d.]+)/([\d.]+)/([\d.]+)", output
+    )
     return PingStats(
         transmitted=int(counts.group(1)),
         received=int(counts.group(2)),
@@ -173,9 +191,13 @@ def parse_ping(output: str) -> PingStats | None:
 def _interpret_ping(spec: ProbeSpec, raw: CommandResult, settings: ProbeSettings) -> ProbeResult:
     stats = parse_ping(raw.stdout + "\n" + raw.stderr)
     if stats is None:
-        detail = (raw.stderr or raw.stdout).strip().splitlines()
-        return ProbeResult(spec, Verdict.ERROR, f"ping gave no summary (rc {raw.rc}): "
-                           f"{detail[-1] if detail else 'no output'}", raw)  # fmt: skip
+        lines = (raw.stderr or raw.stdout).strip().splitlines()
+        return ProbeResult(
+            spec,
+            Verdict.ERROR,
+            f"ping gave no summary (rc {raw.rc}): {lines[-1] if lines else 'no output'}",
+            raw,
+        )
     replies = f"{stats.received}/{stats.transmitted} replies"
     if stats.received == 0:
         unreachable = "Unreachable" in raw.stdout + raw.stderr
@@ -183,8 +205,9 @@ def _interpret_ping(spec: ProbeSpec, raw: CommandResult, settings: ProbeSettings
         return ProbeResult(spec, verdict, f"{replies}, {stats.loss_percent:g}% loss", raw, stats)
     detail = f"{replies}, rtt {stats.rtt_min}/{stats.rtt_avg}/{stats.rtt_max} ms"
     if stats.loss_percent > settings.max_loss_percent:
-        return ProbeResult(spec, Verdict.LOSS, f"{detail}, {stats.loss_percent:g}% loss", raw,
-                           stats)  # fmt: skip
+        return ProbeResult(
+            spec, Verdict.LOSS, f"{detail}, {stats.loss_percent:g}% loss", raw, stats
+        )
     return ProbeResult(spec, Verdict.ALLOW, detail, raw, stats)
 
 

@@ -67,8 +67,15 @@ def measure(
             result = by_id[spec.id]
             protocol = "icmp" if spec.kind == "ping" else "tcp"
             port = spec.port if protocol == "tcp" else 0
-            case = Case(src, dst, protocol, port, expect(src, dst, protocol, port),
-                        result.verdict, f"{relation(src, dst)}, {result.detail}")  # fmt: skip
+            case = Case(
+                src,
+                dst,
+                protocol,
+                port,
+                expect(src, dst, protocol, port),
+                result.verdict,
+                f"{relation(src, dst)}, {result.detail}",
+            )
             observations.append(Observation(case, result))
     return observations
 
@@ -92,8 +99,11 @@ class PairSummary:
 
 
 def summarize(observations: Sequence[Observation], source: str, destination: str) -> PairSummary:
-    pings = [o for o in observations
-             if (o.case.source.cluster, o.case.destination.cluster) == (source, destination)]  # fmt: skip
+    pings = [
+        o
+        for o in observations
+        if (o.case.source.cluster, o.case.destination.cluster) == (source, destination)
+    ]
     stats = [o.result.ping for o in pings if o.result.ping is not None]
     rtts = [s for s in stats if s.rtt_avg is not None]
     weights = sum(s.received for s in rtts)
@@ -103,8 +113,7 @@ def summarize(observations: Sequence[Observation], source: str, destination: str
         sent=sum(s.transmitted for s in stats),
         received=sum(s.received for s in stats),
         rtt_min=min((s.rtt_min for s in rtts if s.rtt_min is not None), default=None),
-        rtt_avg=(sum((s.rtt_avg or 0.0) * s.received for s in rtts) / weights
-                 if weights else None),  # fmt: skip
+        rtt_avg=(sum((s.rtt_avg or 0.0) * s.received for s in rtts) / weights if weights else None),
         rtt_max=max((s.rtt_max for s in rtts if s.rtt_max is not None), default=None),
         failed_cases=sum(1 for o in pings if not o.case.passed),
     )
@@ -119,11 +128,15 @@ def likely_cause(failed: Sequence[Case], all_cases: Sequence[Case]) -> str:
         if all(pod in (c.source, c.destination) for c in failed):
             involving = [c for c in all_cases if pod in (c.source, c.destination)]
             if len(failed) == len([c for c in involving if c in failed]) and len(pods) > 2:
-                return (f"every failed case involves {pod.label}: that pod's route on node "
-                        f"{pod.node or '?'} (or the pod itself)")  # fmt: skip
+                return (
+                    f"every failed case involves {pod.label}: that pod's route on node "
+                    f"{pod.node or '?'} (or the pod itself)"
+                )
     regions = {(c.source.cluster, c.destination.cluster) for c in failed}
     if all(a != b for a, b in regions):
         pairs = ", ".join(sorted({"<->".join(sorted((a, b))) for a, b in regions}))
-        return (f"only cross-region traffic fails ({pairs}): the peering, routes or "
-                "firewall rules between the regions drop it")  # fmt: skip
+        return (
+            f"only cross-region traffic fails ({pairs}): the peering, routes or "
+            "firewall rules between the regions drop it"
+        )
     return "failures inside a region too: the pod network (CNI) or node routing"

@@ -225,7 +225,9 @@ def _parse_cluster(reader: _Reader, raw: Any, where: str) -> Cluster:
             f"{where}.dns_zone",
         ),
         cloud=cloud,
-        cloud_region=reader.string(item.get("cloud_region", ""), f"{where}.cloud_region", allow_empty=True),
+        cloud_region=reader.string(
+            item.get("cloud_region", ""), f"{where}.cloud_region", allow_empty=True
+        ),
         network=network,
     )
 
@@ -236,12 +238,14 @@ def _parse_network(reader: _Reader, raw: Any, where: str) -> CloudNetwork:
         id=reader.string(reader.require(item, "id", where), f"{where}.id"),
         cidrs=reader.cidrs(item.get("cidrs", []), f"{where}.cidrs"),
         project=reader.string(item.get("project", ""), f"{where}.project", allow_empty=True),
-        resource_group=reader.string(item.get("resource_group", ""), f"{where}.resource_group", allow_empty=True),
-        subscription=reader.string(item.get("subscription", ""), f"{where}.subscription", allow_empty=True),
-        route_tables=reader.strings(item.get("route_tables", []), f"{where}.route_tables"),
-        security_groups=reader.strings(
-            item.get("security_groups", []), f"{where}.security_groups"
+        resource_group=reader.string(
+            item.get("resource_group", ""), f"{where}.resource_group", allow_empty=True
         ),
+        subscription=reader.string(
+            item.get("subscription", ""), f"{where}.subscription", allow_empty=True
+        ),
+        route_tables=reader.strings(item.get("route_tables", []), f"{where}.route_tables"),
+        security_groups=reader.strings(item.get("security_groups", []), f"{where}.security_groups"),
     )
 
 

@@ -37,11 +37,13 @@ class RunnerVantage:
             return CommandResult(tuple(argv), 127, "", f"{argv[0]}: not found", self.name)
         full = ["ip", "netns", "exec", self.netns, *argv] if self.netns else argv
         try:
-            proc = subprocess.run(full, input=stdin, capture_output=True, text=True,
-                                  timeout=self.timeout, check=False)  # fmt: skip
+            proc = subprocess.run(
+                full, input=stdin, capture_output=True, text=True, timeout=self.timeout, check=False
+            )
         except subprocess.TimeoutExpired:
-            return CommandResult(tuple(argv), 124, "", f"timed out after {self.timeout:g}s",
-                                 self.name)  # fmt: skip
+            return CommandResult(
+                tuple(argv), 124, "", f"timed out after {self.timeout:g}s", self.name
+            )
         return CommandResult(tuple(argv), proc.returncode, proc.stdout, proc.stderr, self.name)
 
 
@@ -56,5 +58,6 @@ class PodVantage:
         self.name = f"{cluster.name}/{pod}"
 
     def run(self, argv: Sequence[str], stdin: str | None = None) -> CommandResult:
-        return self.cluster.exec(self.namespace, self.pod, argv, stdin=stdin,
-                                 container=self.container)  # fmt: skip
+        return self.cluster.exec(
+            self.namespace, self.pod, argv, stdin=stdin, container=self.container
+        )

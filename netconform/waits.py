@@ -13,7 +13,7 @@ T = TypeVar("T")
 
 
 def wait_until(
-    condition: Callable[[], T],
+    condition: Callable[[], T | None],
     *,
     timeout: float,
     name: str,
@@ -33,7 +33,7 @@ def wait_until(
         retry_error_callback=lambda state: None,
         reraise=True,
     )
-    result = retrying(condition)
+    result: T | None = retrying(condition)
     if not result:
         detail = f": {describe()}" if describe is not None else ""
         raise WaitTimeoutError(f"{name}: not reached within {timeout:g}s{detail}")

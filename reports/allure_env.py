@@ -11,32 +11,43 @@ from netconform.topology import Topology
 #: Failure categories by the words the suites' messages use (Allure 2; Allure 3 reads
 #: the same list from allurerc.mjs).
 CATEGORIES = [
-    {"name": "Timeout (dropped)", "messageRegex": r"(?s).*observed TIMEOUT.*",
-     "matchedStatuses": ["failed"]},
-    {"name": "Refused", "messageRegex": r"(?s).*observed REFUSED.*",
-     "matchedStatuses": ["failed"]},
-    {"name": "Unreachable", "messageRegex": r"(?s).*observed UNREACHABLE.*",
-     "matchedStatuses": ["failed"]},
-    {"name": "Packet loss", "messageRegex": r"(?s).*observed LOSS.*",
-     "matchedStatuses": ["failed"]},
-    {"name": "Probe error", "messageRegex": r"(?s).*observed ERROR.*",
-     "matchedStatuses": ["failed", "broken"]},
+    {
+        "name": "Timeout (dropped)",
+        "messageRegex": r"(?s).*observed TIMEOUT.*",
+        "matchedStatuses": ["failed"],
+    },
+    {"name": "Refused", "messageRegex": r"(?s).*observed REFUSED.*", "matchedStatuses": ["failed"]},
+    {
+        "name": "Unreachable",
+        "messageRegex": r"(?s).*observed UNREACHABLE.*",
+        "matchedStatuses": ["failed"],
+    },
+    {
+        "name": "Packet loss",
+        "messageRegex": r"(?s).*observed LOSS.*",
+        "matchedStatuses": ["failed"],
+    },
+    {
+        "name": "Probe error",
+        "messageRegex": r"(?s).*observed ERROR.*",
+        "matchedStatuses": ["failed", "broken"],
+    },
     {"name": "NXDOMAIN", "messageRegex": r"(?s).*NXDOMAIN.*", "matchedStatuses": ["failed"]},
     {"name": "Policy drop", "messageRegex": r"(?s).*policy.*", "matchedStatuses": ["failed"]},
     {"name": "Wrong weight", "messageRegex": r"(?s).*weight.*", "matchedStatuses": ["failed"]},
-    {"name": "Certificate", "messageRegex": r"(?s).*certificate.*",
-     "matchedStatuses": ["failed"]},
+    {"name": "Certificate", "messageRegex": r"(?s).*certificate.*", "matchedStatuses": ["failed"]},
     {"name": "Test infrastructure", "matchedStatuses": ["broken"]},
-]  # fmt: skip
+]
 
 
 def write_environment(results: Path, topology: Topology, run_id: str) -> None:
     results.mkdir(parents=True, exist_ok=True)
-    lines = [f"topology={topology.name}", f"run_id={run_id}",
-             f"python={platform.python_version()}"]  # fmt: skip
+    lines = [f"topology={topology.name}", f"run_id={run_id}", f"python={platform.python_version()}"]
     for cluster in topology.clusters:
-        lines.append(f"cluster.{cluster.name}={cluster.context} ns={cluster.namespace} "
-                     f"pods={','.join(cluster.pod_cidrs)}")  # fmt: skip
+        lines.append(
+            f"cluster.{cluster.name}={cluster.context} ns={cluster.namespace} "
+            f"pods={','.join(cluster.pod_cidrs)}"
+        )
     (results / "environment.properties").write_text("\n".join(lines) + "\n")
 
 

@@ -21,8 +21,10 @@ def generate(results: Path, out: Path) -> str:
     """Write one self-contained index.html into `out`; returns a line for the terminal."""
     cli = find_cli()
     if cli is None:
-        return (f"warning: Allure CLI not found ({LOCAL_CLI} or PATH): no HTML report; "
-                "install it with: npm install --prefix .tools/npm allure@3")  # fmt: skip
+        return (
+            f"warning: Allure CLI not found ({LOCAL_CLI} or PATH): no HTML report; "
+            "install it with: npm install --prefix .tools/npm allure@3"
+        )
     if not results.is_dir():
         return f"warning: no Allure results in {results}: no HTML report"
     out.mkdir(parents=True, exist_ok=True)
@@ -31,8 +33,9 @@ def generate(results: Path, out: Path) -> str:
     if config.exists():
         argv += ["--config", str(config)]
     try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=GENERATE_TIMEOUT,
-                              check=False)  # fmt: skip
+        proc = subprocess.run(
+            argv, capture_output=True, text=True, timeout=GENERATE_TIMEOUT, check=False
+        )
     except subprocess.TimeoutExpired:
         return f"warning: allure generate took over {GENERATE_TIMEOUT:g}s: no HTML report"
     index = out / "index.html"

@@ -16,8 +16,9 @@ def to_csv(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     return buf.getvalue()
 
 
-def to_html(title: str, header: Sequence[str], rows: Sequence[Sequence[object]],
-            bad: Sequence[bool] = ()) -> str:  # fmt: skip
+def to_html(
+    title: str, header: Sequence[str], rows: Sequence[Sequence[object]], bad: Sequence[bool] = ()
+) -> str:
     """A plain table; rows flagged in `bad` are shown red."""
     head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
     body = []

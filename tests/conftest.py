@@ -33,5 +33,3 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabPaths]:
         control.down(paths, prefix=TEST_PREFIX)
         left = network.list_netns(TEST_PREFIX)
         assert not left, f"lab down left namespaces behind: {left}"
-
-

@@ -27,10 +27,19 @@ class SuiteRun:
 
 def run_suite(args: list[str], tmp_path: Path, timeout: float = 300) -> SuiteRun:
     junit = tmp_path / f"junit-{len(list(tmp_path.glob('junit-*')))}.xml"
-    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", f"--junitxml={junit}",
-            "-q", *args]  # fmt: skip
-    proc = subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=timeout,
-                          check=False)  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        f"--junitxml={junit}",
+        "-q",
+        *args,
+    ]
+    proc = subprocess.run(
+        argv, cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False
+    )
     outcomes: dict[str, str] = {}
     messages: dict[str, str] = {}
     if junit.exists():

@@ -25,13 +25,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def run(argv: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(argv, cwd=REPO, capture_output=True, text=True, timeout=120,
-                          check=False, env=env)  # fmt: skip
+    return subprocess.run(
+        argv, cwd=REPO, capture_output=True, text=True, timeout=120, check=False, env=env
+    )
 
 
 def pytest_suites(*args: str) -> subprocess.CompletedProcess[str]:
-    return run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "suites/pod_to_pod",
-                *args])  # fmt: skip
+    return run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "suites/pod_to_pod", *args]
+    )
 
 
 def assert_one_line(proc: subprocess.CompletedProcess[str], code: int, *words: str) -> None:
@@ -46,21 +48,32 @@ def assert_one_line(proc: subprocess.CompletedProcess[str], code: int, *words: s
 
 def kubeconfig(tmp_path: Path, server: str, context: str = "mrc-east") -> Path:
     path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump({
-        "apiVersion": "v1", "kind": "Config", "current-context": context,
-        "clusters": [{"name": "c", "cluster": {"server": server}}],
-        "users": [{"name": "u", "user": {"token": "t"}}],
-        "contexts": [{"name": context, "context": {"cluster": "c", "user": "u"}}],
-    }))  # fmt: skip
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "current-context": context,
+                "clusters": [{"name": "c", "cluster": {"server": server}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": context, "context": {"cluster": "c", "user": "u"}}],
+            }
+        )
+    )
     return path
 
 
 def topology(tmp_path: Path, context: str) -> Path:
     path = tmp_path / "topology.yaml"
-    path.write_text(yaml.safe_dump({
-        "name": "t", "kubeconfig": "kubeconfig",
-        "clusters": [{"name": "east", "context": context, "pod_cidrs": ["10.1.0.0/16"]}],
-    }))  # fmt: skip
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "t",
+                "kubeconfig": "kubeconfig",
+                "clusters": [{"name": "east", "context": context, "pod_cidrs": ["10.1.0.0/16"]}],
+            }
+        )
+    )
     return path
 
 
@@ -80,30 +93,58 @@ def test_malformed_topology(tmp_path: Path) -> None:
 def test_unknown_context(tmp_path: Path) -> None:
     kubeconfig(tmp_path, "http://127.0.0.1:1")
     proc = pytest_suites("--topology", str(topology(tmp_path, "mrc-nowhere")))
-    assert_one_line(proc, UnknownContextError.exit_code, "unknown context 'mrc-nowhere'",
-                    "known: mrc-east")  # fmt: skip
+    assert_one_line(
+        proc, UnknownContextError.exit_code, "unknown context 'mrc-nowhere'", "known: mrc-east"
+    )
 
 
 def test_unreachable_api(tmp_path: Path) -> None:
     port = closed_port()
     kubeconfig(tmp_path, f"http://127.0.0.1:{port}")
     proc = pytest_suites("--topology", str(topology(tmp_path, "mrc-east")))
-    assert_one_line(proc, ApiUnreachableError.exit_code, "east (context mrc-east",
-                    f"127.0.0.1:{port}", "unreachable", "connection refused")  # fmt: skip
+    assert_one_line(
+        proc,
+        ApiUnreachableError.exit_code,
+        "east (context mrc-east",
+        f"127.0.0.1:{port}",
+        "unreachable",
+        "connection refused",
+    )
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="building a lab needs root")
 def test_missing_tool_for_the_lab(tmp_path: Path) -> None:
     env = {"PATH": str(tmp_path), "HOME": str(tmp_path)}  # no ip, no iptables
-    proc = run([sys.executable, "-m", "provisioning.lab", "--state-dir", str(tmp_path / "lab"),
-                "up", "--prefix", "ncx"], env=env)  # fmt: skip
-    assert_one_line(proc, MissingToolError.exit_code, "required tool 'ip' not found",
-                    "iproute2")  # fmt: skip
+    proc = run(
+        [
+            sys.executable,
+            "-m",
+            "provisioning.lab",
+            "--state-dir",
+            str(tmp_path / "lab"),
+            "up",
+            "--prefix",
+            "ncx",
+        ],
+        env=env,
+    )
+    assert_one_line(proc, MissingToolError.exit_code, "required tool 'ip' not found", "iproute2")
 
 
 def test_lab_commands_without_a_lab(tmp_path: Path) -> None:
-    proc = run([sys.executable, "-m", "provisioning.lab", "--state-dir", str(tmp_path),
-                "fault", "cut-peering", "east", "west"])  # fmt: skip
+    proc = run(
+        [
+            sys.executable,
+            "-m",
+            "provisioning.lab",
+            "--state-dir",
+            str(tmp_path),
+            "fault",
+            "cut-peering",
+            "east",
+            "west",
+        ]
+    )
     assert_one_line(proc, LabError.exit_code, "no lab is running")
 
 

@@ -28,17 +28,27 @@ def _parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
         epilog=FAULTS_HELP,
     )
-    parser.add_argument("--state-dir", type=Path, default=control.DEFAULT_STATE_DIR,
-                        help="where state.json, kubeconfig and topology.yaml live (.lab)")  # fmt: skip
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=control.DEFAULT_STATE_DIR,
+        help="where state.json, kubeconfig and topology.yaml live (.lab)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="build the lab and start its API servers")
     up.add_argument("--regions", type=int, default=3, help="number of regions (default 3)")
-    up.add_argument("--prefix", default=control.DEFAULT_PREFIX,
-                    help="name prefix of every namespace the lab creates (default ncl)")  # fmt: skip
+    up.add_argument(
+        "--prefix",
+        default=control.DEFAULT_PREFIX,
+        help="name prefix of every namespace the lab creates (default ncl)",
+    )
     up.add_argument("--timeout", type=float, default=120.0, help="lab_up timeout in seconds")
     down = sub.add_parser("down", help="remove everything the lab made")
-    down.add_argument("--prefix", default=control.DEFAULT_PREFIX,
-                      help="sweep namespaces with this prefix when no daemon runs")  # fmt: skip
+    down.add_argument(
+        "--prefix",
+        default=control.DEFAULT_PREFIX,
+        help="sweep namespaces with this prefix when no daemon runs",
+    )
     sub.add_parser("status", help="regions, API ports, pods and active faults")
     shell = sub.add_parser("shell", help="a shell (or command) inside a lab namespace")
     shell.add_argument("target", help="world, REGION (its router), NODE, or POD")
@@ -65,12 +75,15 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace, paths: LabPaths) -> int:
     command: str = args.command
     if command == "up":
-        state = control.up(paths, regions=args.regions, prefix=args.prefix,
-                           timeout=args.timeout, progress=print)  # fmt: skip
+        state = control.up(
+            paths, regions=args.regions, prefix=args.prefix, timeout=args.timeout, progress=print
+        )
         for region, port in state["api_ports"].items():
             print(f"  lab-{region}: http://127.0.0.1:{port}")
-        print(f"topology: {paths.topology}\n"
-              f"try: kubectl --kubeconfig {paths.kubeconfig} --context lab-east get nodes")  # fmt: skip
+        print(
+            f"topology: {paths.topology}\n"
+            f"try: kubectl --kubeconfig {paths.kubeconfig} --context lab-east get nodes"
+        )
     elif command == "down":
         control.require_root()
         swept = control.down(paths, prefix=args.prefix)
@@ -79,7 +92,8 @@ def _dispatch(args: argparse.Namespace, paths: LabPaths) -> int:
         _status(paths)
     elif command == "shell":
         netns = control.call(paths, "GET", f"/netns?name={args.target}")["netns"]
-        cmd = args.cmd or [os.environ.get("SHELL", "/bin/sh")]
+        cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
+        cmd = cmd or [os.environ.get("SHELL", "/bin/sh")]
         os.execvp("ip", ["ip", "netns", "exec", netns, *cmd])
     elif command == "fault":
         result = control.call(paths, "POST", "/fault", {"name": args.name, "args": args.args})
@@ -96,8 +110,9 @@ def _status(paths: LabPaths) -> None:
         print(f"no lab running for {paths.root}")
         return
     status = control.call(paths, "GET", "/status")
-    print(f"lab running: pid {state['pid']}, prefix {state['prefix']}, "
-          f"kubeconfig {paths.kubeconfig}")  # fmt: skip
+    print(
+        f"lab running: pid {state['pid']}, prefix {state['prefix']}, kubeconfig {paths.kubeconfig}"
+    )
     for region, port in state["api_ports"].items():
         pods = [p for p in status["pods"] if p["cluster"] == region]
         print(f"  {region:<10} lab-{region} http://127.0.0.1:{port}  {len(pods)} pod(s)")

@@ -83,9 +83,11 @@ def call(paths: LabPaths, method: str, path: str, body: dict[str, Any] | None = 
         raise LabError(f"no lab is running for {paths.root} (start one: netconform-lab up)")
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(
-        f"http://127.0.0.1:{state['control_port']}{path}", data=data, method=method,
+        f"http://127.0.0.1:{state['control_port']}{path}",
+        data=data,
+        method=method,
         headers={"Content-Type": "application/json"},
-    )  # fmt: skip
+    )
     try:
         with urllib.request.urlopen(request, timeout=CONTROL_TIMEOUT) as resp:
             return json.loads(resp.read() or b"null")
@@ -120,13 +122,26 @@ def up(
     network.check_tools()
     paths.root.mkdir(parents=True, exist_ok=True)
     paths.state.unlink(missing_ok=True)
-    argv = [sys.executable, "-m", "provisioning.lab.daemon", "--state-dir", str(paths.root),
-            "--prefix", prefix, "--regions", str(regions)]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "provisioning.lab.daemon",
+        "--state-dir",
+        str(paths.root),
+        "--prefix",
+        prefix,
+        "--regions",
+        str(regions),
+    ]
     with paths.log.open("ab") as logfile:
         proc = subprocess.Popen(  # the daemon outlives this process on purpose
-            argv, stdin=subprocess.DEVNULL, stdout=logfile, stderr=subprocess.STDOUT,
-            start_new_session=True, cwd=Path.cwd(),
-        )  # fmt: skip
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=logfile,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=Path.cwd(),
+        )
     progress(f"building lab: {regions} regions, prefix {prefix}, pid {proc.pid}")
     started = time.monotonic()
 

@@ -40,11 +40,15 @@ def cluster_specs(plan: LabPlan) -> list[ClusterSpec]:
             name=region.name,
             port=0,
             nodes=tuple(
-                NodeSpec(node.name, node.ip, {
-                    "kubernetes.io/hostname": node.name,
-                    "topology.kubernetes.io/region": region.name,
-                    "topology.kubernetes.io/zone": f"{region.name}-{'abcdefgh'[j % 8]}",
-                })  # fmt: skip
+                NodeSpec(
+                    node.name,
+                    node.ip,
+                    {
+                        "kubernetes.io/hostname": node.name,
+                        "topology.kubernetes.io/region": region.name,
+                        "topology.kubernetes.io/zone": f"{region.name}-{'abcdefgh'[j % 8]}",
+                    },
+                )
                 for j, node in enumerate(region.nodes)
             ),
             service_cidr=region.service_cidr,
@@ -133,13 +137,15 @@ class Daemon:
 
     async def _start_control(self) -> int:
         app = web.Application()
-        app.add_routes([
-            web.get("/status", self._status),
-            web.post("/fault", self._fault),
-            web.post("/heal", self._heal),
-            web.post("/down", self._down),
-            web.get("/netns", self._netns),
-        ])  # fmt: skip
+        app.add_routes(
+            [
+                web.get("/status", self._status),
+                web.post("/fault", self._fault),
+                web.post("/heal", self._heal),
+                web.post("/down", self._down),
+                web.get("/netns", self._netns),
+            ]
+        )
         self.control = web.AppRunner(app, access_log=None)
         await self.control.setup()
         site = web.TCPSite(self.control, "127.0.0.1", 0)
@@ -151,12 +157,23 @@ class Daemon:
 
     async def _status(self, _request: web.Request) -> web.Response:
         pods = [
-            {"cluster": p.cluster, "namespace": p.namespace, "name": p.name,
-             "node": p.node.name, "ip": p.ip, "netns": p.netns}
+            {
+                "cluster": p.cluster,
+                "namespace": p.namespace,
+                "name": p.name,
+                "node": p.node.name,
+                "ip": p.ip,
+                "netns": p.netns,
+            }
             for p in self.runtime.pods.values()
-        ]  # fmt: skip
-        return web.json_response({"regions": [r.name for r in self.plan.regions],
-                                  "pods": pods, "faults": self.faults.active()})  # fmt: skip
+        ]
+        return web.json_response(
+            {
+                "regions": [r.name for r in self.plan.regions],
+                "pods": pods,
+                "faults": self.faults.active(),
+            }
+        )
 
     async def _fault(self, request: web.Request) -> web.Response:
         body = await request.json()

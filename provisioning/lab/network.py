@@ -23,9 +23,16 @@ from dataclasses import dataclass
 from netconform.errors import LabError, MissingToolError
 
 REGION_NAMES = (
-    "central", "east", "west", "north", "south",
-    "northeast", "northwest", "southeast", "southwest",
-)  # fmt: skip
+    "central",
+    "east",
+    "west",
+    "north",
+    "south",
+    "northeast",
+    "northwest",
+    "southeast",
+    "southwest",
+)
 MAX_REGIONS = 50
 NODES_PER_REGION = 2
 #: Link-local next hop every pod routes through; the node answers ARP for it.
@@ -147,9 +154,17 @@ def _plan_region(prefix: str, i: int, name: str) -> RegionPlan:
 
 def check_tools(tools: Iterable[str] = REQUIRED_TOOLS) -> None:
     """MissingToolError naming the first absent program and the package that has it."""
-    packages = {"ip": "iproute2", "iptables": "iptables", "iptables-restore": "iptables",
-                "sysctl": "procps", "nginx": "nginx-light", "dnsmasq": "dnsmasq-base",
-                "ping": "iputils-ping", "nc": "netcat-openbsd", "dig": "dnsutils"}  # fmt: skip
+    packages = {
+        "ip": "iproute2",
+        "iptables": "iptables",
+        "iptables-restore": "iptables",
+        "sysctl": "procps",
+        "nginx": "nginx-light",
+        "dnsmasq": "dnsmasq-base",
+        "ping": "iputils-ping",
+        "nc": "netcat-openbsd",
+        "dig": "dnsutils",
+    }
     for tool in tools:
         if shutil.which(tool) is None:
             package = packages.get(tool, tool)
@@ -191,8 +206,23 @@ def add_netns(names: Sequence[str]) -> None:
 
 def veth(ns_a: str, dev_a: str, ns_b: str, dev_b: str) -> None:
     """A veth pair created directly inside two namespaces (never in the root namespace)."""
-    run(["ip", "link", "add", dev_a, "netns", ns_a, "type", "veth",
-         "peer", "name", dev_b, "netns", ns_b])  # fmt: skip
+    run(
+        [
+            "ip",
+            "link",
+            "add",
+            dev_a,
+            "netns",
+            ns_a,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            dev_b,
+            "netns",
+            ns_b,
+        ]
+    )
 
 
 def list_netns(prefix: str) -> list[str]:
@@ -264,12 +294,15 @@ def _build_region(region: RegionPlan, world_netns: str) -> list[str]:
             f"link set n{j} up",
             f"route add {node.pod_cidr} via {node.ip} dev br0",
         ]
-        ip_batch(node.netns, [
-            "link set lo up",
-            "link set eth0 up",
-            f"addr add {node.ip}/24 dev eth0",
-            f"route add default via {region.router_ip} dev eth0",
-        ])  # fmt: skip
+        ip_batch(
+            node.netns,
+            [
+                "link set lo up",
+                "link set eth0 up",
+                f"addr add {node.ip}/24 dev eth0",
+                f"route add default via {region.router_ip} dev eth0",
+            ],
+        )
         sysctl(node.netns, "net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0")
     ip_batch(rtr, rtr_lines)
     sysctl(rtr, "net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0")
@@ -288,13 +321,18 @@ def peer_dev(region: RegionPlan) -> str:
 def _build_peering(plan: LabPlan, peering: Peering) -> None:
     a, b = plan.region(peering.a), plan.region(peering.b)
     veth(a.router_netns, peer_dev(b), b.router_netns, peer_dev(a))
-    for near, far, near_ip, far_ip in ((a, b, peering.a_ip, peering.b_ip),
-                                       (b, a, peering.b_ip, peering.a_ip)):  # fmt: skip
-        ip_batch(near.router_netns, [
-            f"link set {peer_dev(far)} up",
-            f"addr add {near_ip}/31 dev {peer_dev(far)}",
-            f"route add {far.vpc_cidr} via {far_ip} dev {peer_dev(far)}",
-        ])  # fmt: skip
+    for near, far, near_ip, far_ip in (
+        (a, b, peering.a_ip, peering.b_ip),
+        (b, a, peering.b_ip, peering.a_ip),
+    ):
+        ip_batch(
+            near.router_netns,
+            [
+                f"link set {peer_dev(far)} up",
+                f"addr add {near_ip}/31 dev {peer_dev(far)}",
+                f"route add {far.vpc_cidr} via {far_ip} dev {peer_dev(far)}",
+            ],
+        )
 
 
 def set_peering(plan: LabPlan, a: str, b: str, active: bool) -> None:
@@ -314,6 +352,9 @@ def destroy(prefix: str) -> list[str]:
     names = list_netns(prefix)
     if names:
         # -force: keep going past a namespace that vanished meanwhile
-        run(["ip", "-force", "-batch", "-"], stdin="".join(f"netns delete {n}\n" for n in names),
-            check=False)
+        run(
+            ["ip", "-force", "-batch", "-"],
+            stdin="".join(f"netns delete {n}\n" for n in names),
+            check=False,
+        )
     return names

@@ -145,15 +145,24 @@ class LabRuntime:
                 first = await asyncio.wait_for(reader.readline(), ECHO_READ_TIMEOUT)
             except (TimeoutError, ConnectionError):
                 first = b""
-            body = json.dumps({
-                "pod": state.name, "namespace": state.namespace, "node": state.node.name,
-                "region": region, "cluster": state.cluster, "ip": state.ip,
-                "port": port, "client": client,
-            })  # fmt: skip
+            body = json.dumps(
+                {
+                    "pod": state.name,
+                    "namespace": state.namespace,
+                    "node": state.node.name,
+                    "region": region,
+                    "cluster": state.cluster,
+                    "ip": state.ip,
+                    "port": port,
+                    "client": client,
+                }
+            )
             if first.split(b" ")[0] in (b"GET", b"HEAD", b"POST", b"PUT"):
                 await _drain_headers(reader)
-                head = (f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                        f"Content-Length: {len(body) + 1}\r\nConnection: close\r\n\r\n")  # fmt: skip
+                head = (
+                    f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(body) + 1}\r\nConnection: close\r\n\r\n"
+                )
                 writer.write(head.encode())
             if first:
                 writer.write(body.encode() + b"\n")
@@ -177,11 +186,15 @@ class LabRuntime:
         if not argv or ("/" not in argv[0] and shutil.which(argv[0]) is None):
             raise FileNotFoundError(argv[0] if argv else "")
         proc = await asyncio.create_subprocess_exec(
-            "ip", "netns", "exec", state.netns, *argv,
+            "ip",
+            "netns",
+            "exec",
+            state.netns,
+            *argv,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
+        )
         self.procs.add(proc)
         self._spawn(self._reap(proc))
         return proc
@@ -197,9 +210,10 @@ class LabRuntime:
     def pod_by_name(self, name: str) -> PodState:
         """A pod by `cluster/name`, `namespace/name` or a name unique across the lab."""
         matches = [
-            p for p in self.pods.values()
+            p
+            for p in self.pods.values()
             if name in (p.name, f"{p.cluster}/{p.name}", f"{p.namespace}/{p.name}")
-        ]  # fmt: skip
+        ]
         if len(matches) != 1:
             what = "no pod" if not matches else f"{len(matches)} pods"
             raise LabError(f"{what} named {name!r} in the lab (use cluster/pod)")
@@ -211,8 +225,10 @@ class LabRuntime:
         async with self._proxy_lock:
             while self._proxy_dirty:
                 cluster = self._proxy_dirty.pop()
-                rules = proxy_rules(self.api.stores[cluster].list("Service"),
-                                    self.api.stores[cluster].list("Endpoints"))  # fmt: skip
+                rules = proxy_rules(
+                    self.api.stores[cluster].list("Service"),
+                    self.api.stores[cluster].list("Endpoints"),
+                )
                 for node in self._region(cluster).nodes:
                     await asyncio.to_thread(network.iptables_restore, node.netns, rules)
 
@@ -240,17 +256,26 @@ def _tcp_ports(spec: dict[str, Any]) -> list[int]:
 
 def _running_status(state: PodState, spec: dict[str, Any]) -> dict[str, Any]:
     containers = [
-        {"name": c["name"], "image": c.get("image", ""), "ready": True, "restartCount": 0,
-         "state": {"running": {}}, "imageID": "", "containerID": f"lab://{state.netns}"}
+        {
+            "name": c["name"],
+            "image": c.get("image", ""),
+            "ready": True,
+            "restartCount": 0,
+            "state": {"running": {}},
+            "imageID": "",
+            "containerID": f"lab://{state.netns}",
+        }
         for c in spec.get("containers", [])
-    ]  # fmt: skip
+    ]
     return {
         "phase": "Running",
         "podIP": state.ip,
         "podIPs": [{"ip": state.ip}],
         "hostIP": state.node.ip,
-        "conditions": [{"type": "Ready", "status": "True"},
-                       {"type": "ContainersReady", "status": "True"}],  # fmt: skip
+        "conditions": [
+            {"type": "Ready", "status": "True"},
+            {"type": "ContainersReady", "status": "True"},
+        ],
         "containerStatuses": containers,
     }
 
@@ -259,17 +284,23 @@ def _wire_pod(state: PodState) -> None:
     """A pod namespace with a /32 address, routed by its node (Calico/VPC CNI style)."""
     network.add_netns([state.netns])
     network.veth(state.node.netns, state.dev, state.netns, "eth0")
-    network.ip_batch(state.netns, [
-        "link set lo up",
-        "link set eth0 up",
-        f"addr add {state.ip}/32 dev eth0",
-        f"route add {POD_GATEWAY} dev eth0 scope link",
-        f"route add default via {POD_GATEWAY} dev eth0",
-    ])  # fmt: skip
-    network.ip_batch(state.node.netns, [
-        f"link set {state.dev} up",
-        f"route add {state.ip}/32 dev {state.dev}",
-    ])  # fmt: skip
+    network.ip_batch(
+        state.netns,
+        [
+            "link set lo up",
+            "link set eth0 up",
+            f"addr add {state.ip}/32 dev eth0",
+            f"route add {POD_GATEWAY} dev eth0 scope link",
+            f"route add default via {POD_GATEWAY} dev eth0",
+        ],
+    )
+    network.ip_batch(
+        state.node.netns,
+        [
+            f"link set {state.dev} up",
+            f"route add {state.ip}/32 dev {state.dev}",
+        ],
+    )
     network.sysctl(state.node.netns, f"net.ipv4.conf.{state.dev}.proxy_arp=1")
 
 
@@ -312,23 +343,42 @@ def proxy_rules(services: list[dict[str, Any]], endpoints: list[dict[str, Any]])
                 sep = f"{svc_chain}-{i}"
                 chains.append(sep)
                 remaining = len(backends) - i
-                pick = (f"-m statistic --mode random --probability {1 / remaining:.5f} "
-                        if remaining > 1 else "")  # fmt: skip
+                pick = (
+                    f"-m statistic --mode random --probability {1 / remaining:.5f} "
+                    if remaining > 1
+                    else ""
+                )
                 nat_rules += [
                     f"-A {svc_chain} {pick}-j {sep}",
                     # hairpin: a pod reaching itself through its Service is masqueraded
                     f"-A {sep} -s {ip}/32 -j MARK --set-xmark 0x4000/0x4000",
                     f"-A {sep} -p {proto} -j DNAT --to-destination {ip}:{target}",
                 ]
-    nat = ["*nat", ":PREROUTING ACCEPT [0:0]", ":INPUT ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
-           ":POSTROUTING ACCEPT [0:0]", ":LAB-SERVICES - [0:0]",
-           *(f":{c} - [0:0]" for c in chains),
-           "-A PREROUTING -j LAB-SERVICES", "-A OUTPUT -j LAB-SERVICES",
-           "-A POSTROUTING -m mark --mark 0x4000/0x4000 -j MASQUERADE",
-           *nat_rules, "COMMIT"]  # fmt: skip
-    filt = ["*filter", ":INPUT ACCEPT [0:0]", ":FORWARD ACCEPT [0:0]", ":OUTPUT ACCEPT [0:0]",
-            ":LAB-SERVICES - [0:0]", "-A FORWARD -j LAB-SERVICES", "-A OUTPUT -j LAB-SERVICES",
-            *reject_rules, "COMMIT"]  # fmt: skip
+    nat = [
+        "*nat",
+        ":PREROUTING ACCEPT [0:0]",
+        ":INPUT ACCEPT [0:0]",
+        ":OUTPUT ACCEPT [0:0]",
+        ":POSTROUTING ACCEPT [0:0]",
+        ":LAB-SERVICES - [0:0]",
+        *(f":{c} - [0:0]" for c in chains),
+        "-A PREROUTING -j LAB-SERVICES",
+        "-A OUTPUT -j LAB-SERVICES",
+        "-A POSTROUTING -m mark --mark 0x4000/0x4000 -j MASQUERADE",
+        *nat_rules,
+        "COMMIT",
+    ]
+    filt = [
+        "*filter",
+        ":INPUT ACCEPT [0:0]",
+        ":FORWARD ACCEPT [0:0]",
+        ":OUTPUT ACCEPT [0:0]",
+        ":LAB-SERVICES - [0:0]",
+        "-A FORWARD -j LAB-SERVICES",
+        "-A OUTPUT -j LAB-SERVICES",
+        *reject_rules,
+        "COMMIT",
+    ]
     return "\n".join(nat + filt) + "\n"
 
 

@@ -35,8 +35,9 @@ def _measure(
 ) -> list[Observation]:
     """Probe pods on every node, then one batch per source pod, all at once."""
     settings = topology.probe
-    pods = workloads.pods_on_every_node(PROBE_POD, "probe", topology.images.probe,
-                                        settings.tcp_port, settings.pods_per_node)  # fmt: skip
+    pods = workloads.pods_on_every_node(
+        PROBE_POD, "probe", topology.images.probe, settings.tcp_port, settings.pods_per_node
+    )
     everyone = [pod for cluster_pods in pods.values() for pod in cluster_pods]
     vantages = {
         pod: PodVantage(clusters[pod.cluster], topology.cluster(pod.cluster).namespace, pod.name)
@@ -49,9 +50,12 @@ def _measure(
 
 
 def test_pod_to_pod(region_pair: RegionPair, pod_observations: list[Observation]) -> None:
-    cases = [o.case for o in pod_observations
-             if (o.case.source.cluster, o.case.destination.cluster)
-             == (region_pair.source, region_pair.destination)]  # fmt: skip
+    cases = [
+        o.case
+        for o in pod_observations
+        if (o.case.source.cluster, o.case.destination.cluster)
+        == (region_pair.source, region_pair.destination)
+    ]
     assert cases, f"{region_pair}: no probe pods to test"
     attach_cases(f"pod-to-pod {region_pair}", cases)
     failed = [c for c in cases if not c.passed]

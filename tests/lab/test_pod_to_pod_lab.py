@@ -79,23 +79,28 @@ def test_kubectl_lists_pods_and_pings_across_regions(probes_kept: LabPaths) -> N
     east = next(p for p in status["pods"] if p["cluster"] == "east")
     west = next(p for p in status["pods"] if p["cluster"] == "west")
     kubectl = ["kubectl", "--kubeconfig", str(lab.kubeconfig), "--context", "lab-east"]
-    listing = subprocess.run([*kubectl, "get", "pods", "-A"], capture_output=True, text=True,
-                             check=False, timeout=30)  # fmt: skip
+    listing = subprocess.run(
+        [*kubectl, "get", "pods", "-A"], capture_output=True, text=True, check=False, timeout=30
+    )
     assert listing.returncode == 0, listing.stderr
     assert east["name"] in listing.stdout
-    ping = subprocess.run([*kubectl, "exec", "-n", "east", east["name"], "--", "ping", "-c1",
-                           "-W2", west["ip"]], capture_output=True, text=True, check=False,
-                          timeout=30)  # fmt: skip
+    ping = subprocess.run(
+        [*kubectl, "exec", "-n", "east", east["name"], "--", "ping", "-c1", "-W2", west["ip"]],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=30,
+    )
     assert ping.returncode == 0, ping.stdout + ping.stderr
     assert "1 received" in ping.stdout
     assert json.loads(json.dumps(status))  # status is plain JSON for scripts
 
 
-def test_xdist_builds_the_lab_once_and_matches_a_serial_run(lab: LabPaths,
-                                                            tmp_path: Path) -> None:
+def test_xdist_builds_the_lab_once_and_matches_a_serial_run(lab: LabPaths, tmp_path: Path) -> None:
     lab_dir = tmp_path / "own-lab"
-    parallel = run_suite([SUITE, "-n", "2", "--lab-dir", str(lab_dir), "--lab-prefix", "ncx"],
-                         tmp_path)
+    parallel = run_suite(
+        [SUITE, "-n", "2", "--lab-dir", str(lab_dir), "--lab-prefix", "ncx"], tmp_path
+    )
     assert parallel.rc == 0, parallel.output[-3000:]
     assert parallel.output.count("netconform: building lab") == 1, parallel.output
     assert (lab_dir / "daemon.log").read_text().count("network built") == 1

@@ -60,24 +60,39 @@ def test_parse_iputils_and_busybox() -> None:
 
 @pytest.mark.parametrize(
     ("stdout", "rc", "verdict"),
-    [(IPUTILS_OK, 0, Verdict.ALLOW), (IPUTILS_LOSS, 0, Verdict.LOSS),
-     (IPUTILS_DEAD, 1, Verdict.TIMEOUT), (IPUTILS_UNREACHABLE, 1, Verdict.UNREACHABLE),
-     ("", 2, Verdict.ERROR)],
-)  # fmt: skip
+    [
+        (IPUTILS_OK, 0, Verdict.ALLOW),
+        (IPUTILS_LOSS, 0, Verdict.LOSS),
+        (IPUTILS_DEAD, 1, Verdict.TIMEOUT),
+        (IPUTILS_UNREACHABLE, 1, Verdict.UNREACHABLE),
+        ("", 2, Verdict.ERROR),
+    ],
+)
 def test_ping_verdicts(stdout: str, rc: int, verdict: Verdict) -> None:
     assert interpret(PING, result(stdout, rc=rc), SETTINGS).verdict == verdict
 
 
 @pytest.mark.parametrize(
     ("stderr", "rc", "verdict"),
-    [("Connection to 10.102.1.2 8080 port [tcp/*] succeeded!", 0, Verdict.ALLOW),
-     ("nc: connect to 10.102.1.2 port 8080 (tcp) failed: Connection refused", 1,
-      Verdict.REFUSED),
-     ("nc: connect to 10.102.1.2 port 8080 (tcp) timed out: Operation now in progress", 1,
-      Verdict.TIMEOUT),
-     ("nc: connect to 10.102.1.2 port 8080 (tcp) failed: No route to host", 1,
-      Verdict.UNREACHABLE)],
-)  # fmt: skip
+    [
+        ("Connection to 10.102.1.2 8080 port [tcp/*] succeeded!", 0, Verdict.ALLOW),
+        (
+            "nc: connect to 10.102.1.2 port 8080 (tcp) failed: Connection refused",
+            1,
+            Verdict.REFUSED,
+        ),
+        (
+            "nc: connect to 10.102.1.2 port 8080 (tcp) timed out: Operation now in progress",
+            1,
+            Verdict.TIMEOUT,
+        ),
+        (
+            "nc: connect to 10.102.1.2 port 8080 (tcp) failed: No route to host",
+            1,
+            Verdict.UNREACHABLE,
+        ),
+    ],
+)
 def test_tcp_verdicts(stderr: str, rc: int, verdict: Verdict) -> None:
     assert interpret(TCP, result(stderr=stderr, rc=rc), SETTINGS).verdict == verdict
 

@@ -46,18 +46,30 @@ def test_good_file_loads_with_defaults(tmp_path: Path) -> None:
         ("name: x\n", "clusters: missing required key"),
         ("clusters: []\n", "clusters: expected a non-empty list of clusters"),
         ("clusters:\n  - {name: a}\n", "clusters[0].pod_cidrs: missing required key"),
-        ("clusters:\n  - {name: a, pod_cidrs: [10.300.0.0/16]}\n",
-         "clusters[0].pod_cidrs[0]: expected an IPv4 CIDR like 10.0.0.0/16, got '10.300.0.0/16'"),
-        ("clusters:\n  - {name: a, pod_cidrs: [10.0.0.0/8], cloud: ibm}\n",
-         "clusters[0].cloud: expected one of lab, aws, gcp, azure, none, got 'ibm'"),
-        ("clusters:\n  - {name: a, pod_cidrs: []}\n  - {name: a, pod_cidrs: []}\n",
-         "clusters[1].name: expected a value unique across clusters"),
-        ("clusters:\n  - {name: a, pod_cidrs: []}\nports: {required: [70000]}\n",
-         "ports.required[0]: expected a TCP port 1-65535, got 70000"),
-        ("clusters:\n  - {name: a, pod_cidrs: []}\ntimeouts: {pod_redy: 3}\n",
-         "timeouts.pod_redy: unknown key"),
-        ("clusters:\n  - {name: a, pod_cidrs: []}\nprobe: {ping_count: many}\n",
-         "probe.ping_count: expected a int, got 'many'"),
+        (
+            "clusters:\n  - {name: a, pod_cidrs: [10.300.0.0/16]}\n",
+            "clusters[0].pod_cidrs[0]: expected an IPv4 CIDR like 10.0.0.0/16, got '10.300.0.0/16'",
+        ),
+        (
+            "clusters:\n  - {name: a, pod_cidrs: [10.0.0.0/8], cloud: ibm}\n",
+            "clusters[0].cloud: expected one of lab, aws, gcp, azure, none, got 'ibm'",
+        ),
+        (
+            "clusters:\n  - {name: a, pod_cidrs: []}\n  - {name: a, pod_cidrs: []}\n",
+            "clusters[1].name: expected a value unique across clusters",
+        ),
+        (
+            "clusters:\n  - {name: a, pod_cidrs: []}\nports: {required: [70000]}\n",
+            "ports.required[0]: expected a TCP port 1-65535, got 70000",
+        ),
+        (
+            "clusters:\n  - {name: a, pod_cidrs: []}\ntimeouts: {pod_redy: 3}\n",
+            "timeouts.pod_redy: unknown key",
+        ),
+        (
+            "clusters:\n  - {name: a, pod_cidrs: []}\nprobe: {ping_count: many}\n",
+            "probe.ping_count: expected a int, got 'many'",
+        ),
     ],
 )
 def test_bad_file_names_file_key_and_expectation(tmp_path: Path, text: str, message: str) -> None:
