@@ -10,7 +10,8 @@ import pytest
 from provisioning.lab import control, network
 from provisioning.lab.control import LabPaths
 
-TEST_PREFIX = "nct"
+#: one lab per xdist worker (nctgw0, nctgw1...) so `pytest tests -n 2` works too
+TEST_PREFIX = "nct" + os.environ.get("PYTEST_XDIST_WORKER", "")
 
 
 def _skip_reason() -> str | None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from netconform.errors import LabError
 from provisioning.lab import network
-from provisioning.lab.apiserver import Event, LabApiServer
+from provisioning.lab.apiserver import ApiError, Event, LabApiServer
 from provisioning.lab.network import POD_GATEWAY, LabPlan, NodePlan, RegionPlan
 from provisioning.lab.nsenter import listen_tcp
 
@@ -60,7 +60,7 @@ class LabRuntime:
 
     async def on_event(self, cluster: str, event: Event) -> None:
         """API server subscriber; slow work runs in tasks so API calls return at once."""
-        if event.kind == "Pod" and event.type == "ADDED":
+        if event.kind == "Pod" and event.type == "ADDED" and event.obj["spec"].get("nodeName"):
             self._spawn(self._start_pod(cluster, event.obj))
         elif event.kind == "Pod" and event.type == "DELETED":
             self._spawn(self._stop_pod(cluster, event.obj))
@@ -122,9 +122,12 @@ class LabRuntime:
             server = await asyncio.start_server(self._echo_handler(state, port), sock=sock)
             state.servers.append(server)
         state.log.append(f"pod {state.name} on {node.name} ip {state.ip} serving tcp {ports}")
-        await self.api.stores[cluster].update_pod_status(
-            state.namespace, state.name, _running_status(state, spec)
-        )
+        try:
+            await self.api.stores[cluster].update_pod_status(
+                state.namespace, state.name, _running_status(state, spec)
+            )
+        except ApiError:
+            log.info("pod %s/%s deleted while it was being wired", state.namespace, state.name)
 
     async def _stop_pod(self, cluster: str, pod: dict[str, Any]) -> None:
         meta = pod["metadata"]

@@ -1,0 +1,1 @@
+"""Tests of the cloud glue and audits against local servers speaking each cloud's wire format."""
