@@ -36,8 +36,13 @@ from provisioning.cloud import ApplyReport, Change, apply_changes, cloud_cluster
 
 T = TypeVar("T")
 GONE = {"deleted", "deleting", "rejected", "failed", "expired"}
-DENIED = {"UnauthorizedOperation", "AccessDenied", "AccessDeniedException",
-          "OperationNotPermitted", "UnauthorizedAccess"}
+DENIED = {
+    "UnauthorizedOperation",
+    "AccessDenied",
+    "AccessDeniedException",
+    "OperationNotPermitted",
+    "UnauthorizedAccess",
+}
 NO_CREDENTIALS = "aws: no credentials (set AWS_PROFILE or AWS_ACCESS_KEY_ID)"
 Ec2 = Any
 
@@ -47,8 +52,12 @@ class AwsProvider:
 
     cloud = "aws"
 
-    def __init__(self, topology: Topology, session: boto3.Session | None = None,
-                 endpoint_url: str | None = None) -> None:
+    def __init__(
+        self,
+        topology: Topology,
+        session: boto3.Session | None = None,
+        endpoint_url: str | None = None,
+    ) -> None:
         self.clusters = cloud_clusters(topology, "aws")
         self.ports = topology.required_ports
         self._session = session or boto3.Session()
@@ -61,10 +70,12 @@ class AwsProvider:
 
     def _ec2(self, region: str) -> Ec2:
         if region not in self._clients:
-            config = Config(retries={"max_attempts": 3, "mode": "standard"},
-                            connect_timeout=10, read_timeout=30)
+            config = Config(
+                retries={"max_attempts": 3, "mode": "standard"}, connect_timeout=10, read_timeout=30
+            )
             self._clients[region] = self._session.client(
-                "ec2", region_name=region, endpoint_url=self._endpoint, config=config)
+                "ec2", region_name=region, endpoint_url=self._endpoint, config=config
+            )
         return self._clients[region]
 
     def _call(self, region: str, fn: Callable[[Ec2], T]) -> T:
@@ -85,6 +96,7 @@ class AwsProvider:
         def run(ec2: Ec2) -> list[dict[str, Any]]:
             pages = ec2.get_paginator(op).paginate(**kwargs)
             return [item for page in pages for item in page.get(key, [])]
+
         return self._call(region, run)
 
     def preflight(self) -> None:
@@ -96,8 +108,7 @@ class AwsProvider:
         known = self._known_regions()
         for c in self.clusters:
             if c.cloud_region not in known:
-                raise CloudError(
-                    f"aws: unknown region {c.cloud_region!r} for cluster {c.name}")
+                raise CloudError(f"aws: unknown region {c.cloud_region!r} for cluster {c.name}")
         for c in self.clusters:
             self._check_vpc(c)
         self._checked = True
@@ -119,8 +130,9 @@ class AwsProvider:
                 ) from None
             raise
         if not found:
-            raise CloudError(f"aws: VPC {vpc} of cluster {c.name} does not exist in "
-                             f"{c.cloud_region}")
+            raise CloudError(
+                f"aws: VPC {vpc} of cluster {c.name} does not exist in {c.cloud_region}"
+            )
 
     # -- reading --------------------------------------------------------------------------
 
@@ -128,9 +140,12 @@ class AwsProvider:
         vpc = _vpc(c)
         found: dict[str, dict[str, Any]] = {}
         for side in ("requester", "accepter"):
-            for pcx in self._pages(c.cloud_region, "describe_vpc_peering_connections",
-                                   "VpcPeeringConnections",
-                                   Filters=[{"Name": f"{side}-vpc-info.vpc-id", "Values": [vpc]}]):
+            for pcx in self._pages(
+                c.cloud_region,
+                "describe_vpc_peering_connections",
+                "VpcPeeringConnections",
+                Filters=[{"Name": f"{side}-vpc-info.vpc-id", "Values": [vpc]}],
+            ):
                 if pcx["Status"]["Code"] not in GONE:
                     found[pcx["VpcPeeringConnectionId"]] = pcx
         return list(found.values())
@@ -146,23 +161,36 @@ class AwsProvider:
         assert c.network is not None
         ids = list(c.network.route_tables)
         if not ids:
-            return self._pages(c.cloud_region, "describe_route_tables", "RouteTables",
-                               Filters=[{"Name": "vpc-id", "Values": [_vpc(c)]}])
-        tables = self._pages(c.cloud_region, "describe_route_tables", "RouteTables",
-                             RouteTableIds=ids)
+            return self._pages(
+                c.cloud_region,
+                "describe_route_tables",
+                "RouteTables",
+                Filters=[{"Name": "vpc-id", "Values": [_vpc(c)]}],
+            )
+        tables = self._pages(
+            c.cloud_region, "describe_route_tables", "RouteTables", RouteTableIds=ids
+        )
         for t in tables:
             if t["VpcId"] != _vpc(c):
-                raise CloudError(f"aws: route table {t['RouteTableId']} of cluster {c.name} is "
-                                 f"in {t['VpcId']}, not in {_vpc(c)}")
+                raise CloudError(
+                    f"aws: route table {t['RouteTableId']} of cluster {c.name} is "
+                    f"in {t['VpcId']}, not in {_vpc(c)}"
+                )
         return tables
 
     def _security_groups(self, c: Cluster) -> list[dict[str, Any]]:
         assert c.network is not None
         if not c.network.security_groups:
-            raise TopologyError(f"cluster {c.name} (cloud aws): network.security_groups: "
-                                "name the node security group(s)")
-        return self._pages(c.cloud_region, "describe_security_groups", "SecurityGroups",
-                           GroupIds=list(c.network.security_groups))
+            raise TopologyError(
+                f"cluster {c.name} (cloud aws): network.security_groups: "
+                "name the node security group(s)"
+            )
+        return self._pages(
+            c.cloud_region,
+            "describe_security_groups",
+            "SecurityGroups",
+            GroupIds=list(c.network.security_groups),
+        )
 
     # -- plan -----------------------------------------------------------------------------
 
@@ -181,34 +209,54 @@ class AwsProvider:
         key = frozenset((a.name, b.name))
         pcx = self._peering(a, b)
         if pcx is None:
-            return Change("aws", a.cloud_region, "create", name,
-                          f"requested from {a.cloud_region}, accepted in {b.cloud_region}",
-                          lambda: self._create_peering(a, b))
+            return Change(
+                "aws",
+                a.cloud_region,
+                "create",
+                name,
+                f"requested from {a.cloud_region}, accepted in {b.cloud_region}",
+                lambda: self._create_peering(a, b),
+            )
         pid, state = pcx["VpcPeeringConnectionId"], pcx["Status"]["Code"]
         self._peering_ids[key] = pid
         if state == "pending-acceptance":
             acc_region = pcx["AccepterVpcInfo"].get("Region", b.cloud_region)
-            return Change("aws", acc_region, "update", name, f"accept {pid} in {acc_region}",
-                          lambda: self._accept(pid, acc_region))
+            return Change(
+                "aws",
+                acc_region,
+                "update",
+                name,
+                f"accept {pid} in {acc_region}",
+                lambda: self._accept(pid, acc_region),
+            )
         return Change("aws", a.cloud_region, "noop", name, f"{pid} {state}")
 
     def _create_peering(self, a: Cluster, b: Cluster) -> str:
-        tag = {"ResourceType": "vpc-peering-connection",
-               "Tags": [{"Key": "Name", "Value": f"netconform-{a.name}-{b.name}"}]}
-        resp = self._call(a.cloud_region, lambda ec2: ec2.create_vpc_peering_connection(
-            VpcId=_vpc(a), PeerVpcId=_vpc(b), PeerRegion=b.cloud_region,
-            TagSpecifications=[tag]))
+        tag = {
+            "ResourceType": "vpc-peering-connection",
+            "Tags": [{"Key": "Name", "Value": f"netconform-{a.name}-{b.name}"}],
+        }
+        resp = self._call(
+            a.cloud_region,
+            lambda ec2: ec2.create_vpc_peering_connection(
+                VpcId=_vpc(a), PeerVpcId=_vpc(b), PeerRegion=b.cloud_region, TagSpecifications=[tag]
+            ),
+        )
         pid = resp["VpcPeeringConnection"]["VpcPeeringConnectionId"]
         self._peering_ids[frozenset((a.name, b.name))] = pid
-        self._call(b.cloud_region, lambda ec2: ec2.get_waiter(
-            "vpc_peering_connection_exists").wait(
-            VpcPeeringConnectionIds=[pid], WaiterConfig={"Delay": 2, "MaxAttempts": 30}))
+        self._call(
+            b.cloud_region,
+            lambda ec2: ec2.get_waiter("vpc_peering_connection_exists").wait(
+                VpcPeeringConnectionIds=[pid], WaiterConfig={"Delay": 2, "MaxAttempts": 30}
+            ),
+        )
         self._accept(pid, b.cloud_region)
         return f"{pid} requested in {a.cloud_region}, accepted in {b.cloud_region}"
 
     def _accept(self, pid: str, region: str) -> str:
-        self._call(region, lambda ec2: ec2.accept_vpc_peering_connection(
-            VpcPeeringConnectionId=pid))
+        self._call(
+            region, lambda ec2: ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=pid)
+        )
         return f"{pid} accepted in {region}"
 
     def _plan_routes(self, c: Cluster) -> list[Change]:
@@ -217,29 +265,47 @@ class AwsProvider:
             routes = {r.get("DestinationCidrBlock"): r for r in table.get("Routes", [])}
             for peer in self._peers(c):
                 for cidr in routed_cidrs(peer):
-                    changes.append(self._plan_route(c, peer, table["RouteTableId"], cidr,
-                                                    routes.get(cidr)))
+                    changes.append(
+                        self._plan_route(c, peer, table["RouteTableId"], cidr, routes.get(cidr))
+                    )
         return changes
 
-    def _plan_route(self, c: Cluster, peer: Cluster, rtb: str, cidr: str,
-                    route: dict[str, Any] | None) -> Change:
+    def _plan_route(
+        self, c: Cluster, peer: Cluster, rtb: str, cidr: str, route: dict[str, Any] | None
+    ) -> Change:
         key = frozenset((c.name, peer.name))
         name = f"route {rtb} -> {cidr} (peer {peer.name})"
         pid = self._peering_ids.get(key)
         via = pid or f"the new peering {_pair_name(self.clusters, c, peer)}"
         if route is None:
-            return Change("aws", c.cloud_region, "create", name, f"via {via}",
-                          lambda: self._route(c.cloud_region, "create_route", rtb, cidr, key))
+            return Change(
+                "aws",
+                c.cloud_region,
+                "create",
+                name,
+                f"via {via}",
+                lambda: self._route(c.cloud_region, "create_route", rtb, cidr, key),
+            )
         if route.get("VpcPeeringConnectionId") == pid and route.get("State") == "active":
             return Change("aws", c.cloud_region, "noop", name, f"via {pid}")
         now = _target(route)
-        return Change("aws", c.cloud_region, "update", name, f"{now} -> {via}",
-                      lambda: self._route(c.cloud_region, "replace_route", rtb, cidr, key))
+        return Change(
+            "aws",
+            c.cloud_region,
+            "update",
+            name,
+            f"{now} -> {via}",
+            lambda: self._route(c.cloud_region, "replace_route", rtb, cidr, key),
+        )
 
     def _route(self, region: str, op: str, rtb: str, cidr: str, key: frozenset[str]) -> str:
         pid = self._peering_ids[key]
-        self._call(region, lambda ec2: getattr(ec2, op)(
-            RouteTableId=rtb, DestinationCidrBlock=cidr, VpcPeeringConnectionId=pid))
+        self._call(
+            region,
+            lambda ec2: getattr(ec2, op)(
+                RouteTableId=rtb, DestinationCidrBlock=cidr, VpcPeeringConnectionId=pid
+            ),
+        )
         return f"{rtb} {cidr} via {pid}"
 
     def _plan_ingress(self, c: Cluster) -> list[Change]:
@@ -255,8 +321,16 @@ class AwsProvider:
                 if not missing:
                     changes.append(Change("aws", c.cloud_region, "noop", name, "already open"))
                     continue
-                changes.append(Change("aws", c.cloud_region, "create", name, "",
-                               _authorize(self, c.cloud_region, sg, cidr, peer.name, missing)))
+                changes.append(
+                    Change(
+                        "aws",
+                        c.cloud_region,
+                        "create",
+                        name,
+                        "",
+                        _authorize(self, c.cloud_region, sg, cidr, peer.name, missing),
+                    )
+                )
         return changes
 
     def _peers(self, c: Cluster) -> Iterator[Cluster]:
@@ -279,10 +353,15 @@ class AwsProvider:
                 if pcx["VpcPeeringConnectionId"] not in seen:
                     seen.add(pcx["VpcPeeringConnectionId"])
                     views += _views(pcx, vpcs)
-        tables = tuple(RouteTable(c.name, f"route table {t['RouteTableId']} in {c.cloud_region}",
-                                  tuple(_route_of(r) for r in t.get("Routes", [])
-                                        if r.get("DestinationCidrBlock")))
-                       for c in self.clusters for t in self._route_tables(c))
+        tables = tuple(
+            RouteTable(
+                c.name,
+                f"route table {t['RouteTableId']} in {c.cloud_region}",
+                tuple(_route_of(r) for r in t.get("Routes", []) if r.get("DestinationCidrBlock")),
+            )
+            for c in self.clusters
+            for t in self._route_tables(c)
+        )
         rules: list[Rule] = []
         labels: dict[str, str] = {}
         for c in self.clusters:
@@ -292,22 +371,37 @@ class AwsProvider:
             noun = "security group" if len(groups) == 1 else "security groups"
             labels[c.name] = f"{noun} {ids} in {c.cloud_region}"
         return Snapshot(
-            cloud="aws", clusters=self.clusters, peerings=tuple(views), route_tables=tables,
-            rules=tuple(rules), firewall_labels=labels,
+            cloud="aws",
+            clusters=self.clusters,
+            peerings=tuple(views),
+            route_tables=tables,
+            rules=tuple(rules),
+            firewall_labels=labels,
             rule_sources={c.name: c.pod_cidrs for c in self.clusters},
-            route_destinations={c.name: routed_cidrs(c) for c in self.clusters})
+            route_destinations={c.name: routed_cidrs(c) for c in self.clusters},
+        )
 
 
-def _authorize(provider: AwsProvider, region: str, sg: str, cidr: str, peer: str,
-               ports: list[int]) -> Callable[[], str]:
-    perms = [{"IpProtocol": "tcp", "FromPort": p, "ToPort": p,
-              "IpRanges": [{"CidrIp": cidr, "Description": f"netconform: peer {peer}"}]}
-             for p in ports]
+def _authorize(
+    provider: AwsProvider, region: str, sg: str, cidr: str, peer: str, ports: list[int]
+) -> Callable[[], str]:
+    perms = [
+        {
+            "IpProtocol": "tcp",
+            "FromPort": p,
+            "ToPort": p,
+            "IpRanges": [{"CidrIp": cidr, "Description": f"netconform: peer {peer}"}],
+        }
+        for p in ports
+    ]
 
     def run() -> str:
-        provider._call(region, lambda ec2: ec2.authorize_security_group_ingress(
-            GroupId=sg, IpPermissions=perms))
+        provider._call(
+            region,
+            lambda ec2: ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=perms),
+        )
         return f"{sg} allows tcp/{','.join(map(str, ports))} from {cidr}"
+
     return run
 
 
@@ -322,8 +416,14 @@ def _vpc(c: Cluster) -> str:
 
 
 def _target(route: dict[str, Any]) -> str:
-    for key in ("VpcPeeringConnectionId", "GatewayId", "NatGatewayId", "TransitGatewayId",
-                "NetworkInterfaceId", "InstanceId"):
+    for key in (
+        "VpcPeeringConnectionId",
+        "GatewayId",
+        "NatGatewayId",
+        "TransitGatewayId",
+        "NetworkInterfaceId",
+        "InstanceId",
+    ):
         if route.get(key):
             return str(route[key])
     return "unknown"
@@ -339,11 +439,15 @@ def _views(pcx: dict[str, Any], vpcs: dict[str, Cluster]) -> list[PeeringView]:
     if a is None or b is None:
         return []
     pid, state = pcx["VpcPeeringConnectionId"], pcx["Status"]["Code"]
-    label = (f"peering {pid} ({req.get('Region', a.cloud_region)} -> "
-             f"{acc.get('Region', b.cloud_region)})")
+    label = (
+        f"peering {pid} ({req.get('Region', a.cloud_region)} -> "
+        f"{acc.get('Region', b.cloud_region)})"
+    )
     active = state == "active"
-    return [PeeringView(a.name, b.name, pid, label, state, active),
-            PeeringView(b.name, a.name, pid, label, state, active)]
+    return [
+        PeeringView(a.name, b.name, pid, label, state, active),
+        PeeringView(b.name, a.name, pid, label, state, active),
+    ]
 
 
 def _rules(cluster: str, group: dict[str, Any]) -> list[Rule]:
@@ -352,8 +456,11 @@ def _rules(cluster: str, group: dict[str, Any]) -> list[Rule]:
         proto = str(perm.get("IpProtocol"))
         if proto not in ("tcp", "6", "-1"):
             continue
-        ports = (PortRange(0, 65535),) if proto == "-1" else (
-            PortRange(int(perm.get("FromPort", 0)), int(perm.get("ToPort", 65535))),)
+        ports = (
+            (PortRange(0, 65535),)
+            if proto == "-1"
+            else (PortRange(int(perm.get("FromPort", 0)), int(perm.get("ToPort", 65535))),)
+        )
         sources = tuple(r["CidrIp"] for r in perm.get("IpRanges", []))
         if sources:
             rules.append(Rule(cluster, group["GroupId"], sources, ports))

@@ -38,8 +38,10 @@ from netconform.topology import Cluster, Topology
 from provisioning.cloud import Action, ApplyReport, Change, apply_changes, cloud_clusters
 
 T = TypeVar("T")
-NO_CREDENTIALS = ("azure: no credentials (set AZURE_CLIENT_ID, AZURE_TENANT_ID and "
-                  "AZURE_CLIENT_SECRET, or run `az login`)")
+NO_CREDENTIALS = (
+    "azure: no credentials (set AZURE_CLIENT_ID, AZURE_TENANT_ID and "
+    "AZURE_CLIENT_SECRET, or run `az login`)"
+)
 FIRST_PRIORITY = 3000
 ANY = ("*", "any", "0.0.0.0/0", "internet")
 
@@ -54,8 +56,10 @@ class VNetRef:
 
     @property
     def id(self) -> str:
-        return (f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
-                f"/providers/Microsoft.Network/virtualNetworks/{self.name}")
+        return (
+            f"/subscriptions/{self.subscription}/resourceGroups/{self.resource_group}"
+            f"/providers/Microsoft.Network/virtualNetworks/{self.name}"
+        )
 
 
 class AzureProvider:
@@ -63,8 +67,13 @@ class AzureProvider:
 
     cloud = "azure"
 
-    def __init__(self, topology: Topology, credential: TokenCredential | None = None,
-                 base_url: str | None = None, **client_kwargs: Any) -> None:
+    def __init__(
+        self,
+        topology: Topology,
+        credential: TokenCredential | None = None,
+        base_url: str | None = None,
+        **client_kwargs: Any,
+    ) -> None:
         self.clusters = cloud_clusters(topology, "azure")
         self.ports = topology.required_ports
         self._vnets = {c.name: _vnet_ref(c) for c in self.clusters}
@@ -85,7 +94,8 @@ class AzureProvider:
             if self._base_url:
                 kwargs["base_url"] = self._base_url
             self._clients[subscription] = NetworkManagementClient(
-                self._credential, subscription, **kwargs)
+                self._credential, subscription, **kwargs
+            )
         return self._clients[subscription]
 
     def _call(self, what: str, fn: Callable[[], T], not_found: str = "") -> T:
@@ -112,24 +122,33 @@ class AzureProvider:
         return self._call(
             f"virtualNetworks.get {ref.name}",
             lambda: self._client(ref.subscription).virtual_networks.get(
-                ref.resource_group, ref.name),
+                ref.resource_group, ref.name
+            ),
             f"azure: VNet {ref.name} of cluster {c.name} does not exist in resource group "
-            f"{ref.resource_group} (subscription {ref.subscription})")
+            f"{ref.resource_group} (subscription {ref.subscription})",
+        )
 
     def _nsg(self, c: Cluster) -> Any:
         ref = self._nsgs[c.name]
         return self._call(
             f"networkSecurityGroups.get {ref.name}",
             lambda: self._client(ref.subscription).network_security_groups.get(
-                ref.resource_group, ref.name),
+                ref.resource_group, ref.name
+            ),
             f"azure: NSG {ref.name} of cluster {c.name} does not exist in resource group "
-            f"{ref.resource_group}")
+            f"{ref.resource_group}",
+        )
 
     def _peerings(self, c: Cluster) -> list[Any]:
         ref = self._vnets[c.name]
-        return self._call(f"virtualNetworkPeerings.list {ref.name}", lambda: list(
-            self._client(ref.subscription).virtual_network_peerings.list(
-                ref.resource_group, ref.name)))
+        return self._call(
+            f"virtualNetworkPeerings.list {ref.name}",
+            lambda: list(
+                self._client(ref.subscription).virtual_network_peerings.list(
+                    ref.resource_group, ref.name
+                )
+            ),
+        )
 
     def preflight(self) -> None:
         """Credentials, existing VNets and NSGs in the named regions: read-only, once."""
@@ -138,8 +157,10 @@ class AzureProvider:
         for c in self.clusters:
             vnet = self._vnet(c)
             if _norm(vnet.location) != _norm(c.cloud_region):
-                raise CloudError(f"azure: unknown region {c.cloud_region!r} for cluster "
-                                 f"{c.name}: its VNet {vnet.name} is in {vnet.location!r}")
+                raise CloudError(
+                    f"azure: unknown region {c.cloud_region!r} for cluster "
+                    f"{c.name}: its VNet {vnet.name} is in {vnet.location!r}"
+                )
             self._nsg(c)
         self._checked = True
 
@@ -161,32 +182,58 @@ class AzureProvider:
         what = f"vnet peering {lref.name} -> {rref.name} ({local.name}->{remote.name})"
         found = _find(self._peerings(local), rref)
         if found is None:
-            return Change("azure", local.cloud_region, "create", what, f"peering {name}",
-                          lambda: self._put_peering(local, remote, name))
+            return Change(
+                "azure",
+                local.cloud_region,
+                "create",
+                what,
+                f"peering {name}",
+                lambda: self._put_peering(local, remote, name),
+            )
         state = _s(found.peering_state)
-        if found.allow_forwarded_traffic and found.allow_virtual_network_access and (
-                state != "Disconnected"):
+        if (
+            found.allow_forwarded_traffic
+            and found.allow_virtual_network_access
+            and (state != "Disconnected")
+        ):
             return Change("azure", local.cloud_region, "noop", what, f"{found.name} {state}")
-        why = ("disconnected: re-create" if state == "Disconnected"
-               else "allow virtual network access and forwarded traffic")
-        return Change("azure", local.cloud_region, "update", what, f"{found.name}: {why}",
-                      lambda: self._put_peering(local, remote, found.name,
-                                                recreate=state == "Disconnected"))
+        why = (
+            "disconnected: re-create"
+            if state == "Disconnected"
+            else "allow virtual network access and forwarded traffic"
+        )
+        return Change(
+            "azure",
+            local.cloud_region,
+            "update",
+            what,
+            f"{found.name}: {why}",
+            lambda: self._put_peering(local, remote, found.name, recreate=state == "Disconnected"),
+        )
 
-    def _put_peering(self, local: Cluster, remote: Cluster, name: str,
-                     recreate: bool = False) -> str:
+    def _put_peering(
+        self, local: Cluster, remote: Cluster, name: str, recreate: bool = False
+    ) -> str:
         ref, remote_id = self._vnets[local.name], self._vnets[remote.name].id
         ops = self._client(ref.subscription).virtual_network_peerings
         if recreate:
-            self._call(f"virtualNetworkPeerings.delete {name}", lambda: ops.begin_delete(
-                ref.resource_group, ref.name, name).result())
-        body = m.VirtualNetworkPeering(properties=m.VirtualNetworkPeeringPropertiesFormat(
-            remote_virtual_network=m.SubResource(id=remote_id),
-            allow_virtual_network_access=True, allow_forwarded_traffic=True,
-            allow_gateway_transit=False, use_remote_gateways=False))
-        self._call(f"virtualNetworkPeerings.createOrUpdate {name}",
-                   lambda: ops.begin_create_or_update(
-                       ref.resource_group, ref.name, name, body).result())
+            self._call(
+                f"virtualNetworkPeerings.delete {name}",
+                lambda: ops.begin_delete(ref.resource_group, ref.name, name).result(),
+            )
+        body = m.VirtualNetworkPeering(
+            properties=m.VirtualNetworkPeeringPropertiesFormat(
+                remote_virtual_network=m.SubResource(id=remote_id),
+                allow_virtual_network_access=True,
+                allow_forwarded_traffic=True,
+                allow_gateway_transit=False,
+                use_remote_gateways=False,
+            )
+        )
+        self._call(
+            f"virtualNetworkPeerings.createOrUpdate {name}",
+            lambda: ops.begin_create_or_update(ref.resource_group, ref.name, name, body).result(),
+        )
         return f"{name} on {ref.name}"
 
     def _plan_rules(self, dst: Cluster) -> list[Change]:
@@ -202,8 +249,10 @@ class AzureProvider:
                 continue
             name = f"netconform-from-{src.name}"
             cidrs = network_cidrs(src)
-            what = (f"nsg {self._nsgs[dst.name].name} rule {name}: tcp/"
-                    f"{','.join(map(str, self.ports))} from {','.join(cidrs)} (peer {src.name})")
+            what = (
+                f"nsg {self._nsgs[dst.name].name} rule {name}: tcp/"
+                f"{','.join(map(str, self.ports))} from {','.join(cidrs)} (peer {src.name})"
+            )
             if all(allows(rules, c, p) for c in cidrs for p in self.ports):
                 changes.append(Change("azure", dst.cloud_region, "noop", what, "already allowed"))
                 continue
@@ -211,27 +260,46 @@ class AzureProvider:
             priority = old.priority if old is not None else _free(used)
             used.add(priority)
             action: Action = "update" if old is not None else "create"
-            changes.append(Change("azure", dst.cloud_region, action, what,
-                                  f"priority {priority}",
-                                  self._rule_writer(dst, src, name, priority)))
+            changes.append(
+                Change(
+                    "azure",
+                    dst.cloud_region,
+                    action,
+                    what,
+                    f"priority {priority}",
+                    self._rule_writer(dst, src, name, priority),
+                )
+            )
         return changes
 
-    def _rule_writer(self, dst: Cluster, src: Cluster, name: str, priority: int
-                     ) -> Callable[[], str]:
+    def _rule_writer(
+        self, dst: Cluster, src: Cluster, name: str, priority: int
+    ) -> Callable[[], str]:
         ref = self._nsgs[dst.name]
-        body = m.SecurityRule(properties=m.SecurityRulePropertiesFormat(
-            protocol="Tcp", access="Allow", direction="Inbound", priority=priority,
-            source_address_prefixes=list(network_cidrs(src)), source_port_range="*",
-            destination_address_prefixes=list(network_cidrs(dst)),
-            destination_port_ranges=[str(p) for p in self.ports],
-            description=f"netconform: peer {src.name}"))
+        body = m.SecurityRule(
+            properties=m.SecurityRulePropertiesFormat(
+                protocol="Tcp",
+                access="Allow",
+                direction="Inbound",
+                priority=priority,
+                source_address_prefixes=list(network_cidrs(src)),
+                source_port_range="*",
+                destination_address_prefixes=list(network_cidrs(dst)),
+                destination_port_ranges=[str(p) for p in self.ports],
+                description=f"netconform: peer {src.name}",
+            )
+        )
 
         def run() -> str:
             ops = self._client(ref.subscription).security_rules
-            self._call(f"securityRules.createOrUpdate {name}",
-                       lambda: ops.begin_create_or_update(
-                           ref.resource_group, ref.name, name, body).result())
+            self._call(
+                f"securityRules.createOrUpdate {name}",
+                lambda: ops.begin_create_or_update(
+                    ref.resource_group, ref.name, name, body
+                ).result(),
+            )
             return f"{name} in {ref.name} (priority {priority})"
+
         return run
 
     def _vnet_space(self, c: Cluster) -> tuple[str, ...]:
@@ -258,21 +326,29 @@ class AzureProvider:
         for c in self.clusters:
             peerings = self._peerings(c)
             views += [v for p in peerings if (v := _view(c, p, by_id)) is not None]
-            routes = tuple(Route(prefix, p.name) for p in peerings
-                           if _s(p.peering_state) == "Connected" and p.remote_address_space
-                           for prefix in p.remote_address_space.address_prefixes or [])
+            routes = tuple(
+                Route(prefix, p.name)
+                for p in peerings
+                if _s(p.peering_state) == "Connected" and p.remote_address_space
+                for prefix in p.remote_address_space.address_prefixes or []
+            )
             label = f"VNet {self._vnets[c.name].name} in {c.cloud_region} (peering routes)"
             tables.append(RouteTable(c.name, label, routes))
             nsg, space = self._nsg(c), self._vnet_space(c)
             for sr in list(nsg.security_rules or []) + list(nsg.default_security_rules or []):
                 rules += _rules(c.name, sr, space)
         return Snapshot(
-            cloud="azure", clusters=self.clusters, peerings=tuple(views),
-            route_tables=tuple(tables), rules=tuple(rules),
-            firewall_labels={c.name: f"nsg {self._nsgs[c.name].name} in {c.cloud_region}"
-                             for c in self.clusters},
+            cloud="azure",
+            clusters=self.clusters,
+            peerings=tuple(views),
+            route_tables=tuple(tables),
+            rules=tuple(rules),
+            firewall_labels={
+                c.name: f"nsg {self._nsgs[c.name].name} in {c.cloud_region}" for c in self.clusters
+            },
             rule_sources={c.name: network_cidrs(c) for c in self.clusters},
-            route_destinations={c.name: network_cidrs(c) for c in self.clusters})
+            route_destinations={c.name: network_cidrs(c) for c in self.clusters},
+        )
 
 
 def _view(local: Cluster, p: Any, by_id: dict[str, Cluster]) -> PeeringView | None:
@@ -287,8 +363,9 @@ def _view(local: Cluster, p: Any, by_id: dict[str, Cluster]) -> PeeringView | No
     elif not p.allow_forwarded_traffic:
         problem = "does not allow forwarded traffic"
     label = f"VNet peering {p.name}"
-    return PeeringView(local.name, remote.name, str(p.name), label, state,
-                       state == "Connected", problem)
+    return PeeringView(
+        local.name, remote.name, str(p.name), label, state, state == "Connected", problem
+    )
 
 
 def _rules(cluster: str, sr: Any, vnet_space: tuple[str, ...]) -> list[Rule]:
@@ -306,8 +383,16 @@ def _rules(cluster: str, sr: Any, vnet_space: tuple[str, ...]) -> list[Rule]:
     if not sources:
         return []
     specs = list(sr.destination_port_ranges or []) or [sr.destination_port_range or "*"]
-    return [Rule(cluster, str(sr.name), tuple(sources), _ports(specs),
-                 _s(sr.access) == "Allow", int(sr.priority or 0))]
+    return [
+        Rule(
+            cluster,
+            str(sr.name),
+            tuple(sources),
+            _ports(specs),
+            _s(sr.access) == "Allow",
+            int(sr.priority or 0),
+        )
+    ]
 
 
 def _ports(specs: list[str]) -> tuple[PortRange, ...]:
@@ -342,16 +427,20 @@ def _vnet_ref(c: Cluster) -> VNetRef:
     if len(parts) == 8 and parts[0].lower() == "subscriptions":
         return VNetRef(parts[1], parts[3], parts[7])
     if not (net.subscription and net.resource_group):
-        raise TopologyError(f"cluster {c.name} (cloud azure): network.id: expected a VNet "
-                            "resource id, or subscription and resource_group beside a name")
+        raise TopologyError(
+            f"cluster {c.name} (cloud azure): network.id: expected a VNet "
+            "resource id, or subscription and resource_group beside a name"
+        )
     return VNetRef(net.subscription, net.resource_group, net.id)
 
 
 def _nsg_ref(c: Cluster, vnet: VNetRef) -> VNetRef:
     assert c.network is not None
     if len(c.network.security_groups) != 1:
-        raise TopologyError(f"cluster {c.name} (cloud azure): network.security_groups: "
-                            "name the one NSG of the cluster subnets")
+        raise TopologyError(
+            f"cluster {c.name} (cloud azure): network.security_groups: "
+            "name the one NSG of the cluster subnets"
+        )
     raw = c.network.security_groups[0]
     parts = raw.strip("/").split("/")
     if len(parts) == 8 and parts[0].lower() == "subscriptions":

@@ -31,13 +31,19 @@ PROG = "netconform-cloud"
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog=PROG, description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, text in (("plan", "print what apply would change"),
-                       ("apply", "print the plan, then make it"),
-                       ("audit", "read-only preflight checks")):
+    for name, text in (
+        ("plan", "print what apply would change"),
+        ("apply", "print the plan, then make it"),
+        ("audit", "read-only preflight checks"),
+    ):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--topology", required=True, help="topology YAML file")
-        cmd.add_argument("--cloud", choices=CLOUD_NAMES, action="append",
-                         help="only this cloud (repeatable; default: every cloud named)")
+        cmd.add_argument(
+            "--cloud",
+            choices=CLOUD_NAMES,
+            action="append",
+            help="only this cloud (repeatable; default: every cloud named)",
+        )
         if name == "apply":
             cmd.add_argument("--dry-run", action="store_true", help="print only the plan")
     return parser
@@ -51,8 +57,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         clouds = _clouds(topology, args.cloud)
         if args.command == "audit":
             return audit(topology, clouds, out)
-        return plan_and_apply(topology, clouds, args.command == "apply" and not args.dry_run,
-                              out)
+        return plan_and_apply(topology, clouds, args.command == "apply" and not args.dry_run, out)
     except NetconformError as err:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return err.exit_code

@@ -145,12 +145,15 @@ def provider_for(cloud: str, topology: Topology) -> Provider:
     """The provider for `cloud`, with default credentials and endpoints (SDKs import lazily)."""
     if cloud == "aws":
         from provisioning.aws import AwsProvider
+
         return AwsProvider(topology)
     if cloud == "gcp":
         from provisioning.gcp import GcpProvider
+
         return GcpProvider(topology)
     if cloud == "azure":
         from provisioning.azure import AzureProvider
+
         return AzureProvider(topology)
     raise TopologyError(f"unknown cloud {cloud!r} (known: {', '.join(CLOUD_NAMES)})")
 
@@ -158,13 +161,16 @@ def provider_for(cloud: str, topology: Topology) -> Provider:
 def credentials_problem(cloud: str) -> str:
     """'' when credentials for `cloud` are configured; else what is missing. No network."""
     checks: dict[str, Callable[[], bool]] = {
-        "aws": _aws_credentials, "gcp": _gcp_credentials, "azure": _azure_credentials}
+        "aws": _aws_credentials,
+        "gcp": _gcp_credentials,
+        "azure": _azure_credentials,
+    }
     hints = {
         "aws": "no AWS credentials (set AWS_PROFILE or AWS_ACCESS_KEY_ID)",
         "gcp": "no GCP credentials (set GOOGLE_APPLICATION_CREDENTIALS or run "
-               "`gcloud auth application-default login`)",
+        "`gcloud auth application-default login`)",
         "azure": "no Azure credentials (set AZURE_CLIENT_ID, AZURE_TENANT_ID and "
-                 "AZURE_CLIENT_SECRET, or run `az login`)",
+        "AZURE_CLIENT_SECRET, or run `az login`)",
     }
     return "" if checks[cloud]() else hints[cloud]
 
@@ -197,9 +203,18 @@ def _gcp_credentials() -> bool:
 
 def _azure_credentials() -> bool:
     env = os.environ
-    if env.get("AZURE_CLIENT_ID") and env.get("AZURE_TENANT_ID") and any(
-            env.get(k) for k in ("AZURE_CLIENT_SECRET", "AZURE_CLIENT_CERTIFICATE_PATH",
-                                 "AZURE_FEDERATED_TOKEN_FILE")):
+    if (
+        env.get("AZURE_CLIENT_ID")
+        and env.get("AZURE_TENANT_ID")
+        and any(
+            env.get(k)
+            for k in (
+                "AZURE_CLIENT_SECRET",
+                "AZURE_CLIENT_CERTIFICATE_PATH",
+                "AZURE_FEDERATED_TOKEN_FILE",
+            )
+        )
+    ):
         return True
     if env.get("IDENTITY_ENDPOINT") or env.get("MSI_ENDPOINT"):
         return True

@@ -35,8 +35,10 @@ from provisioning.cloud import Action, ApplyReport, Change, apply_changes, cloud
 
 T = TypeVar("T")
 SCOPE = "https://www.googleapis.com/auth/compute"
-NO_CREDENTIALS = ("gcp: no credentials (set GOOGLE_APPLICATION_CREDENTIALS or run "
-                  "`gcloud auth application-default login`)")
+NO_CREDENTIALS = (
+    "gcp: no credentials (set GOOGLE_APPLICATION_CREDENTIALS or run "
+    "`gcloud auth application-default login`)"
+)
 
 
 class GcpProvider:
@@ -44,13 +46,18 @@ class GcpProvider:
 
     cloud = "gcp"
 
-    def __init__(self, topology: Topology, credentials: Credentials | None = None,
-                 client_options: ClientOptions | None = None) -> None:
+    def __init__(
+        self,
+        topology: Topology,
+        credentials: Credentials | None = None,
+        client_options: ClientOptions | None = None,
+    ) -> None:
         self.clusters = cloud_clusters(topology, "gcp")
         for c in self.clusters:
             if not _net(c).project:
-                raise TopologyError(f"cluster {c.name} (cloud gcp): network.project: "
-                                    "missing required key")
+                raise TopologyError(
+                    f"cluster {c.name} (cloud gcp): network.project: missing required key"
+                )
         self.ports = topology.required_ports
         self._credentials = credentials
         self._options = client_options
@@ -64,8 +71,7 @@ class GcpProvider:
             if self._credentials is None:
                 self._credentials = _default_credentials()
             cls = getattr(compute_v1, kind)
-            self._clients[kind] = cls(credentials=self._credentials,
-                                      client_options=self._options)
+            self._clients[kind] = cls(credentials=self._credentials, client_options=self._options)
         return self._clients[kind]
 
     def _call(self, what: str, fn: Callable[[], T], not_found: str = "") -> T:
@@ -106,9 +112,11 @@ class GcpProvider:
 
     def _check_region(self, c: Cluster) -> None:
         project, region = _net(c).project, c.cloud_region
-        self._call(f"regions.get {region}",
-                   lambda: self._client("RegionsClient").get(project=project, region=region),
-                   f"gcp: unknown region {region!r} for cluster {c.name} (project {project})")
+        self._call(
+            f"regions.get {region}",
+            lambda: self._client("RegionsClient").get(project=project, region=region),
+            f"gcp: unknown region {region!r} for cluster {c.name} (project {project})",
+        )
 
     def _network(self, c: Cluster) -> Any:
         net = _net(c)
@@ -116,12 +124,15 @@ class GcpProvider:
             f"networks.get {net.id}",
             lambda: self._client("NetworksClient").get(project=net.project, network=net.id),
             f"gcp: VPC network {net.id} of cluster {c.name} does not exist in project "
-            f"{net.project}")
+            f"{net.project}",
+        )
 
     def _firewalls(self, c: Cluster) -> list[Any]:
         net = _net(c)
-        pager = self._call(f"firewalls.list {net.project}", lambda: list(
-            self._client("FirewallsClient").list(project=net.project)))
+        pager = self._call(
+            f"firewalls.list {net.project}",
+            lambda: list(self._client("FirewallsClient").list(project=net.project)),
+        )
         return [f for f in pager if _same_network(f.network, net.project, net.id)]
 
     # -- plan -----------------------------------------------------------------------------
@@ -149,17 +160,33 @@ class GcpProvider:
         found = _find_peering(self._network(local), remote)
         if found is not None:
             return Change("gcp", "global", "noop", what, f"{found.name} {found.state}")
-        return Change("gcp", "global", "create", what, f"project {net.project}",
-                      lambda: self._add_peering(local, remote, name))
+        return Change(
+            "gcp",
+            "global",
+            "create",
+            what,
+            f"project {net.project}",
+            lambda: self._add_peering(local, remote, name),
+        )
 
     def _add_peering(self, local: Cluster, remote: Cluster, name: str) -> str:
         net = _net(local)
-        body = compute_v1.NetworksAddPeeringRequest(network_peering=compute_v1.NetworkPeering(
-            name=name, network=_network_url(remote), exchange_subnet_routes=True,
-            export_custom_routes=True, import_custom_routes=True))
+        body = compute_v1.NetworksAddPeeringRequest(
+            network_peering=compute_v1.NetworkPeering(
+                name=name,
+                network=_network_url(remote),
+                exchange_subnet_routes=True,
+                export_custom_routes=True,
+                import_custom_routes=True,
+            )
+        )
         what = f"networks.addPeering {name} on {net.id}"
-        op = self._call(what, lambda: self._client("NetworksClient").add_peering_unary(
-            project=net.project, network=net.id, networks_add_peering_request_resource=body))
+        op = self._call(
+            what,
+            lambda: self._client("NetworksClient").add_peering_unary(
+                project=net.project, network=net.id, networks_add_peering_request_resource=body
+            ),
+        )
         self._wait(net.project, op, what)
         return f"{name} on {net.id}"
 
@@ -173,34 +200,53 @@ class GcpProvider:
                 changes.append(self._plan_firewall(dst, src, rules, by_name))
         return changes
 
-    def _plan_firewall(self, dst: Cluster, src: Cluster, rules: list[Rule],
-                       by_name: dict[str, Any]) -> Change:
+    def _plan_firewall(
+        self, dst: Cluster, src: Cluster, rules: list[Rule], by_name: dict[str, Any]
+    ) -> Change:
         name = _rule_name(dst, src)
         ports = ",".join(map(str, self.ports))
-        what = (f"firewall {name} on {_net(dst).id}: tcp/{ports} from "
-                f"{','.join(src.pod_cidrs)} (peer {src.name})")
+        what = (
+            f"firewall {name} on {_net(dst).id}: tcp/{ports} from "
+            f"{','.join(src.pod_cidrs)} (peer {src.name})"
+        )
         if all(allows(rules, cidr, p) for cidr in src.pod_cidrs for p in self.ports):
             return Change("gcp", "global", "noop", what, "already allowed")
         body = self._firewall_body(dst, src, name)
         action: Action = "update" if name in by_name else "create"
-        return Change("gcp", "global", action, what, f"project {_net(dst).project}",
-                      lambda: self._put_firewall(dst, body, action))
+        return Change(
+            "gcp",
+            "global",
+            action,
+            what,
+            f"project {_net(dst).project}",
+            lambda: self._put_firewall(dst, body, action),
+        )
 
     def _firewall_body(self, dst: Cluster, src: Cluster, name: str) -> Any:
         return compute_v1.Firewall(
-            name=name, network=_network_url(dst), direction="INGRESS", priority=1000,
-            source_ranges=list(src.pod_cidrs), description=f"netconform: peer {src.name}",
-            allowed=[compute_v1.Allowed(I_p_protocol="tcp", ports=[str(p) for p in self.ports])])
+            name=name,
+            network=_network_url(dst),
+            direction="INGRESS",
+            priority=1000,
+            source_ranges=list(src.pod_cidrs),
+            description=f"netconform: peer {src.name}",
+            allowed=[compute_v1.Allowed(I_p_protocol="tcp", ports=[str(p) for p in self.ports])],
+        )
 
     def _put_firewall(self, dst: Cluster, body: Any, action: str) -> str:
         project, client = _net(dst).project, self._client("FirewallsClient")
         what = f"firewalls.{'insert' if action == 'create' else 'patch'} {body.name}"
         if action == "create":
-            op = self._call(what, lambda: client.insert_unary(
-                project=project, firewall_resource=body))
+            op = self._call(
+                what, lambda: client.insert_unary(project=project, firewall_resource=body)
+            )
         else:
-            op = self._call(what, lambda: client.patch_unary(
-                project=project, firewall=body.name, firewall_resource=body))
+            op = self._call(
+                what,
+                lambda: client.patch_unary(
+                    project=project, firewall=body.name, firewall_resource=body
+                ),
+            )
         self._wait(project, op, what)
         return f"{body.name} in {project}"
 
@@ -216,17 +262,26 @@ class GcpProvider:
         nets = {c.name: self._network(c) for c in self.clusters}
         views = [v for c in self.clusters for v in self._views(c, nets[c.name])]
         tables = tuple(self._route_table(c, nets[c.name]) for c in self.clusters)
-        rules = tuple(r for c in self.clusters for f in self._firewalls(c)
-                      for r in _rules(c.name, f))
-        shared = frozenset(frozenset((a.name, b.name)) for a, b in pairs(self.clusters)
-                           if _shared(a, b))
+        rules = tuple(
+            r for c in self.clusters for f in self._firewalls(c) for r in _rules(c.name, f)
+        )
+        shared = frozenset(
+            frozenset((a.name, b.name)) for a, b in pairs(self.clusters) if _shared(a, b)
+        )
         return Snapshot(
-            cloud="gcp", clusters=self.clusters, peerings=tuple(views), route_tables=tables,
-            rules=rules, shared=shared,
-            firewall_labels={c.name: f"firewall of network {_net(c).id} (project "
-                             f"{_net(c).project})" for c in self.clusters},
+            cloud="gcp",
+            clusters=self.clusters,
+            peerings=tuple(views),
+            route_tables=tables,
+            rules=rules,
+            shared=shared,
+            firewall_labels={
+                c.name: f"firewall of network {_net(c).id} (project {_net(c).project})"
+                for c in self.clusters
+            },
             rule_sources={c.name: c.pod_cidrs for c in self.clusters},
-            route_destinations={c.name: c.pod_cidrs for c in self.clusters})
+            route_destinations={c.name: c.pod_cidrs for c in self.clusters},
+        )
 
     def _views(self, local: Cluster, network: Any) -> list[PeeringView]:
         views = []
@@ -234,17 +289,26 @@ class GcpProvider:
             p = _find_peering(network, remote) if remote.name != local.name else None
             if p is not None:
                 label = f"peering {p.name} on network {_net(local).id}"
-                views.append(PeeringView(local.name, remote.name, p.name, label, p.state,
-                                         p.state == "ACTIVE"))
+                views.append(
+                    PeeringView(
+                        local.name, remote.name, p.name, label, p.state, p.state == "ACTIVE"
+                    )
+                )
         return views
 
     def _imported(self, local: Cluster, peering: str) -> list[Any]:
         net, client = _net(local), self._client("NetworksClient")
         request = compute_v1.ListPeeringRoutesNetworksRequest(
-            project=net.project, network=net.id, direction="INCOMING", peering_name=peering,
-            region=local.cloud_region)
-        return self._call(f"networks.listPeeringRoutes {peering}",
-                          lambda: list(client.list_peering_routes(request=request)))
+            project=net.project,
+            network=net.id,
+            direction="INCOMING",
+            peering_name=peering,
+            region=local.cloud_region,
+        )
+        return self._call(
+            f"networks.listPeeringRoutes {peering}",
+            lambda: list(client.list_peering_routes(request=request)),
+        )
 
     def _route_table(self, local: Cluster, network: Any) -> RouteTable:
         net, routes = _net(local), []
@@ -316,10 +380,16 @@ def _rules(cluster: str, fw: Any) -> list[Rule]:
     if fw.direction != "INGRESS" or fw.disabled or not fw.source_ranges:
         return []
     sources = tuple(fw.source_ranges)
-    out = [Rule(cluster, fw.name, sources, _ports(a), True, fw.priority)
-           for a in fw.allowed if a.I_p_protocol in ("tcp", "all", "6")]
-    out += [Rule(cluster, fw.name, sources, _ports(d), False, fw.priority)
-            for d in fw.denied if d.I_p_protocol in ("tcp", "all", "6")]
+    out = [
+        Rule(cluster, fw.name, sources, _ports(a), True, fw.priority)
+        for a in fw.allowed
+        if a.I_p_protocol in ("tcp", "all", "6")
+    ]
+    out += [
+        Rule(cluster, fw.name, sources, _ports(d), False, fw.priority)
+        for d in fw.denied
+        if d.I_p_protocol in ("tcp", "all", "6")
+    ]
     return out
 
 

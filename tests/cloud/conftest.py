@@ -62,8 +62,9 @@ def moto(moto_url: str) -> str:
 @pytest.fixture(scope="session")
 def aws_session() -> boto3.Session:
     """Fake credentials given to the session itself; os.environ is not touched."""
-    return boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
-                         region_name="us-east-1")
+    return boto3.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    )
 
 
 def build_aws_world(session: boto3.Session, url: str) -> dict[str, dict[str, str]]:
@@ -75,8 +76,9 @@ def build_aws_world(session: boto3.Session, url: str) -> dict[str, dict[str, str
         subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=CIDRS[name].replace("/16", "/20"))
         rtb = ec2.create_route_table(VpcId=vpc)["RouteTable"]["RouteTableId"]
         ec2.associate_route_table(RouteTableId=rtb, SubnetId=subnet["Subnet"]["SubnetId"])
-        sg = ec2.create_security_group(GroupName=f"{name}-nodes", Description="nodes",
-                                       VpcId=vpc)["GroupId"]
+        sg = ec2.create_security_group(GroupName=f"{name}-nodes", Description="nodes", VpcId=vpc)[
+            "GroupId"
+        ]
         world[name] = {"vpc": vpc, "rtb": rtb, "sg": sg, "region": region}
     return world
 
@@ -85,14 +87,26 @@ def aws_topology(world: dict[str, dict[str, str]], **overrides: Any) -> Topology
     """A seed-000 topology naming the world's VPCs, route tables and security groups."""
     clusters = []
     for name, ids in world.items():
-        clusters.append({
-            "name": name, "context": f"mrc-{name}", "pod_cidrs": [CIDRS[name]],
-            "cloud": "aws", "cloud_region": ids["region"],
-            "network": {"id": ids["vpc"], "cidrs": [CIDRS[name]],
-                        "route_tables": [ids["rtb"]], "security_groups": [ids["sg"]]},
-        })
-    doc: dict[str, Any] = {"name": "mrc-aws", "clusters": clusters,
-                           "ports": {"required": list(PORTS)}}
+        clusters.append(
+            {
+                "name": name,
+                "context": f"mrc-{name}",
+                "pod_cidrs": [CIDRS[name]],
+                "cloud": "aws",
+                "cloud_region": ids["region"],
+                "network": {
+                    "id": ids["vpc"],
+                    "cidrs": [CIDRS[name]],
+                    "route_tables": [ids["rtb"]],
+                    "security_groups": [ids["sg"]],
+                },
+            }
+        )
+    doc: dict[str, Any] = {
+        "name": "mrc-aws",
+        "clusters": clusters,
+        "ports": {"required": list(PORTS)},
+    }
     doc.update(overrides)
     return parse_topology(doc)
 
@@ -122,8 +136,12 @@ def gcp_topology(**cluster_overrides: dict[str, Any]) -> Topology:
     clusters = []
     for name, (region, _subnet, pods) in GCP.items():
         entry: dict[str, Any] = {
-            "name": name, "pod_cidrs": [pods], "cloud": "gcp", "cloud_region": region,
-            "network": {"id": f"{name}-vpc", "project": GCP_PROJECT}}
+            "name": name,
+            "pod_cidrs": [pods],
+            "cloud": "gcp",
+            "cloud_region": region,
+            "network": {"id": f"{name}-vpc", "project": GCP_PROJECT},
+        }
         entry.update(cluster_overrides.get(name, {}))
         clusters.append(entry)
     return parse_topology({"name": "mrc-gcp", "clusters": clusters})
@@ -131,15 +149,21 @@ def gcp_topology(**cluster_overrides: dict[str, Any]) -> Topology:
 
 def gcp_provider(fake: FakeGcp, topology: Topology) -> GcpProvider:
     """The real compute_v1 clients, anonymous, pointed at the fake."""
-    return GcpProvider(topology, AnonymousCredentials(),  # type: ignore[no-untyped-call]
-                       ClientOptions(api_endpoint=fake.server.url))
+    return GcpProvider(
+        topology,
+        AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        ClientOptions(api_endpoint=fake.server.url),
+    )
 
 
 # -- Azure --------------------------------------------------------------------------------
 
 AZ_SUB, AZ_RG = "00000000-0000-0000-0000-00000000c0de", "mrc"
-AZURE = {"central": ("canadacentral", "10.101.0.0/16"), "east": ("eastus2", "10.102.0.0/16"),
-         "west": ("westus2", "10.103.0.0/16")}
+AZURE = {
+    "central": ("canadacentral", "10.101.0.0/16"),
+    "east": ("eastus2", "10.102.0.0/16"),
+    "west": ("westus2", "10.103.0.0/16"),
+}
 
 
 class FakeToken:
@@ -167,17 +191,22 @@ def fake_azure(tls_cert: tuple[Path, Path]) -> Iterator[FakeAzure]:
 
 
 def vnet_id(name: str) -> str:
-    return (f"/subscriptions/{AZ_SUB}/resourceGroups/{AZ_RG}/providers/Microsoft.Network/"
-            f"virtualNetworks/{name}-vnet")
+    return (
+        f"/subscriptions/{AZ_SUB}/resourceGroups/{AZ_RG}/providers/Microsoft.Network/"
+        f"virtualNetworks/{name}-vnet"
+    )
 
 
 def azure_topology(**cluster_overrides: dict[str, Any]) -> Topology:
     clusters = []
     for name, (location, cidr) in AZURE.items():
         entry: dict[str, Any] = {
-            "name": name, "pod_cidrs": [cidr], "cloud": "azure", "cloud_region": location,
-            "network": {"id": vnet_id(name), "cidrs": [cidr],
-                        "security_groups": [f"{name}-nsg"]}}
+            "name": name,
+            "pod_cidrs": [cidr],
+            "cloud": "azure",
+            "cloud_region": location,
+            "network": {"id": vnet_id(name), "cidrs": [cidr], "security_groups": [f"{name}-nsg"]},
+        }
         entry.update(cluster_overrides.get(name, {}))
         clusters.append(entry)
     return parse_topology({"name": "mrc-azure", "clusters": clusters})
@@ -185,5 +214,10 @@ def azure_topology(**cluster_overrides: dict[str, Any]) -> Topology:
 
 def azure_provider(fake: FakeAzure, cert: Path, topology: Topology) -> AzureProvider:
     """The real NetworkManagementClient, over TLS to the fake, trusting only its cert."""
-    return AzureProvider(topology, FakeToken(), base_url=fake.server.url,
-                         connection_verify=str(cert), polling_interval=0)
+    return AzureProvider(
+        topology,
+        FakeToken(),
+        base_url=fake.server.url,
+        connection_verify=str(cert),
+        polling_interval=0,
+    )

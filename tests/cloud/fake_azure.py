@@ -48,30 +48,59 @@ class FakeAzure:
 
     # -- fixture helpers --------------------------------------------------------------------
 
-    def add_vnet(self, sub: str, rg: str, name: str, location: str, prefixes: list[str]
-                 ) -> str:
-        vid = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network/" \
-              f"virtualNetworks/{name}"
+    def add_vnet(self, sub: str, rg: str, name: str, location: str, prefixes: list[str]) -> str:
+        vid = (
+            f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network/"
+            f"virtualNetworks/{name}"
+        )
         self.vnets[vid.lower()] = {
-            "id": vid, "name": name, "type": "Microsoft.Network/virtualNetworks",
-            "location": location, "properties": {
-                "addressSpace": {"addressPrefixes": prefixes}, "provisioningState": "Succeeded",
-                "subnets": [], "virtualNetworkPeerings": []}}
+            "id": vid,
+            "name": name,
+            "type": "Microsoft.Network/virtualNetworks",
+            "location": location,
+            "properties": {
+                "addressSpace": {"addressPrefixes": prefixes},
+                "provisioningState": "Succeeded",
+                "subnets": [],
+                "virtualNetworkPeerings": [],
+            },
+        }
         return vid
 
     def add_nsg(self, sub: str, rg: str, name: str, location: str) -> str:
-        nid = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network/" \
-              f"networkSecurityGroups/{name}"
-        defaults = [self._rule_json(nid, n, {
-            "protocol": "*", "sourcePortRange": "*", "destinationPortRange": "*",
-            "sourceAddressPrefix": src, "destinationAddressPrefix": "*", "access": access,
-            "priority": prio, "direction": "Inbound"}, "defaultSecurityRules")
-            for n, prio, src, access in DEFAULT_RULES]
+        nid = (
+            f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network/"
+            f"networkSecurityGroups/{name}"
+        )
+        defaults = [
+            self._rule_json(
+                nid,
+                n,
+                {
+                    "protocol": "*",
+                    "sourcePortRange": "*",
+                    "destinationPortRange": "*",
+                    "sourceAddressPrefix": src,
+                    "destinationAddressPrefix": "*",
+                    "access": access,
+                    "priority": prio,
+                    "direction": "Inbound",
+                },
+                "defaultSecurityRules",
+            )
+            for n, prio, src, access in DEFAULT_RULES
+        ]
         self.nsgs[nid.lower()] = {
-            "id": nid, "name": name, "type": "Microsoft.Network/networkSecurityGroups",
-            "location": location, "properties": {
-                "securityRules": [], "defaultSecurityRules": defaults,
-                "provisioningState": "Succeeded"}}
+            "id": nid,
+            "name": name,
+            "type": "Microsoft.Network/networkSecurityGroups",
+            "location": location,
+            "properties": {
+                "securityRules": [],
+                "defaultSecurityRules": defaults,
+                "provisioningState": "Succeeded",
+            },
+        }
         return nid
 
     def add_rule(self, nsg_id: str, name: str, props: dict[str, Any]) -> None:
@@ -89,47 +118,65 @@ class FakeAzure:
                     p["properties"]["peeringSyncLevel"] = "LocalNotInSync"
 
     def peering(self, vnet_id: str, name: str) -> dict[str, Any]:
-        return next(p for p in self.vnets[vnet_id.lower()]["properties"]
-                    ["virtualNetworkPeerings"] if p["name"] == name)
+        return next(
+            p
+            for p in self.vnets[vnet_id.lower()]["properties"]["virtualNetworkPeerings"]
+            if p["name"] == name
+        )
 
     @staticmethod
     def _rule_json(nsg_id: str, name: str, props: dict[str, Any], kind: str) -> dict[str, Any]:
-        return {"id": f"{nsg_id}/{kind}/{name}", "name": name,
-                "type": "Microsoft.Network/networkSecurityGroups/securityRules",
-                "properties": {**props, "provisioningState": "Succeeded"}}
+        return {
+            "id": f"{nsg_id}/{kind}/{name}",
+            "name": name,
+            "type": "Microsoft.Network/networkSecurityGroups/securityRules",
+            "properties": {**props, "provisioningState": "Succeeded"},
+        }
 
     # -- handlers -----------------------------------------------------------------------------
 
     def _guard(self, headers: dict[str, str], action: str, scope: str) -> Reply | None:
         if not headers.get("authorization", "").startswith("Bearer "):
-            return error(401, "AuthenticationFailed", "Authentication failed. The "
-                         "'Authorization' header is missing.")
+            return error(
+                401,
+                "AuthenticationFailed",
+                "Authentication failed. The 'Authorization' header is missing.",
+            )
         if action in self.forbidden:
-            return error(403, "AuthorizationFailed",
-                         f"The client 'netconform-test' does not have authorization to perform "
-                         f"action 'Microsoft.Network/{action}' over scope '{scope}' or the "
-                         f"scope is invalid.")
+            return error(
+                403,
+                "AuthorizationFailed",
+                f"The client 'netconform-test' does not have authorization to perform "
+                f"action 'Microsoft.Network/{action}' over scope '{scope}' or the "
+                f"scope is invalid.",
+            )
         return None
 
     def _vnet(self, sub: str, rg: str, name: str) -> dict[str, Any] | None:
-        vid = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network/" \
-              f"virtualNetworks/{name}"
+        vid = (
+            f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network/"
+            f"virtualNetworks/{name}"
+        )
         return self.vnets.get(vid.lower())
 
     def _missing(self, kind: str, rg: str, name: str) -> Reply:
-        return error(404, "ResourceNotFound", f"The Resource 'Microsoft.Network/{kind}/{name}' "
-                     f"under resource group '{rg}' was not found.")
+        return error(
+            404,
+            "ResourceNotFound",
+            f"The Resource 'Microsoft.Network/{kind}/{name}' "
+            f"under resource group '{rg}' was not found.",
+        )
 
-    def get_vnet(self, sub: str, rg: str, name: str, *, headers: dict[str, str], **_: Any
-                 ) -> Reply:
+    def get_vnet(self, sub: str, rg: str, name: str, *, headers: dict[str, str], **_: Any) -> Reply:
         denied = self._guard(headers, "virtualNetworks/read", name)
         if denied:
             return denied
         vnet = self._vnet(sub, rg, name)
         return (200, vnet) if vnet else self._missing("virtualNetworks", rg, name)
 
-    def list_peerings(self, sub: str, rg: str, name: str, *, headers: dict[str, str],
-                      **_: Any) -> Reply:
+    def list_peerings(
+        self, sub: str, rg: str, name: str, *, headers: dict[str, str], **_: Any
+    ) -> Reply:
         denied = self._guard(headers, "virtualNetworks/virtualNetworkPeerings/read", name)
         if denied:
             return denied
@@ -138,16 +185,26 @@ class FakeAzure:
             return self._missing("virtualNetworks", rg, name)
         return 200, {"value": vnet["properties"]["virtualNetworkPeerings"]}
 
-    def get_peering(self, sub: str, rg: str, name: str, peering: str, *,
-                    headers: dict[str, str], **_: Any) -> Reply:
+    def get_peering(
+        self, sub: str, rg: str, name: str, peering: str, *, headers: dict[str, str], **_: Any
+    ) -> Reply:
         vnet = self._vnet(sub, rg, name)
         for p in vnet["properties"]["virtualNetworkPeerings"] if vnet else []:
             if p["name"] == peering:
                 return 200, p
         return self._missing("virtualNetworks/virtualNetworkPeerings", rg, peering)
 
-    def put_peering(self, sub: str, rg: str, name: str, peering: str, *, body: Any,
-                    headers: dict[str, str], **_: Any) -> Reply:
+    def put_peering(
+        self,
+        sub: str,
+        rg: str,
+        name: str,
+        peering: str,
+        *,
+        body: Any,
+        headers: dict[str, str],
+        **_: Any,
+    ) -> Reply:
         denied = self._guard(headers, "virtualNetworks/virtualNetworkPeerings/write", name)
         if denied:
             return denied
@@ -156,23 +213,32 @@ class FakeAzure:
             return self._missing("virtualNetworks", rg, name)
         remote_id = body["properties"]["remoteVirtualNetwork"]["id"]
         if remote_id.lower() not in self.vnets:
-            return error(400, "InvalidResourceReference",
-                         f"Resource {remote_id} referenced by resource {vnet['id']} was not "
-                         "found.")
+            return error(
+                400,
+                "InvalidResourceReference",
+                f"Resource {remote_id} referenced by resource {vnet['id']} was not found.",
+            )
         peerings = vnet["properties"]["virtualNetworkPeerings"]
         old = next((p for p in peerings if p["name"] == peering), None)
-        props = {**(old["properties"] if old else {}), **body["properties"],
-                 "provisioningState": "Succeeded"}
+        props = {
+            **(old["properties"] if old else {}),
+            **body["properties"],
+            "provisioningState": "Succeeded",
+        }
         props.setdefault("peeringState", "Initiated")
-        entry = {"id": f"{vnet['id']}/virtualNetworkPeerings/{peering}", "name": peering,
-                 "type": "Microsoft.Network/virtualNetworks/virtualNetworkPeerings",
-                 "properties": props}
+        entry = {
+            "id": f"{vnet['id']}/virtualNetworkPeerings/{peering}",
+            "name": peering,
+            "type": "Microsoft.Network/virtualNetworks/virtualNetworkPeerings",
+            "properties": props,
+        }
         peerings[:] = [p for p in peerings if p["name"] != peering] + [entry]
         self._settle()
         return (200 if old else 201), entry
 
-    def delete_peering(self, sub: str, rg: str, name: str, peering: str, *,
-                       headers: dict[str, str], **_: Any) -> Reply:
+    def delete_peering(
+        self, sub: str, rg: str, name: str, peering: str, *, headers: dict[str, str], **_: Any
+    ) -> Reply:
         denied = self._guard(headers, "virtualNetworks/virtualNetworkPeerings/delete", name)
         if denied:
             return denied
@@ -190,36 +256,50 @@ class FakeAzure:
                 remote = self.vnets.get(props["remoteVirtualNetwork"]["id"].lower())
                 back = remote is not None and any(
                     q["properties"]["remoteVirtualNetwork"]["id"].lower() == vid
-                    for q in remote["properties"]["virtualNetworkPeerings"])
+                    for q in remote["properties"]["virtualNetworkPeerings"]
+                )
                 if back and remote is not None and props["peeringState"] != "Connected":
                     props["peeringState"] = "Connected"
                     props["peeringSyncLevel"] = "FullyInSync"
                     props["remoteAddressSpace"] = copy.deepcopy(
-                        remote["properties"]["addressSpace"])
+                        remote["properties"]["addressSpace"]
+                    )
                 elif not back and props["peeringState"] == "Connected":
                     props["peeringState"] = "Disconnected"
 
-    def get_nsg(self, sub: str, rg: str, name: str, *, headers: dict[str, str], **_: Any
-                ) -> Reply:
+    def get_nsg(self, sub: str, rg: str, name: str, *, headers: dict[str, str], **_: Any) -> Reply:
         denied = self._guard(headers, "networkSecurityGroups/read", name)
         if denied:
             return denied
-        nid = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network/" \
-              f"networkSecurityGroups/{name}"
+        nid = (
+            f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network/"
+            f"networkSecurityGroups/{name}"
+        )
         nsg = self.nsgs.get(nid.lower())
         return (200, nsg) if nsg else self._missing("networkSecurityGroups", rg, name)
 
-    def put_rule(self, sub: str, rg: str, name: str, rule: str, *, body: Any,
-                 headers: dict[str, str], **_: Any) -> Reply:
+    def put_rule(
+        self,
+        sub: str,
+        rg: str,
+        name: str,
+        rule: str,
+        *,
+        body: Any,
+        headers: dict[str, str],
+        **_: Any,
+    ) -> Reply:
         denied = self._guard(headers, "networkSecurityGroups/securityRules/write", name)
         if denied:
             return denied
-        nid = f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network/" \
-              f"networkSecurityGroups/{name}"
+        nid = (
+            f"/subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network/"
+            f"networkSecurityGroups/{name}"
+        )
         if nid.lower() not in self.nsgs:
             return self._missing("networkSecurityGroups", rg, name)
-        existed = any(r["name"] == rule
-                      for r in self.nsgs[nid.lower()]["properties"]["securityRules"])
+        existed = any(
+            r["name"] == rule for r in self.nsgs[nid.lower()]["properties"]["securityRules"]
+        )
         self.add_rule(nid, rule, body["properties"])
-        return (200 if existed else 201), self.nsgs[nid.lower()]["properties"][
-            "securityRules"][-1]
+        return (200 if existed else 201), self.nsgs[nid.lower()]["properties"]["securityRules"][-1]

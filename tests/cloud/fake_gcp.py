@@ -20,16 +20,19 @@ Reply = tuple[int, Any]
 
 
 def error(code: int, reason: str, message: str) -> Reply:
-    return code, {"error": {"code": code, "message": message,
-                            "errors": [{"domain": "global", "reason": reason,
-                                        "message": message}]}}
+    return code, {
+        "error": {
+            "code": code,
+            "message": message,
+            "errors": [{"domain": "global", "reason": reason, "message": message}],
+        }
+    }
 
 
 class FakeGcp:
     """State plus the routes that serve it."""
 
-    def __init__(self, regions: tuple[str, ...] = ("us-central1", "us-east4", "us-west1")
-                 ) -> None:
+    def __init__(self, regions: tuple[str, ...] = ("us-central1", "us-east4", "us-west1")) -> None:
         self.regions = set(regions)
         self.networks: dict[tuple[str, str], dict[str, Any]] = {}
         self.subnet_ranges: dict[tuple[str, str], list[str]] = {}
@@ -52,36 +55,48 @@ class FakeGcp:
 
     # -- fixture helpers --------------------------------------------------------------------
 
-    def add_network(self, project: str, name: str, subnets: list[str],
-                    custom: list[str] | None = None) -> None:
+    def add_network(
+        self, project: str, name: str, subnets: list[str], custom: list[str] | None = None
+    ) -> None:
         self.networks[(project, name)] = {
-            "kind": "compute#network", "id": str(next(self._ids)), "name": name,
+            "kind": "compute#network",
+            "id": str(next(self._ids)),
+            "name": name,
             "selfLink": f"{API}/projects/{project}/global/networks/{name}",
-            "autoCreateSubnetworks": False, "peerings": []}
+            "autoCreateSubnetworks": False,
+            "peerings": [],
+        }
         self.subnet_ranges[(project, name)] = subnets
         self.custom_routes[(project, name)] = custom or []
 
     def add_firewall(self, project: str, rule: dict[str, Any]) -> None:
-        rule = {"kind": "compute#firewall", "id": str(next(self._ids)), "priority": 1000,
-                "direction": "INGRESS", "disabled": False, **rule}
+        rule = {
+            "kind": "compute#firewall",
+            "id": str(next(self._ids)),
+            "priority": 1000,
+            "direction": "INGRESS",
+            "disabled": False,
+            **rule,
+        }
         self.firewalls[(project, rule["name"])] = rule
 
     def peering(self, project: str, network: str, name: str) -> dict[str, Any]:
-        return next(p for p in self.networks[(project, network)]["peerings"]
-                    if p["name"] == name)
+        return next(p for p in self.networks[(project, network)]["peerings"] if p["name"] == name)
 
     # -- handlers -----------------------------------------------------------------------------
 
     def _denied(self, permission: str, resource: str) -> Reply | None:
         if permission in self.forbidden:
-            return error(403, "forbidden",
-                         f"Required 'compute.{permission}' permission for '{resource}'")
+            return error(
+                403, "forbidden", f"Required 'compute.{permission}' permission for '{resource}'"
+            )
         return None
 
     def get_region(self, project: str, region: str, **_: Any) -> Reply:
         if region not in self.regions:
-            return error(404, "notFound",
-                         f"The resource 'projects/{project}/regions/{region}' was not found")
+            return error(
+                404, "notFound", f"The resource 'projects/{project}/regions/{region}' was not found"
+            )
         return 200, {"kind": "compute#region", "name": region, "status": "UP"}
 
     def get_network(self, project: str, name: str, **_: Any) -> Reply:
@@ -103,8 +118,11 @@ class FakeGcp:
         peering = dict(body["networkPeering"])
         remote = _key(peering["network"])
         if remote not in self.networks:
-            return error(400, "invalid", f"Invalid value for field 'networkPeering.network': "
-                                         f"'{peering['network']}'")
+            return error(
+                400,
+                "invalid",
+                f"Invalid value for field 'networkPeering.network': '{peering['network']}'",
+            )
         peering.setdefault("exchangeSubnetRoutes", True)
         self.networks[(project, name)]["peerings"].append(peering)
         self._settle()
@@ -113,14 +131,20 @@ class FakeGcp:
     def _settle(self) -> None:
         for key, net in self.networks.items():
             for p in net["peerings"]:
-                back = any(_key(q["network"]) == key
-                           for q in self.networks.get(_key(p["network"]), {}).get("peerings", []))
+                back = any(
+                    _key(q["network"]) == key
+                    for q in self.networks.get(_key(p["network"]), {}).get("peerings", [])
+                )
                 p["state"] = "ACTIVE" if back else "INACTIVE"
-                p["stateDetails"] = "[2026-11-23T00:00:00] Connected." if back else (
-                    "[2026-11-23T00:00:00] Waiting for peer network to connect.")
+                p["stateDetails"] = (
+                    "[2026-11-23T00:00:00] Connected."
+                    if back
+                    else ("[2026-11-23T00:00:00] Waiting for peer network to connect.")
+                )
 
-    def peering_routes(self, project: str, name: str, *, query: dict[str, list[str]],
-                       **_: Any) -> Reply:
+    def peering_routes(
+        self, project: str, name: str, *, query: dict[str, list[str]], **_: Any
+    ) -> Reply:
         peering_name, region = query["peeringName"][0], query["region"][0]
         try:
             local = self.peering(project, name, peering_name)
@@ -129,13 +153,24 @@ class FakeGcp:
         items: list[dict[str, Any]] = []
         remote_key = _key(local["network"])
         if local.get("state") == "ACTIVE" and query["direction"][0] == "INCOMING":
-            remote = next(q for q in self.networks[remote_key]["peerings"]
-                          if _key(q["network"]) == (project, name))
+            remote = next(
+                q
+                for q in self.networks[remote_key]["peerings"]
+                if _key(q["network"]) == (project, name)
+            )
             ranges = list(self.subnet_ranges[remote_key])
             if remote.get("exportCustomRoutes") and local.get("importCustomRoutes"):
                 ranges += self.custom_routes[remote_key]
-            items = [{"destRange": r, "type": "SUBNET_PEERING_ROUTE", "nextHopRegion": region,
-                      "priority": 0, "imported": True} for r in ranges]
+            items = [
+                {
+                    "destRange": r,
+                    "type": "SUBNET_PEERING_ROUTE",
+                    "nextHopRegion": region,
+                    "priority": 0,
+                    "imported": True,
+                }
+                for r in ranges
+            ]
         return 200, {"kind": "compute#exchangedPeeringRoutesList", "id": "1", "items": items}
 
     def list_firewalls(self, project: str, **_: Any) -> Reply:
@@ -164,10 +199,16 @@ class FakeGcp:
 
     def _operation(self, project: str, kind: str, target: str) -> Reply:
         name = f"operation-{next(self._ids)}"
-        op = {"kind": "compute#operation", "id": name[10:], "name": name,
-              "operationType": kind, "status": "RUNNING", "progress": 0,
-              "targetLink": f"{API}/{target}",
-              "selfLink": f"{API}/projects/{project}/global/operations/{name}"}
+        op = {
+            "kind": "compute#operation",
+            "id": name[10:],
+            "name": name,
+            "operationType": kind,
+            "status": "RUNNING",
+            "progress": 0,
+            "targetLink": f"{API}/{target}",
+            "selfLink": f"{API}/projects/{project}/global/operations/{name}",
+        }
         self.operations[(project, name)] = op
         return 200, op
 

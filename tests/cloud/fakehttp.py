@@ -35,8 +35,14 @@ class Router:
     def add(self, method: str, pattern: str, handler: Handler) -> None:
         self.routes.append((method, re.compile(f"^{pattern}$"), handler))
 
-    def dispatch(self, method: str, path: str, query: dict[str, list[str]], body: Any,
-                 headers: dict[str, str]) -> tuple[int, Any]:
+    def dispatch(
+        self,
+        method: str,
+        path: str,
+        query: dict[str, list[str]],
+        body: Any,
+        headers: dict[str, str],
+    ) -> tuple[int, Any]:
         for m, rx, handler in self.routes:
             match = rx.match(path)
             if m == method and match:
@@ -47,8 +53,9 @@ class Router:
 class FakeServer:
     """Serves a Router on a free loopback port; HTTPS when given a cert and key."""
 
-    def __init__(self, router: Router, certfile: str | None = None, keyfile: str | None = None
-                 ) -> None:
+    def __init__(
+        self, router: Router, certfile: str | None = None, keyfile: str | None = None
+    ) -> None:
         self.router = router
         self.requests: list[Recorded] = []
         self.lock = threading.Lock()
@@ -59,8 +66,7 @@ class FakeServer:
             ctx.load_cert_chain(certfile, keyfile)
             self._httpd.socket = ctx.wrap_socket(self._httpd.socket, server_side=True)
             self.scheme = "https"
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,),
-                                        daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def url(self) -> str:
@@ -98,10 +104,10 @@ class FakeServer:
                 query = parse_qs(parts.query)
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 with server.lock:
-                    server.requests.append(Recorded(self.command, parts.path, query,
-                                                    headers, body))
-                    status, payload = server.router.dispatch(self.command, parts.path, query,
-                                                             body, headers)
+                    server.requests.append(Recorded(self.command, parts.path, query, headers, body))
+                    status, payload = server.router.dispatch(
+                        self.command, parts.path, query, body, headers
+                    )
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
