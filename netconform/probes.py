@@ -1,7 +1,8 @@
 """Probes: ICMP ping and TCP connect, parsed from real tool output, run in batches.
 
 A batch is one exec per source: a fixed shell program reads one probe per stdin line
-(`ID ARG ARG ...`, whitespace-free words, globbing off), starts them all at once, and prints
+(`ID ARG ARG ...`, whitespace-free words, globbing off), starts them in waves of
+`probes_per_wave` (its only argument), and prints
 each probe's exit code, stdout and stderr between markers. No shell string is ever built from
 data; the data only ever become argv words.
 """
@@ -19,9 +20,13 @@ from netconform.topology import ProbeSettings
 from netconform.vantage import Vantage
 
 BATCH_PROGRAM = r"""set -f
+max=$1
 d=$(mktemp -d)
+n=0
 while read -r id args; do
   ( set -- $args; "$@" </dev/null >"$d/$id.o" 2>"$d/$id.e"; echo $? >"$d/$id.r" ) &
+  n=$((n + 1))
+  if [ "$n" -ge "$max" ]; then wait; n=0; fi
 done
 wait
 set +f
@@ -137,7 +142,8 @@ def run_batch(
     """All probes of one source in one exec, concurrently; a result for every spec."""
     if not specs:
         return {}
-    batch = vantage.run(["sh", "-c", BATCH_PROGRAM], stdin=encode_batch(specs, settings))
+    argv = ["sh", "-c", BATCH_PROGRAM, "batch", str(settings.probes_per_wave)]
+    batch = vantage.run(argv, stdin=encode_batch(specs, settings))
     decoded = decode_batch(batch.stdout)
     results = {}
     for spec in specs:

@@ -61,6 +61,8 @@ class ProbeSettings:
     """Probe pods per node; two give same-node pairs too."""
     parallel_execs: int = 16
     """Batches (one exec per source pod) running at the same time."""
+    probes_per_wave: int = 32
+    """Probes one batch starts at once; bounds the processes a source pod runs."""
 
 
 @dataclass(frozen=True)
