@@ -142,8 +142,8 @@ def run_batch(
     """All probes of one source in one exec, concurrently; a result for every spec."""
     if not specs:
         return {}
-    argv = ["sh", "-c", BATCH_PROGRAM, "batch", str(settings.probes_per_wave)]
-    batch = vantage.run(argv, stdin=encode_batch(specs, settings))
+    program = ["sh", "-c", BATCH_PROGRAM, "batch", str(settings.probes_per_wave)]
+    batch = vantage.run(program, stdin=encode_batch(specs, settings))
     decoded = decode_batch(batch.stdout)
     results = {}
     for spec in specs:
