@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -115,8 +116,6 @@ def test_lab_touches_nothing_outside_its_namespaces(lab: LabPaths, tmp_path: Pat
     assert network.list_netns("nch") == []
     assert control.read_state(paths) is None
     with pytest.raises(ProcessLookupError):
-        import os
-
         os.kill(int(state["pid"]), 0)
 
 

@@ -73,9 +73,12 @@ def test_blackholed_pod_fails_only_its_own_cases(healed: LabPaths, tmp_path: Pat
     assert f"every failed case involves west/{victim['name']}" in run.messages["east->west"]
 
 
-def test_kubectl_lists_pods_and_pings_across_regions(probes_kept: LabPaths) -> None:
+def test_kubectl_lists_pods_and_pings_across_regions(probes_kept: LabPaths, tmp_path: Path) -> None:
     lab = probes_kept
     status = control.call(lab, "GET", "/status")
+    if not any(p["cluster"] == "west" for p in status["pods"]):  # run alone: deploy the probes
+        assert run_suite([SUITE, "--topology", str(lab.topology), *KEEP], tmp_path).rc == 0
+        status = control.call(lab, "GET", "/status")
     east = next(p for p in status["pods"] if p["cluster"] == "east")
     west = next(p for p in status["pods"] if p["cluster"] == "west")
     kubectl = ["kubectl", "--kubeconfig", str(lab.kubeconfig), "--context", "lab-east"]
