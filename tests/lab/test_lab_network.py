@@ -160,3 +160,5 @@ def test_allure_results_carry_suite_and_pair_labels(lab: LabPaths, tmp_path: Pat
     if find_cli() is None:
         pytest.skip("Allure CLI not installed (./run setup installs it): HTML not checked")
     assert (html / "index.html").stat().st_size > 10_000, run.output[-2000:]
+    listed = json.loads((html / "test-results.json").read_text())["byId"].values()
+    assert [t["name"] for t in listed] == ["test_pod_to_pod[central->west]"]
