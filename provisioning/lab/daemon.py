@@ -164,6 +164,7 @@ class Daemon:
                 "node": p.node.name,
                 "ip": p.ip,
                 "netns": p.netns,
+                "execs": p.execs,
             }
             for p in self.runtime.pods.values()
         ]

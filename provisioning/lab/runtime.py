@@ -40,6 +40,8 @@ class PodState:
     ip: str
     servers: list[asyncio.AbstractServer] = field(default_factory=list)
     log: list[str] = field(default_factory=list)
+    execs: int = 0
+    """Exec sessions run in this pod (the suite promises one per source pod per batch)."""
 
 
 class LabRuntime:
@@ -104,13 +106,15 @@ class LabRuntime:
     async def _start_pod(self, cluster: str, pod: dict[str, Any]) -> None:
         meta, spec = pod["metadata"], pod["spec"]
         node = self._node(cluster, spec["nodeName"])
+        uid = str(meta.get("uid", ""))[:8] or str(self._dev_counter)
         self._dev_counter += 1
         state = PodState(
             cluster=cluster,
             namespace=meta["namespace"],
             name=meta["name"],
             node=node,
-            netns=f"{self.plan.prefix}-{cluster}-{meta['namespace']}-{meta['name']}",
+            # the uid keeps a re-created pod of the same name apart from one still being removed
+            netns=f"{self.plan.prefix}-{cluster}-{meta['namespace']}-{meta['name']}-{uid}",
             dev=f"p{self._dev_counter}",
             ip=self._allocate_ip(node),
         )
@@ -188,6 +192,7 @@ class LabRuntime:
             raise LabError(f"pod {namespace}/{pod} has no network namespace yet")
         if not argv or ("/" not in argv[0] and shutil.which(argv[0]) is None):
             raise FileNotFoundError(argv[0] if argv else "")
+        state.execs += 1
         proc = await asyncio.create_subprocess_exec(
             "ip",
             "netns",

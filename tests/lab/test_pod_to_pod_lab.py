@@ -99,15 +99,22 @@ def test_kubectl_lists_pods_and_pings_across_regions(probes_kept: LabPaths, tmp_
     assert json.loads(json.dumps(status))  # status is plain JSON for scripts
 
 
-def test_xdist_builds_the_lab_once_and_matches_a_serial_run(lab: LabPaths, tmp_path: Path) -> None:
-    lab_dir = tmp_path / "own-lab"
-    parallel = run_suite(
-        [SUITE, "-n", "2", "--lab-dir", str(lab_dir), "--lab-prefix", "ncx"], tmp_path
-    )
-    assert parallel.rc == 0, parallel.output[-3000:]
-    assert parallel.output.count("netconform: building lab") == 1, parallel.output
-    assert (lab_dir / "daemon.log").read_text().count("network built") == 1
-    assert "lab stopped" in parallel.output and not network.list_netns("ncx")
+def test_xdist_builds_the_lab_once_measures_once_and_matches_serial(
+    lab: LabPaths, tmp_path: Path
+) -> None:
+    own = LabPaths(tmp_path / "own-lab")
+    args = [SUITE, "-n", "2", "--lab-dir", str(own.root), "--lab-prefix", "ncx", "--keep-lab"]
+    try:
+        parallel = run_suite([*args, "--keep-workloads"], tmp_path)
+        assert parallel.rc == 0, parallel.output[-3000:]
+        assert parallel.output.count("netconform: building lab") == 1, parallel.output
+        assert (own.log).read_text().count("network built") == 1
+        pods = control.call(own, "GET", "/status")["pods"]
+        execs = {f"{p['cluster']}/{p['name']}": p["execs"] for p in pods}
+        assert len(execs) == 12 and set(execs.values()) == {1}, execs  # one batch per source
+    finally:
+        control.down(own)
+    assert not network.list_netns("ncx")
     serial = run_suite([SUITE, "--topology", str(lab.topology)], tmp_path)
     assert serial.outcomes == parallel.outcomes
     assert set(serial.outcomes) == ALL_PAIRS
