@@ -162,3 +162,14 @@ def test_allure_results_carry_suite_and_pair_labels(lab: LabPaths, tmp_path: Pat
     assert (html / "index.html").stat().st_size > 10_000, run.output[-2000:]
     listed = json.loads((html / "test-results.json").read_text())["byId"].values()
     assert [t["name"] for t in listed] == ["test_pod_to_pod[central->west]"]
+
+
+def test_ad_hoc_contexts_attach_without_a_topology_file(lab: LabPaths, tmp_path: Path) -> None:
+    run = run_suite(
+        ["suites/pod_to_pod", "--kubeconfig", str(lab.kubeconfig),
+         "--context", "lab-east", "--context", "lab-west"],
+        tmp_path,
+    )  # fmt: skip
+    assert run.rc == 0, run.output[-2000:]
+    assert run.outcomes == {p: "passed" for p in ("east->east", "east->west", "west->east",
+                                                  "west->west")}  # fmt: skip
