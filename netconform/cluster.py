@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import urllib3
+import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
@@ -273,20 +274,28 @@ def _returncode(resp: Any) -> int:
 
 def _load_configuration(context: str, kubeconfig: Path | None) -> Any:
     path = str(kubeconfig) if kubeconfig is not None else None
+    where = path or "the default kubeconfig (KUBECONFIG or ~/.kube/config)"
     try:
         contexts, _ = config.list_kube_config_contexts(config_file=path)  # type: ignore[no-untyped-call]
-    except (ConfigException, OSError) as err:
-        where = path or "the default kubeconfig (KUBECONFIG or ~/.kube/config)"
-        raise UnknownContextError(f"cannot read {where}: {err}") from None
-    names = [c["name"] for c in contexts]
+        names = [c["name"] for c in contexts]
+    except (ConfigException, OSError, ValueError, TypeError, KeyError, yaml.YAMLError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UnknownContextError(f"cannot read {where}: {first}") from None
     if context not in names:
         raise UnknownContextError(
             f"unknown context {context!r} in {path or 'kubeconfig'} (known: {', '.join(names)})"
         )
     configuration = client.Configuration()
-    config.load_kube_config(  # type: ignore[no-untyped-call]
-        config_file=path, context=context, client_configuration=configuration, persist_config=False
-    )
+    try:
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=path,
+            context=context,
+            client_configuration=configuration,
+            persist_config=False,
+        )
+    except (ConfigException, OSError, ValueError, TypeError, KeyError) as err:
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UnknownContextError(f"context {context!r} in {where} is unusable: {first}") from None
     configuration.retries = 0  # an unreachable API should say so at once, not after retries
     return configuration
 

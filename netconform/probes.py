@@ -225,6 +225,6 @@ def _interpret_tcp(spec: ProbeSpec, raw: CommandResult) -> ProbeResult:
         return ProbeResult(spec, Verdict.REFUSED, "connection refused", raw)
     if "no route" in text or "unreachable" in text:
         return ProbeResult(spec, Verdict.UNREACHABLE, "no route to host", raw)
-    if "timed out" in text or "in progress" in text or raw.rc == 1:
+    if "timed out" in text or "in progress" in text:
         return ProbeResult(spec, Verdict.TIMEOUT, "connect timed out", raw)
     return ProbeResult(spec, Verdict.ERROR, f"nc rc {raw.rc}: {raw.stderr.strip()[:120]}", raw)

@@ -164,6 +164,8 @@ def load_topology(path: Path | str) -> Topology:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise TopologyError(f"{path}: cannot read topology file: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise TopologyError(f"{path}: not a text (UTF-8) file") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as err:
@@ -265,6 +267,16 @@ def _check_unique(reader: _Reader, clusters: tuple[Cluster, ...]) -> None:
             seen[value] = i
 
 
+#: Allowed (low, high) of numeric settings; the rest must be at least 1 (seconds or counts).
+_RANGES: dict[str, tuple[float, float | None]] = {
+    "tcp_port": (1, 65535),
+    "max_loss_percent": (0, 100),
+    "ping_interval": (0.2, None),
+    "ping_deadline": (0.1, None),
+    "connect_timeout": (0.1, None),
+}
+
+
 class _Reader:
     """Type checks that raise TopologyError naming file, key and expectation."""
 
@@ -329,6 +341,10 @@ class _Reader:
                 item = float(item)
             if not isinstance(item, expected) or isinstance(item, bool):
                 self.fail(f"{key}.{name}", f"a {expected.__name__}", item)
+            low, high = _RANGES.get(name, (1, None))
+            if expected in (int, float) and (item < low or (high is not None and item > high)):
+                bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+                self.fail(f"{key}.{name}", f"a number {bounds}", item)
             kwargs[name] = item
         return cls(**kwargs)
 

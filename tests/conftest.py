@@ -10,8 +10,8 @@ import pytest
 from provisioning.lab import control, network
 from provisioning.lab.control import LabPaths
 
-#: one lab per xdist worker (nctgw0, nctgw1...) so `pytest tests -n 2` works too
-TEST_PREFIX = "nct" + os.environ.get("PYTEST_XDIST_WORKER", "")
+#: a lab per test process (xdist workers, concurrent runs on one host never share one)
+TEST_PREFIX = f"nct{os.getpid() % 100000}"
 
 
 def _skip_reason() -> str | None:

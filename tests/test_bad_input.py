@@ -98,6 +98,18 @@ def test_unknown_context(tmp_path: Path) -> None:
     )
 
 
+def test_malformed_kubeconfig(tmp_path: Path) -> None:
+    (tmp_path / "kubeconfig").write_text("clusters: [\n")
+    proc = pytest_suites("--topology", str(topology(tmp_path, "mrc-east")))
+    assert_one_line(proc, UnknownContextError.exit_code, "cannot read", "kubeconfig")
+
+
+def test_run_id_that_is_no_label_value(tmp_path: Path) -> None:
+    kubeconfig(tmp_path, "http://127.0.0.1:1")
+    proc = pytest_suites("--topology", str(topology(tmp_path, "mrc-east")), "--run-id", "a,b")
+    assert_one_line(proc, 2, "--run-id 'a,b'", "label value")
+
+
 def test_unreachable_api(tmp_path: Path) -> None:
     port = closed_port()
     kubeconfig(tmp_path, f"http://127.0.0.1:{port}")

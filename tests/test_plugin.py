@@ -10,6 +10,8 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def collect(*args: str) -> list[str]:
+    """Collect only; a lab dir of its own, so a lab running in .lab does not change the ids."""
+    args = ("--lab-dir", str(REPO / ".lab-collect-only"), *args)
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "--collect-only", "-q",
          "suites/pod_to_pod", *args],

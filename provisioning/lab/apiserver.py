@@ -27,6 +27,7 @@ import hashlib
 import ipaddress
 import json
 import logging
+import os
 import random
 import re
 import string
@@ -67,6 +68,10 @@ class ClusterSpec:
     service_cidr: str
     namespaces: tuple[str, ...] = ()
     viewer_token: str = "viewer"
+    secret: str = ""
+    """When set, a request must start its path with `/s/<secret>` (what the kubeconfig's
+    server URL holds) or carry it as bearer token; anything else is 401. The lab sets a
+    random one: exec runs as root on the host, so no other local user may reach it."""
 
 
 @dataclass(frozen=True)
@@ -2017,6 +2022,16 @@ def forbidden(target: Target, verb: str, user: str) -> ApiError:
 VIEWER_PREFIX: Final = "/viewer"
 
 
+def strip_secret(path: str, secret: str) -> tuple[str, bool]:
+    """(path without `/s/<secret>`, whether it had it; always True without a secret)."""
+    if not secret:
+        return path, True
+    prefix = f"/s/{secret}"
+    if path == prefix or path.startswith(prefix + "/"):
+        return path[len(prefix) :] or "/", True
+    return path, False
+
+
 def strip_viewer_prefix(path: str) -> tuple[str, bool]:
     """(path without `/viewer`, whether it had it). kubectl sends no bearer token to a plain
     http server, so viewer contexts name the identity in the server URL instead."""
@@ -2208,7 +2223,11 @@ class ClusterApi:
             return json_response(ApiError(500, "InternalError", repr(exc)).status(), 500)
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
-        path, viewer = strip_viewer_prefix(request.path.rstrip("/") or "/")
+        secret = self.store.spec.secret
+        path, known = strip_secret(request.path.rstrip("/") or "/", secret)
+        if not known and bearer_token(request) != secret:
+            raise ApiError(401, "Unauthorized", "Unauthorized: the lab's kubeconfig is needed")
+        path, viewer = strip_viewer_prefix(path)
         viewer = viewer or bearer_token(request) == self.store.spec.viewer_token
         if path in ("/healthz", "/readyz", "/livez"):
             return web.Response(text="ok")
@@ -2448,7 +2467,8 @@ class LabApiServer:
     def write_kubeconfig(self, path: Path, context_prefix: str = "lab-") -> Path:
         """A kubeconfig for the started clusters (see `write_kubeconfig`)."""
         viewers = {n: s.viewer_token for n, s in self.specs.items()}
-        return write_kubeconfig(path, self.ports, context_prefix, viewers)
+        secret = next((s.secret for s in self.specs.values()), "")
+        return write_kubeconfig(path, self.ports, context_prefix, viewers, secret)
 
 
 ADMIN_TOKEN: Final = "admin"
@@ -2459,6 +2479,7 @@ def write_kubeconfig(
     clusters: Mapping[str, int],
     context_prefix: str = "lab-",
     users: Mapping[str, str] | None = None,
+    secret: str = "",
 ) -> Path:
     """Write contexts `<prefix><cluster>` (admin) and `<prefix><cluster>-viewer` (read-only:
     the viewer token from `users`, cluster -> token, default "viewer", and the `/viewer` URL
@@ -2475,7 +2496,8 @@ def write_kubeconfig(
         "users": [{"name": admin, "user": {"token": ADMIN_TOKEN}}],
     }
     for name, port in clusters.items():
-        ctx, server = f"{context_prefix}{name}", f"http://127.0.0.1:{port}"
+        ctx = f"{context_prefix}{name}"
+        server = f"http://127.0.0.1:{port}" + (f"/s/{secret}" if secret else "")
         viewer = f"{ctx}-viewer"
         doc["clusters"] += [
             {"name": ctx, "cluster": {"server": server}},
@@ -2489,5 +2511,7 @@ def write_kubeconfig(
     if clusters:
         doc["current-context"] = f"{context_prefix}{next(iter(clusters))}"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the secret
+    with os.fdopen(fd, "w") as out:
+        out.write(yaml.safe_dump(doc, sort_keys=False))
     return path

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import urllib.parse
 from pathlib import Path
 
 from netconform.errors import NetconformError
@@ -91,7 +92,8 @@ def _dispatch(args: argparse.Namespace, paths: LabPaths) -> int:
     elif command == "status":
         _status(paths)
     elif command == "shell":
-        netns = control.call(paths, "GET", f"/netns?name={args.target}")["netns"]
+        query = urllib.parse.urlencode({"name": args.target})
+        netns = control.call(paths, "GET", f"/netns?{query}")["netns"]
         cmd = args.cmd[1:] if args.cmd[:1] == ["--"] else args.cmd
         cmd = cmd or [os.environ.get("SHELL", "/bin/sh")]
         os.execvp("ip", ["ip", "netns", "exec", netns, *cmd])

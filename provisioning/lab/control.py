@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -25,6 +26,8 @@ from provisioning.lab import network
 DEFAULT_STATE_DIR = Path(".lab")
 DEFAULT_PREFIX = "ncl"
 CONTROL_TIMEOUT = 30.0
+STOP_TIMEOUT = 60.0
+TOKEN_HEADER = "X-Netconform-Lab-Token"
 
 
 @dataclass(frozen=True)
@@ -50,13 +53,44 @@ class LabPaths:
         return self.root / "daemon.log"
 
 
-def read_state(paths: LabPaths) -> dict[str, Any] | None:
-    """The running lab's state, or None when no daemon is alive for it."""
+def read_state_file(paths: LabPaths) -> dict[str, Any] | None:
+    """state.json as written, whether or not its daemon still lives."""
     try:
         state: dict[str, Any] = json.loads(paths.state.read_text())
     except (OSError, ValueError):
         return None
-    return state if _alive(int(state.get("pid", 0))) else None
+    return state if isinstance(state, dict) else None
+
+
+def read_state(paths: LabPaths) -> dict[str, Any] | None:
+    """The running lab's state, or None when no daemon of this state dir is alive."""
+    state = read_state_file(paths)
+    if state is None or not _is_our_daemon(int(state.get("pid", 0)), paths):
+        return None
+    return state
+
+
+def _is_our_daemon(pid: int, paths: LabPaths) -> bool:
+    """The pid is alive and is the lab daemon of this very state directory.
+
+    A stale state.json (daemon killed, machine rebooted) may name a pid that now belongs to
+    an unrelated process; it must never be mistaken for the lab, let alone signalled.
+    """
+    if not _alive(pid):
+        return False
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    words = [w.decode(errors="replace") for w in argv]
+    if "provisioning.lab.daemon" not in words or "--state-dir" not in words:
+        return False
+    state_dir = words[words.index("--state-dir") + 1] if words[-1] != "--state-dir" else ""
+    try:
+        cwd = Path(f"/proc/{pid}/cwd").resolve()
+    except OSError:
+        return False
+    return (cwd / state_dir).resolve() == paths.root.resolve()
 
 
 def _alive(pid: int) -> bool:
@@ -86,13 +120,17 @@ def call(paths: LabPaths, method: str, path: str, body: dict[str, Any] | None = 
         f"http://127.0.0.1:{state['control_port']}{path}",
         data=data,
         method=method,
-        headers={"Content-Type": "application/json"},
+        headers={"Content-Type": "application/json", TOKEN_HEADER: str(state.get("token", ""))},
     )
     try:
         with urllib.request.urlopen(request, timeout=CONTROL_TIMEOUT) as resp:
             return json.loads(resp.read() or b"null")
     except urllib.error.HTTPError as err:
-        message = json.loads(err.read() or b"{}").get("error", err.reason)
+        raw = err.read()
+        try:
+            message = json.loads(raw or b"{}").get("error", err.reason)
+        except ValueError:
+            message = f"HTTP {err.code} {err.reason}: {raw[:200].decode(errors='replace')}"
         raise LabError(str(message)) from None
     except (urllib.error.URLError, TimeoutError, ConnectionError) as err:
         raise LabError(f"lab daemon does not answer on its control port: {err}") from None
@@ -112,15 +150,23 @@ def up(
     prefix: str = DEFAULT_PREFIX,
     timeout: float = 120.0,
     progress: Callable[[str], None] = lambda _msg: None,
+    owner_pid: int = 0,
 ) -> dict[str, Any]:
-    """Start the lab daemon (unless one runs) and wait until every cluster answers."""
+    """Start the lab daemon (unless one runs) and wait until every cluster answers.
+
+    With `owner_pid` the daemon stops by itself when that process is gone.
+    """
     state = read_state(paths)
     if state is not None:
         progress(f"lab already running (pid {state['pid']}, prefix {state['prefix']})")
         return state
+    check_prefix(prefix)
     require_root()
     network.check_tools()
-    paths.root.mkdir(parents=True, exist_ok=True)
+    if paths.root.exists() and not paths.root.is_dir():
+        raise LabError(f"lab state dir {paths.root} exists and is not a directory")
+    paths.root.mkdir(mode=0o700, parents=True, exist_ok=True)
+    paths.root.chmod(0o700)  # kubeconfig and state.json carry the lab's secret
     paths.state.unlink(missing_ok=True)
     argv = [
         sys.executable,
@@ -132,6 +178,8 @@ def up(
         prefix,
         "--regions",
         str(regions),
+        "--owner-pid",
+        str(owner_pid),
     ]
     with paths.log.open("ab") as logfile:
         proc = subprocess.Popen(  # the daemon outlives this process on purpose
@@ -153,10 +201,29 @@ def up(
     try:
         state = wait_until(ready, timeout=timeout, name="lab_up", interval=0.1)
     except WaitTimeoutError:
-        proc.terminate()
+        _stop_child(proc)
         raise LabError(f"lab not ready within {timeout:g}s (lab_up); see {paths.log}") from None
+    except BaseException:  # Ctrl-C while building: the half-built lab goes too
+        _stop_child(proc)
+        raise
     progress(f"lab up in {time.monotonic() - started:.1f}s: kubeconfig {paths.kubeconfig}")
     return state
+
+
+def _stop_child(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM the daemon (it removes what it built) and wait for it to finish."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
+def check_prefix(prefix: str) -> None:
+    """Lab prefixes are short and dash-free, so `ncl-*` never matches another lab's `ncl2-*`."""
+    if not re.fullmatch(r"[a-z][a-z0-9]{0,7}", prefix):
+        raise LabError(f"lab prefix {prefix!r}: expected 1-8 lowercase letters/digits, no dash")
 
 
 def _last_line(path: Path) -> str:
@@ -169,6 +236,10 @@ def _last_line(path: Path) -> str:
 
 def down(paths: LabPaths, prefix: str = DEFAULT_PREFIX, timeout: float = 60.0) -> list[str]:
     """Stop the daemon (it removes its namespaces) and sweep what a crashed one left."""
+    recorded = read_state_file(paths)
+    if recorded is not None:  # a crashed daemon's state still knows its prefix
+        prefix = str(recorded.get("prefix", prefix))
+    check_prefix(prefix)
     state = read_state(paths)
     if state is not None:
         prefix = state["prefix"]

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import os
+import secrets
 import signal
 import sys
 import time
@@ -25,15 +26,16 @@ from netconform.errors import NetconformError
 from netconform.topology import Cluster, ClusterName, Namespace, Region, Topology, dump_topology
 from provisioning.lab import network
 from provisioning.lab.apiserver import ClusterSpec, LabApiServer, NodeSpec, write_kubeconfig
-from provisioning.lab.control import LabPaths
+from provisioning.lab.control import TOKEN_HEADER, LabPaths
 from provisioning.lab.faults import FaultBook
 from provisioning.lab.network import LabPlan, plan_lab, region_names
 from provisioning.lab.runtime import LabRuntime
 
 log = logging.getLogger("netconform.lab")
+OWNER_POLL_INTERVAL = 1.0
 
 
-def cluster_specs(plan: LabPlan) -> list[ClusterSpec]:
+def cluster_specs(plan: LabPlan, secret: str = "") -> list[ClusterSpec]:
     """One API server per region, its nodes labelled with region and zone."""
     return [
         ClusterSpec(
@@ -53,6 +55,7 @@ def cluster_specs(plan: LabPlan) -> list[ClusterSpec]:
             ),
             service_cidr=region.service_cidr,
             namespaces=(region.name,),
+            secret=secret,
         )
         for region in plan.regions
     ]
@@ -79,10 +82,14 @@ def lab_topology(plan: LabPlan, paths: LabPaths) -> Topology:
 class Daemon:
     """Owns the lab for its lifetime."""
 
-    def __init__(self, paths: LabPaths, prefix: str, regions: int) -> None:
+    def __init__(self, paths: LabPaths, prefix: str, regions: int, owner_pid: int = 0) -> None:
         self.paths = paths
+        self.owner_pid = owner_pid
+        # exec in a lab pod runs as root on this host: only holders of the 0600 kubeconfig
+        # and state file (which carry this secret) may reach the APIs and the control port
+        self.secret = secrets.token_urlsafe(24)
         self.plan = plan_lab(prefix, region_names(regions))
-        self.api = LabApiServer(cluster_specs(self.plan), self._exec, self._log)
+        self.api = LabApiServer(cluster_specs(self.plan, self.secret), self._exec, self._log)
         self.runtime = LabRuntime(self.plan, self.api)
         self.api.subscribe(self.runtime.on_event)
         self.faults = FaultBook(self.plan, self.runtime)
@@ -104,12 +111,25 @@ class Daemon:
             control_port = await self._start_control()
             self._write_files(ports, control_port)
             log.info("lab ready in %.2fs: %s", time.monotonic() - started, ports)
+            if self.owner_pid:
+                asyncio.get_running_loop().create_task(self._watch_owner())
             await self.stopping.wait()
         finally:
             await self.teardown()
 
+    async def _watch_owner(self) -> None:
+        """A lab built for one pytest run ends with that run, however it ends (kill -9 too)."""
+        while not self.stopping.is_set():
+            try:
+                os.kill(self.owner_pid, 0)
+            except ProcessLookupError:
+                log.info("owner process %d is gone: stopping the lab", self.owner_pid)
+                self.stopping.set()
+                return
+            await asyncio.sleep(OWNER_POLL_INTERVAL)
+
     def _write_files(self, ports: dict[str, int], control_port: int) -> None:
-        write_kubeconfig(self.paths.kubeconfig, ports)
+        write_kubeconfig(self.paths.kubeconfig, ports, secret=self.secret)
         topology = dump_topology(lab_topology(self.plan, self.paths))
         self.paths.topology.write_text(yaml.safe_dump(topology, sort_keys=False))
         state = {
@@ -119,9 +139,13 @@ class Daemon:
             "api_ports": ports,
             "control_port": control_port,
             "world_netns": self.plan.world_netns,
+            "state_dir": str(self.paths.root.resolve()),
+            "token": self.secret,
         }
         tmp = self.paths.state.with_suffix(".tmp")
-        tmp.write_text(json.dumps(state, indent=2))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(json.dumps(state, indent=2))
         tmp.replace(self.paths.state)  # readers never see half a file
 
     async def teardown(self) -> None:
@@ -136,7 +160,7 @@ class Daemon:
     # -- control endpoint ---------------------------------------------------------------
 
     async def _start_control(self) -> int:
-        app = web.Application()
+        app = web.Application(middlewares=[self._require_token])
         app.add_routes(
             [
                 web.get("/status", self._status),
@@ -154,6 +178,13 @@ class Daemon:
         assert server is not None
         sockets = getattr(server, "sockets", None) or []
         return int(sockets[0].getsockname()[1])
+
+    @web.middleware
+    async def _require_token(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.headers.get(TOKEN_HEADER) != self.secret:
+            return web.json_response({"error": "unauthorized: lab token required"}, status=401)
+        response: web.StreamResponse = await handler(request)
+        return response
 
     async def _status(self, _request: web.Request) -> web.Response:
         pods = [
@@ -185,7 +216,10 @@ class Daemon:
         return web.json_response({"applied": applied})
 
     async def _heal(self, _request: web.Request) -> web.Response:
-        healed = await asyncio.to_thread(self.faults.heal)
+        try:
+            healed = await asyncio.to_thread(self.faults.heal)
+        except NetconformError as err:
+            return web.json_response({"error": str(err)}, status=400)
         return web.json_response({"healed": healed})
 
     async def _down(self, _request: web.Request) -> web.Response:
@@ -217,12 +251,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--prefix", required=True)
     parser.add_argument("--regions", type=int, required=True)
+    parser.add_argument(
+        "--owner-pid",
+        type=int,
+        default=0,
+        help="stop when this process is gone (0: run until told to stop)",
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     paths = LabPaths(args.state_dir)
 
     async def run() -> None:
-        daemon = Daemon(paths, args.prefix, args.regions)
+        daemon = Daemon(paths, args.prefix, args.regions, args.owner_pid)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, daemon.stopping.set)

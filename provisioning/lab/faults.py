@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from netconform.errors import LabError
+from netconform.errors import LabError, NetconformError
 from provisioning.lab import network
 from provisioning.lab.network import LabPlan
 from provisioning.lab.runtime import LabRuntime
@@ -52,11 +52,18 @@ class FaultBook:
         return fault.describe()
 
     def heal(self) -> list[str]:
-        healed = []
+        """Undo every fault, newest first; one that cannot be undone does not stop the rest."""
+        healed, failed = [], []
         while self._active:
             fault = self._active.pop()
-            fault.undo()
+            try:
+                fault.undo()
+            except NetconformError as err:
+                failed.append(f"{fault.describe()}: {err}")
+                continue
             healed.append(fault.describe())
+        if failed:
+            raise LabError(f"healed {healed or 'nothing'}; could not heal: {'; '.join(failed)}")
         return healed
 
     def _cut_peering(self, a: str, b: str) -> Callable[[], None]:
@@ -67,4 +74,9 @@ class FaultBook:
         state = self.runtime.pod_by_name(pod)
         node_ns, ip, dev = state.node.netns, state.ip, state.dev
         network.ip_batch(node_ns, [f"route replace blackhole {ip}/32"])
-        return lambda: network.ip_batch(node_ns, [f"route replace {ip}/32 dev {dev}"])
+
+        def undo() -> None:
+            if any(p is state for p in self.runtime.pods.values()):  # deleted: route gone too
+                network.ip_batch(node_ns, [f"route replace {ip}/32 dev {dev}"])
+
+        return undo

@@ -42,6 +42,8 @@ class PodState:
     log: list[str] = field(default_factory=list)
     execs: int = 0
     """Exec sessions run in this pod (the suite promises one per source pod per batch)."""
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once wiring finished (or failed): a stop waits for it before unwiring."""
 
 
 class LabRuntime:
@@ -53,6 +55,7 @@ class LabRuntime:
         self.pods: dict[tuple[str, str, str], PodState] = {}
         self.procs: set[asyncio.subprocess.Process] = set()
         self._next_host: dict[str, int] = {}
+        self._ips_in_use: set[str] = set()
         self._dev_counter = 0
         self._tasks: set[asyncio.Task[None]] = set()
         self._proxy_dirty: set[str] = set()
@@ -93,13 +96,14 @@ class LabRuntime:
 
     def _allocate_ip(self, node: NodePlan) -> str:
         net = ipaddress.IPv4Network(node.pod_cidr)
-        used = {p.ip for p in self.pods.values() if p.node == node}
+        used = self._ips_in_use
         start = self._next_host.get(node.name, 2)
         for offset in range(net.num_addresses - 3):
             host = 2 + (start - 2 + offset) % (net.num_addresses - 3)
             candidate = str(net.network_address + host)
             if candidate not in used:
                 self._next_host[node.name] = host + 1
+                self._ips_in_use.add(candidate)  # until its pod is fully unwired
                 return candidate
         raise LabError(f"node {node.name} has no pod addresses left in {node.pod_cidr}")
 
@@ -118,13 +122,19 @@ class LabRuntime:
             dev=f"p{self._dev_counter}",
             ip=self._allocate_ip(node),
         )
-        self.pods[(cluster, state.namespace, state.name)] = state
-        await asyncio.to_thread(_wire_pod, state)
-        ports = _tcp_ports(spec)
-        for port in ports:
-            sock = listen_tcp(state.netns, port)
-            server = await asyncio.start_server(self._echo_handler(state, port), sock=sock)
-            state.servers.append(server)
+        key = (cluster, state.namespace, state.name)
+        self.pods[key] = state
+        try:
+            await asyncio.to_thread(_wire_pod, state)
+            ports = _tcp_ports(spec)
+            for port in ports:
+                sock = listen_tcp(state.netns, port)
+                server = await asyncio.start_server(self._echo_handler(state, port), sock=sock)
+                state.servers.append(server)
+        finally:
+            state.started.set()
+        if self.pods.get(key) is not state:
+            return  # deleted while it was being wired: _stop_pod undoes it
         state.log.append(f"pod {state.name} on {node.name} ip {state.ip} serving tcp {ports}")
         try:
             await self.api.stores[cluster].update_pod_status(
@@ -138,9 +148,11 @@ class LabRuntime:
         state = self.pods.pop((cluster, meta["namespace"], meta["name"]), None)
         if state is None:
             return
+        await state.started.wait()  # never unwire half-way through wiring
         for server in state.servers:
             server.close()
         await asyncio.to_thread(_unwire_pod, state)
+        self._ips_in_use.discard(state.ip)
 
     def _echo_handler(self, state: PodState, port: int) -> Any:
         region = self._region(state.cluster).name
@@ -313,7 +325,9 @@ def _wire_pod(state: PodState) -> None:
 
 
 def _unwire_pod(state: PodState) -> None:
-    network.run(["ip", "netns", "delete", state.netns])
+    network.run(["ip", "netns", "delete", state.netns], check=False)
+    # the veth route left with the namespace; a fault's blackhole route would not
+    network.run(["ip", "-n", state.node.netns, "route", "del", f"{state.ip}/32"], check=False)
 
 
 async def _drain_headers(reader: asyncio.StreamReader) -> None:

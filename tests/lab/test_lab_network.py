@@ -21,6 +21,9 @@ from tests.labrun import run_suite
 LABELS = {"app.kubernetes.io/managed-by": "netconform", "netconform.io/run-id": "selftest-net"}
 
 
+NCH = f"nch{os.getpid() % 10000}"  # unique per test process
+
+
 @pytest.fixture
 def east(lab: LabPaths) -> Iterator[ClusterClient]:
     topology = load_topology(lab.topology)
@@ -107,13 +110,13 @@ def _root_snapshot() -> dict[str, str]:
 def test_lab_touches_nothing_outside_its_namespaces(lab: LabPaths, tmp_path: Path) -> None:
     before = _root_snapshot()
     paths = LabPaths(tmp_path / "hermetic")
-    state = control.up(paths, regions=2, prefix="nch")
-    made = network.list_netns("nch")
+    state = control.up(paths, regions=2, prefix=NCH)
+    made = network.list_netns(NCH)
     during = _root_snapshot()
     control.down(paths)
     assert during == before, "the lab changed the root network namespace"
     assert len(made) == 1 + 2 * 3  # world, and per region a router and two nodes
-    assert network.list_netns("nch") == []
+    assert network.list_netns(NCH) == []
     assert control.read_state(paths) is None
     with pytest.raises(ProcessLookupError):
         os.kill(int(state["pid"]), 0)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import json
+import os
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +22,9 @@ RUN_ID = "selftest-pod-to-pod"
 KEEP = ["--run-id", RUN_ID, "--keep-workloads"]
 REGIONS = ("central", "east", "west")
 ALL_PAIRS = {f"{a}->{b}" for a in REGIONS for b in REGIONS}
+
+
+NCX = f"ncx{os.getpid() % 10000}"  # unique per test process
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +78,8 @@ def test_blackholed_pod_fails_only_its_own_cases(healed: LabPaths, tmp_path: Pat
 
 
 def test_kubectl_lists_pods_and_pings_across_regions(probes_kept: LabPaths, tmp_path: Path) -> None:
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl is not installed (it is a prerequisite, see README)")
     lab = probes_kept
     status = control.call(lab, "GET", "/status")
     if not any(p["cluster"] == "west" for p in status["pods"]):  # run alone: deploy the probes
@@ -96,14 +102,13 @@ def test_kubectl_lists_pods_and_pings_across_regions(probes_kept: LabPaths, tmp_
     )
     assert ping.returncode == 0, ping.stdout + ping.stderr
     assert "1 received" in ping.stdout
-    assert json.loads(json.dumps(status))  # status is plain JSON for scripts
 
 
 def test_xdist_builds_the_lab_once_measures_once_and_matches_serial(
     lab: LabPaths, tmp_path: Path
 ) -> None:
     own = LabPaths(tmp_path / "own-lab")
-    args = [SUITE, "-n", "2", "--lab-dir", str(own.root), "--lab-prefix", "ncx", "--keep-lab"]
+    args = [SUITE, "-n", "2", "--lab-dir", str(own.root), "--lab-prefix", NCX, "--keep-lab"]
     try:
         parallel = run_suite([*args, "--keep-workloads"], tmp_path)
         assert parallel.rc == 0, parallel.output[-3000:]
@@ -114,7 +119,7 @@ def test_xdist_builds_the_lab_once_measures_once_and_matches_serial(
         assert len(execs) == 12 and set(execs.values()) == {1}, execs  # one batch per source
     finally:
         control.down(own)
-    assert not network.list_netns("ncx")
+    assert not network.list_netns(NCX)
     serial = run_suite([SUITE, "--topology", str(lab.topology)], tmp_path)
     assert serial.outcomes == parallel.outcomes
     assert set(serial.outcomes) == ALL_PAIRS

@@ -80,6 +80,13 @@ def test_bad_file_names_file_key_and_expectation(tmp_path: Path, text: str, mess
     assert message in str(err.value)
 
 
+def test_binary_file_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "topology.yaml"
+    path.write_bytes(b"\xff\xfe\x00clusters")
+    with pytest.raises(TopologyError, match="not a text"):
+        load_topology(path)
+
+
 def test_missing_file_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(TopologyError, match="cannot read topology file"):
         load_topology(tmp_path / "nope.yaml")
