@@ -119,15 +119,15 @@ def summarize(observations: Sequence[Observation], source: str, destination: str
     )
 
 
-def likely_cause(failed: Sequence[Case], all_cases: Sequence[Case]) -> str:
-    """A hint from the shape of the failures: one pod, one region pair, or everything."""
+def likely_cause(cases: Sequence[Case]) -> str:
+    """A hint from the shape of every failure in the matrix: one pod, cross-region, or more."""
+    failed = [c for c in cases if not c.passed]
     if not failed:
         return ""
     pods = {c.source for c in failed} | {c.destination for c in failed}
-    for pod in pods:
-        if all(pod in (c.source, c.destination) for c in failed):
-            involving = [c for c in all_cases if pod in (c.source, c.destination)]
-            if len(failed) == len([c for c in involving if c in failed]) and len(pods) > 2:
+    if len(pods) > 2:
+        for pod in sorted(pods, key=lambda p: p.label):
+            if all(pod in (c.source, c.destination) for c in failed):
                 return (
                     f"every failed case involves {pod.label}: that pod's route on node "
                     f"{pod.node or '?'} (or the pod itself)"

@@ -60,5 +60,5 @@ def test_pod_to_pod(region_pair: RegionPair, pod_observations: list[Observation]
     attach_cases(f"pod-to-pod {region_pair}", cases)
     failed = [c for c in cases if not c.passed]
     assert not failed, f"{region_pair}: " + failure_report(
-        cases, likely_cause(failed, [o.case for o in pod_observations])
+        cases, likely_cause([o.case for o in pod_observations])
     )
