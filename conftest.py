@@ -1,3 +1,3 @@
 """Loads the netconform plugin; everything else lives in fixtures/."""
 
-pytest_plugins = ["fixtures.plugin", "fixtures.workloads", "fixtures.cloud"]
+pytest_plugins = ["fixtures.plugin", "fixtures.workloads", "fixtures.checks", "fixtures.cloud"]

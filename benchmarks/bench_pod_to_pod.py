@@ -30,18 +30,18 @@ from typing import Any
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from fixtures.workloads import Workloads, load_manifest  # noqa: E402
+from fixtures.workloads import Workloads  # noqa: E402
 from netconform.cluster import ClusterClient  # noqa: E402
 from netconform.outcomes import Endpoint  # noqa: E402
-from netconform.probes import probe_argv  # noqa: E402
-from netconform.reachability import measure, plan_probes  # noqa: E402
-from netconform.topology import load_topology  # noqa: E402
-from netconform.vantage import PodVantage  # noqa: E402
+from netconform.probes import Probe, Task, kind  # noqa: E402
+from netconform.scenario import Scenario, measure  # noqa: E402
+from netconform.topology import ProbeSettings, load_topology  # noqa: E402
+from netconform.vantage import RunnerVantage  # noqa: E402
 from provisioning.lab import control  # noqa: E402
 from provisioning.lab.control import LabPaths  # noqa: E402
+from suites.pod_to_pod.test_pod_to_pod import probe_pods  # noqa: E402
 
 PREFIX = "ncb"
-PROBE_POD = load_manifest(REPO / "suites/pod_to_pod/probe-pod.yaml")
 
 
 def timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float]:
@@ -74,43 +74,46 @@ def suite_wall(paths: LabPaths, extra: list[str]) -> float:
 def phases(paths: LabPaths) -> tuple[dict[str, float], dict[str, list[Endpoint]]]:
     topology = load_topology(paths.topology)
     clients = {
-        c.name: ClusterClient(c, topology.kubeconfig, topology.timeouts) for c in topology.clusters
+        str(c.name): ClusterClient(c, topology.kubeconfig, topology.timeouts)
+        for c in topology.clusters
     }
     labels = {"app.kubernetes.io/managed-by": "netconform", "netconform.io/run-id": "bench"}
     work = Workloads(topology, dict(clients), labels)
-    settings = topology.probe
-    pods, deploy = timed(
-        work.pods_on_every_node,
-        PROBE_POD,
-        "probe",
-        topology.images.probe,
-        settings.tcp_port,
-        settings.pods_per_node,
-    )
-    everyone = [p for ps in pods.values() for p in ps]
-    vantages = {
-        p: PodVantage(clients[p.cluster], topology.cluster(p.cluster).namespace, p.name)
-        for p in everyone
-    }
-    observations, measured = timed(measure, vantages, everyone, settings)
-    assert all(o.case.passed for o in observations), "healthy lab must pass"
+    scenario, deploy = timed(probe_pods, work)
+    result, measured = timed(measure, scenario)
+    assert not result.failed, "healthy lab must pass:\n" + result.report()
+    pods: dict[str, list[Endpoint]] = {}
+    for pod in scenario.vantages:
+        pods.setdefault(pod.cluster, []).append(pod)
     return {
         "deploy_s": deploy,
         "measure_s": measured,
-        "pods": len(everyone),
-        "cases": len(observations),
+        "pods": len(scenario.vantages),
+        "cases": len(result.cases),
     }, pods
+
+
+#: by hand, people run one ping per pair
+PING = ProbeSettings(icmp_tool="ping")
+
+
+def probe_pods_scenario_tasks(
+    everyone: list[Endpoint], settings: ProbeSettings
+) -> dict[Endpoint, list[Task]]:
+    """The suite's tasks (ping and TCP to every other pod), without deploying anything."""
+    probes = [Probe("icmp"), Probe("tcp", settings.tcp_port)]
+    return Scenario({p: RunnerVantage() for p in everyone}, everyone, probes).tasks()
 
 
 def manual_loop(paths: LabPaths, pods: dict[str, list[Endpoint]], limit: int) -> dict[str, Any]:
     """`kubectl exec` once per probe, one pair after the other."""
     topology = load_topology(paths.topology)
     everyone = [p for ps in pods.values() for p in ps]
-    plan = plan_probes(everyone, everyone, topology.probe.tcp_port)
-    jobs = [(src, spec) for src, probes in plan.items() for spec, _ in probes]
+    scenario = probe_pods_scenario_tasks(everyone, topology.probe)
+    jobs = [(src, task) for src, tasks in scenario.items() for task in tasks]
     run = jobs[:limit] if limit else jobs
     start = time.perf_counter()
-    for src, spec in run:
+    for src, task in run:
         namespace = topology.cluster(src.cluster).namespace
         subprocess.run(
             [
@@ -124,7 +127,7 @@ def manual_loop(paths: LabPaths, pods: dict[str, list[Endpoint]], limit: int) ->
                 namespace,
                 src.name,
                 "--",
-                *probe_argv(spec, topology.probe),
+                *kind(task.probe.kind).argv(task, PING),
             ],
             capture_output=True,
             check=False,

@@ -1,83 +1,18 @@
-"""Pod-to-pod reachability: sources x destinations x (icmp, tcp) -> batches -> cases.
-
-Setup (which pods), traffic pattern (this module) and expectation (every pair ALLOW) are
-kept apart, so the same expansion serves any expectation function.
-"""
+"""Reachability between pods: how two pods relate, loss and RTT per region pair, and the
+likely cause read from the shape of every failure in a matrix."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from netconform.outcomes import Case, Endpoint, Verdict
-from netconform.probes import ProbeResult, ProbeSpec, run_batches
-from netconform.topology import ProbeSettings
-from netconform.vantage import Vantage
-
-Expectation = Callable[[Endpoint, Endpoint, str, int], Verdict]
-
-
-def always_allow(_src: Endpoint, _dst: Endpoint, _protocol: str, _port: int) -> Verdict:
-    """The flat-network expectation of seed 000: every pod reaches every pod."""
-    return Verdict.ALLOW
+from netconform.outcomes import Case, Endpoint
 
 
 def relation(src: Endpoint, dst: Endpoint) -> str:
     if src.cluster != dst.cluster:
         return "other-region"
     return "same-node" if src.node == dst.node else "other-node"
-
-
-def plan_probes(
-    sources: Sequence[Endpoint], destinations: Sequence[Endpoint], port: int
-) -> dict[Endpoint, list[tuple[ProbeSpec, Endpoint]]]:
-    """For each source, a ping and a TCP connect to every other destination pod."""
-    plan: dict[Endpoint, list[tuple[ProbeSpec, Endpoint]]] = {}
-    for src in sources:
-        probes = []
-        for i, dst in enumerate(d for d in destinations if d != src):
-            probes.append((ProbeSpec(f"d{i}-icmp", "ping", dst.ip), dst))
-            probes.append((ProbeSpec(f"d{i}-tcp", "tcp", dst.ip, port), dst))
-        plan[src] = probes
-    return plan
-
-
-@dataclass(frozen=True)
-class Observation:
-    """A case with the raw probe result behind it (for reports)."""
-
-    case: Case
-    result: ProbeResult
-
-
-def measure(
-    vantages: Mapping[Endpoint, Vantage],
-    destinations: Sequence[Endpoint],
-    settings: ProbeSettings,
-    expect: Expectation = always_allow,
-) -> list[Observation]:
-    """Run one batch per source pod, all concurrently; a case per (pair, protocol)."""
-    plan = plan_probes(list(vantages), destinations, settings.tcp_port)
-    batches = [(vantages[src], [spec for spec, _ in probes]) for src, probes in plan.items()]
-    results = run_batches(batches, settings)
-    observations = []
-    for src, probes in plan.items():
-        by_id = results[vantages[src].name]
-        for spec, dst in probes:
-            result = by_id[spec.id]
-            protocol = "icmp" if spec.kind == "ping" else "tcp"
-            port = spec.port if protocol == "tcp" else 0
-            case = Case(
-                src,
-                dst,
-                protocol,
-                port,
-                expect(src, dst, protocol, port),
-                result.verdict,
-                f"{relation(src, dst)}, {result.detail}",
-            )
-            observations.append(Observation(case, result))
-    return observations
 
 
 @dataclass(frozen=True)
@@ -98,13 +33,9 @@ class PairSummary:
         return 100.0 * (self.sent - self.received) / self.sent if self.sent else 100.0
 
 
-def summarize(observations: Sequence[Observation], source: str, destination: str) -> PairSummary:
-    pings = [
-        o
-        for o in observations
-        if (o.case.source.cluster, o.case.destination.cluster) == (source, destination)
-    ]
-    stats = [o.result.ping for o in pings if o.result.ping is not None]
+def summarize(cases: Sequence[Case], source: str, destination: str) -> PairSummary:
+    pings = [c for c in cases if (c.source.cluster, c.destination.cluster) == (source, destination)]
+    stats = [c.ping for c in pings if c.ping is not None]
     rtts = [s for s in stats if s.rtt_avg is not None]
     weights = sum(s.received for s in rtts)
     return PairSummary(
@@ -115,7 +46,7 @@ def summarize(observations: Sequence[Observation], source: str, destination: str
         rtt_min=min((s.rtt_min for s in rtts if s.rtt_min is not None), default=None),
         rtt_avg=(sum((s.rtt_avg or 0.0) * s.received for s in rtts) / weights if weights else None),
         rtt_max=max((s.rtt_max for s in rtts if s.rtt_max is not None), default=None),
-        failed_cases=sum(1 for o in pings if not o.case.passed),
+        failed_cases=sum(1 for c in pings if not c.passed),
     )
 
 
@@ -140,3 +71,42 @@ def likely_cause(cases: Sequence[Case]) -> str:
             "firewall rules between the regions drop it"
         )
     return "failures inside a region too: the pod network (CNI) or node routing"
+
+
+LOSS_RTT_HEADER = (
+    "source",
+    "destination",
+    "sent",
+    "received",
+    "loss %",
+    "rtt min ms",
+    "rtt avg ms",
+    "rtt max ms",
+    "failed cases",
+)
+
+
+def _fmt(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def loss_rtt_rows(
+    cases: Sequence[Case], regions: Sequence[str]
+) -> tuple[tuple[tuple[object, ...], ...], tuple[bool, ...]]:
+    """The loss/RTT matrix per ordered region pair, and which rows have failures."""
+    summaries = [summarize(cases, a, b) for a in regions for b in regions]
+    rows = tuple(
+        (
+            s.source,
+            s.destination,
+            s.sent,
+            s.received,
+            f"{s.loss_percent:.1f}",
+            _fmt(s.rtt_min),
+            _fmt(s.rtt_avg),
+            _fmt(s.rtt_max),
+            s.failed_cases,
+        )
+        for s in summaries
+    )
+    return rows, tuple(s.failed_cases > 0 for s in summaries)

@@ -63,6 +63,8 @@ class ProbeSettings:
     """Batches (one exec per source pod) running at the same time."""
     probes_per_wave: int = 32
     """Probes one batch starts at once; bounds the processes a source pod runs."""
+    icmp_tool: str = "fping"
+    """`fping` (one process reaches every destination) or `ping` (one per destination)."""
 
 
 @dataclass(frozen=True)
@@ -276,6 +278,9 @@ _RANGES: dict[str, tuple[float, float | None]] = {
     "connect_timeout": (0.1, None),
 }
 
+#: Allowed values of string settings.
+_CHOICES: dict[str, tuple[str, ...]] = {"icmp_tool": ("fping", "ping")}
+
 
 class _Reader:
     """Type checks that raise TopologyError naming file, key and expectation."""
@@ -329,6 +334,7 @@ class _Reader:
         return tuple(value)
 
     def dataclass_of(self, cls: type[Any], value: Any, key: str) -> Any:
+        """A dataclass from a mapping; keys, types and ranges checked."""
         raw = self.mapping(value, key)
         defaults = cls()
         kwargs: dict[str, Any] = {}
@@ -345,6 +351,9 @@ class _Reader:
             if expected in (int, float) and (item < low or (high is not None and item > high)):
                 bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
                 self.fail(f"{key}.{name}", f"a number {bounds}", item)
+            choices = _CHOICES.get(name)
+            if choices is not None and item not in choices:
+                self.fail(f"{key}.{name}", f"one of {', '.join(choices)}", item)
             kwargs[name] = item
         return cls(**kwargs)
 

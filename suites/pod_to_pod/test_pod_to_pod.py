@@ -8,57 +8,37 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
-from fixtures.plugin import Once, RegionPair
-from fixtures.reporting import attach_cases, attach_matrix
-from fixtures.workloads import Workloads, load_manifest
-from netconform.cluster import ClusterClient
-from netconform.outcomes import failure_report
-from netconform.reachability import Observation, likely_cause, measure, summarize
+from fixtures.checks import Verify
+from fixtures.plugin import RegionPair
+from netconform.check import Check, Environment, Table, load_manifest
+from netconform.probes import Probe
+from netconform.reachability import LOSS_RTT_HEADER, loss_rtt_rows, relation
+from netconform.result import Result
+from netconform.scenario import Scenario
 from netconform.topology import Topology
-from netconform.vantage import PodVantage
 
 PROBE_POD = load_manifest(Path(__file__).with_name("probe-pod.yaml"))
 
 
-@pytest.fixture(scope="session")
-def pod_observations(
-    topology: Topology, clusters: dict[str, ClusterClient], workloads: Workloads, once: Once
-) -> list[Observation]:
-    """Measured once per run (xdist workers share it)."""
-    return once("pod-to-pod", lambda: _measure(topology, clusters, workloads))
-
-
-def _measure(
-    topology: Topology, clusters: dict[str, ClusterClient], workloads: Workloads
-) -> list[Observation]:
-    """Probe pods on every node, then one batch per source pod, all at once."""
-    settings = topology.probe
-    pods = workloads.pods_on_every_node(
-        PROBE_POD, "probe", topology.images.probe, settings.tcp_port, settings.pods_per_node
+def probe_pods(env: Environment) -> Scenario:
+    """Probe pods on every node; ping and a TCP connect from each to every other."""
+    settings, images = env.topology.probe, env.topology.images
+    pods = env.pods_on_every_node(
+        PROBE_POD, "probe", images.probe, settings.tcp_port, settings.pods_per_node
     )
-    everyone = [pod for cluster_pods in pods.values() for pod in cluster_pods]
-    vantages = {
-        pod: PodVantage(clusters[pod.cluster], topology.cluster(pod.cluster).namespace, pod.name)
-        for pod in everyone
-    }
-    observations = measure(vantages, everyone, settings)
-    names = [str(n) for n in topology.names]
-    attach_matrix([summarize(observations, a, b) for a in names for b in names])
-    return observations
+    everyone = [p for cluster_pods in pods.values() for p in cluster_pods]
+    probes = [Probe("icmp"), Probe("tcp", settings.tcp_port)]
+    vantages = {p: env.vantage(p) for p in everyone}
+    return Scenario(vantages, everyone, probes, context=relation, settings=settings)
 
 
-def test_pod_to_pod(region_pair: RegionPair, pod_observations: list[Observation]) -> None:
-    cases = [
-        o.case
-        for o in pod_observations
-        if (o.case.source.cluster, o.case.destination.cluster)
-        == (region_pair.source, region_pair.destination)
-    ]
-    assert cases, f"{region_pair}: no probe pods to test"
-    attach_cases(f"pod-to-pod {region_pair}", cases)
-    failed = [c for c in cases if not c.passed]
-    assert not failed, f"{region_pair}: " + failure_report(
-        cases, likely_cause([o.case for o in pod_observations])
-    )
+def loss_rtt(result: Result, topology: Topology) -> list[Table]:
+    rows, bad = loss_rtt_rows(result.cases, [str(n) for n in topology.names])
+    return [Table("pod-to-pod loss and RTT per region pair", LOSS_RTT_HEADER, rows, bad)]
+
+
+CHECK = Check("pod-to-pod", __doc__ or "", probe_pods, tables=loss_rtt)
+
+
+def test_pod_to_pod(region_pair: RegionPair, verify: Verify) -> None:
+    verify(CHECK, region_pair)

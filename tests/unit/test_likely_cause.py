@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from netconform.outcomes import Case, Endpoint, Verdict
+from netconform.outcomes import ALLOW, TIMEOUT, Case, Endpoint
 from netconform.reachability import likely_cause
 
 PODS = [Endpoint(r, f"probe-{i}", f"10.{100 + n}.1.{i}", f"{r}-node-0")
@@ -12,8 +12,7 @@ PODS = [Endpoint(r, f"probe-{i}", f"10.{100 + n}.1.{i}", f"{r}-node-0")
 def matrix(broken: object) -> list[Case]:
     """Every ordered pod pair; `broken(src, dst)` says which time out."""
     return [
-        Case(s, d, "icmp", 0, Verdict.ALLOW,
-             Verdict.TIMEOUT if broken(s, d) else Verdict.ALLOW, "")  # type: ignore[operator]
+        Case(s, d, "icmp", 0, ALLOW, TIMEOUT if broken(s, d) else ALLOW, "")  # type: ignore[operator]
         for s in PODS for d in PODS if s != d
     ]  # fmt: skip
 

@@ -1,19 +1,14 @@
-"""Probe parsing from real tool output, and the batch program run for real on the runner."""
+"""ICMP and TCP parsing from real tool output, and the batch program run for real."""
 
 from __future__ import annotations
 
 import pytest
 
 from netconform.command import CommandResult
-from netconform.outcomes import Verdict
-from netconform.probes import (
-    ProbeSpec,
-    decode_batch,
-    encode_batch,
-    interpret,
-    parse_ping,
-    run_batch,
-)
+from netconform.outcomes import Verdict, pod
+from netconform.probes import Invocation, Probe, Task, kind
+from netconform.probes.batch import decode_batch, encode_batch, run_batch
+from netconform.probes.icmp import parse_ping
 from netconform.topology import ProbeSettings
 from netconform.vantage import RunnerVantage
 
@@ -39,9 +34,22 @@ BUSYBOX_OK = """--- 10.124.0.5 ping statistics ---
 3 packets transmitted, 3 packets received, 0% packet loss
 round-trip min/avg/max = 65.020/65.568/66.117 ms
 """
+FPING = """10.99.0.2 : [0], 64 bytes, 0.032 ms (0.032 avg, 0% loss)
+10.96.0.1 : [0], timed out (NaN avg, 100% loss)
+"""
+FPING_ERR = """ICMP Host Unreachable from 10.99.0.2 for ICMP Echo sent to 10.96.0.1
+ICMP Host Unreachable from 10.99.0.2 for ICMP Echo sent to 10.96.0.1
+
+10.99.0.2 : 0.032 0.037 1.2
+10.97.0.1 : - -
+10.96.0.1 : - -
+10.99.0.9 : 0.05 -
+"""
 SETTINGS = ProbeSettings()
-PING = ProbeSpec("p", "ping", "10.102.1.2")
-TCP = ProbeSpec("t", "tcp", "10.102.1.2", 8080)
+PING_SETTINGS = ProbeSettings(icmp_tool="ping")
+DEST = pod("west", "probe-0-0", "10.102.1.2")
+PING = Task("p", Probe("icmp"), DEST)
+TCP = Task("t", Probe("tcp", 8080), DEST)
 
 
 def result(stdout: str = "", stderr: str = "", rc: int = 0) -> CommandResult:
@@ -69,7 +77,33 @@ def test_parse_iputils_and_busybox() -> None:
     ],
 )
 def test_ping_verdicts(stdout: str, rc: int, verdict: Verdict) -> None:
-    assert interpret(PING, result(stdout, rc=rc), SETTINGS).verdict == verdict
+    icmp = kind("icmp")
+    assert icmp.parse(PING, result(stdout, rc=rc), PING_SETTINGS).outcome.verdict == verdict
+
+
+def test_fping_reaches_every_destination_in_one_process() -> None:
+    hosts = ["10.99.0.2", "10.97.0.1", "10.96.0.1", "10.99.0.9"]
+    tasks = [Task(f"t{i}", Probe("icmp"), pod("west", f"p{i}", h)) for i, h in enumerate(hosts)]
+    (inv,) = kind("icmp").invocations(tasks, SETTINGS)
+    assert inv.argv[0] == "fping" and set(hosts) <= set(inv.argv)
+    seen = kind("icmp").interpret(inv, result(FPING, FPING_ERR, rc=1), SETTINGS)
+    verdicts = {t.destination.ip: seen[t.id].outcome.verdict for t in tasks}
+    assert verdicts == {
+        "10.99.0.2": Verdict.ALLOW,
+        "10.97.0.1": Verdict.TIMEOUT,
+        "10.96.0.1": Verdict.UNREACHABLE,
+        "10.99.0.9": Verdict.LOSS,
+    }
+    ok = seen["t0"]
+    assert ok.ping is not None and (ok.ping.received, ok.ping.rtt_max) == (3, 1.2)
+    assert "3/3 replies" in ok.detail and "1/2 replies" in seen["t3"].detail
+
+
+def test_missing_fping_names_the_setting() -> None:
+    (inv,) = kind("icmp").invocations([PING], SETTINGS)
+    seen = kind("icmp").interpret(inv, result("", "sh: fping: not found", rc=127), SETTINGS)
+    assert seen["p"].outcome.verdict == Verdict.ERROR
+    assert "probe.icmp_tool: ping" in seen["p"].detail
 
 
 @pytest.mark.parametrize(
@@ -94,12 +128,13 @@ def test_ping_verdicts(stdout: str, rc: int, verdict: Verdict) -> None:
     ],
 )
 def test_tcp_verdicts(stderr: str, rc: int, verdict: Verdict) -> None:
-    assert interpret(TCP, result(stderr=stderr, rc=rc), SETTINGS).verdict == verdict
+    assert kind("tcp").parse(TCP, result(stderr=stderr, rc=rc), SETTINGS).outcome.verdict == verdict
 
 
 def test_batch_refuses_words_that_could_be_misread() -> None:
+    bad = Task("x", Probe("icmp"), pod("west", "p", "10.0.0.1; reboot"))
     with pytest.raises(ValueError, match="unsafe word"):
-        encode_batch([ProbeSpec("x", "ping", "10.0.0.1; reboot")], SETTINGS)
+        encode_batch([Invocation(("ping", bad.destination.ip), (bad,))])
 
 
 def test_decode_batch_keeps_each_probe_apart() -> None:
@@ -108,10 +143,12 @@ def test_decode_batch_keeps_each_probe_apart() -> None:
 
 
 def test_batch_runs_for_real_on_loopback() -> None:
-    specs = [ProbeSpec("ping", "ping", "127.0.0.1"), ProbeSpec("closed", "tcp", "127.0.0.1", 1)]
-    results = run_batch(RunnerVantage(), specs, SETTINGS)
-    assert results["ping"].verdict == Verdict.ALLOW, results["ping"].detail
-    assert results["closed"].verdict == Verdict.REFUSED, results["closed"].detail
+    loopback = pod("", "lo", "127.0.0.1")
+    tasks = [Task("ping", Probe("icmp"), loopback), Task("closed", Probe("tcp", 1), loopback)]
+    for settings in (SETTINGS, PING_SETTINGS):
+        results = run_batch(RunnerVantage(), tasks, settings)
+        assert results["ping"].outcome.verdict == Verdict.ALLOW, results["ping"].detail
+        assert results["closed"].outcome.verdict == Verdict.REFUSED, results["closed"].detail
 
 
 def test_failed_exec_marks_every_probe_as_error() -> None:
@@ -122,5 +159,5 @@ def test_failed_exec_marks_every_probe_as_error() -> None:
             return CommandResult(("sh",), 1, "", 'pods "gone" not found', self.name)
 
     results = run_batch(Broken(), [PING, TCP], SETTINGS)
-    assert {r.verdict for r in results.values()} == {Verdict.ERROR}
+    assert {r.outcome.verdict for r in results.values()} == {Verdict.ERROR}
     assert 'east/gone failed (rc 1): pods "gone" not found' in results["p"].detail

@@ -1,0 +1,122 @@
+"""A check is data (gateway-api style): an id, what it proves, what it requires, how to build
+its scenario (manifests beside it), its oracle, how its result is sliced and explained.
+
+The pytest side (`fixtures.checks`) measures a check once per run, hands each parametrized
+test its slice, and reports `not supported: <reason>` when a requirement is not met.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import yaml
+
+from netconform.cluster import ClusterClient
+from netconform.errors import NetconformError
+from netconform.outcomes import Case, Endpoint
+from netconform.reachability import likely_cause
+from netconform.result import Key, Result, region_pair
+from netconform.scenario import Oracle, Scenario, always_allow
+from netconform.topology import Topology
+from netconform.vantage import Vantage
+
+
+class Environment(Protocol):
+    """What a check's setup may use: the topology, the clusters, and deployment of this
+    run's labelled workloads."""
+
+    @property
+    def topology(self) -> Topology: ...
+
+    @property
+    def clusters(self) -> Mapping[str, ClusterClient]: ...
+
+    def pods_on_every_node(
+        self, template: dict[str, Any], prefix: str, image: str, port: int, per_node: int
+    ) -> dict[str, list[Endpoint]]:
+        """`per_node` pods pinned to each schedulable node of each cluster, all running."""
+        ...
+
+    def apply(self, cluster: str, manifest: dict[str, Any]) -> dict[str, Any]:
+        """Apply a manifest labelled with this run's id into the cluster's namespace."""
+        ...
+
+    def vantage(self, endpoint: Endpoint) -> Vantage:
+        """Where probes from `endpoint` run (a pod's exec)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Requirement:
+    """A capability a check needs; unmet, the check is `not supported: <reason>`."""
+
+    reason: str
+    """Said when unmet: `no IngressClass`, `the topology names no cloud`."""
+    met: Callable[[Environment], bool]
+
+
+@dataclass(frozen=True)
+class Table:
+    """A matrix for the report (loss/RTT per region pair, a truth table)."""
+
+    title: str
+    header: tuple[str, ...]
+    rows: tuple[tuple[object, ...], ...]
+    bad: tuple[bool, ...] = ()
+
+
+@dataclass(frozen=True)
+class Check:
+    """One suite's declaration."""
+
+    id: str
+    """Short name, also the key its measurement is shared under (`pod-to-pod`)."""
+    description: str
+    scenario: Callable[[Environment], Scenario]
+    """Deploys what the check needs (manifests beside it) and returns what to probe."""
+    oracle: Oracle = always_allow
+    slice_by: Key = region_pair
+    """Which slice a case belongs to; tests are parametrized by the same keys."""
+    requires: tuple[Requirement, ...] = ()
+    cause: Callable[[Sequence[Case]], str] = likely_cause
+    """A hint read from every failure of the whole measurement."""
+    tables: Callable[[Result, Topology], list[Table]] = field(default=lambda _r, _t: [])
+    """Matrices of the whole measurement, attached once to the report."""
+
+    def unmet(self, env: Environment) -> str:
+        """The reason of the first unmet requirement ("" when all are met)."""
+        return next((r.reason for r in self.requires if not r.met(env)), "")
+
+    def run(self, env: Environment) -> Result:
+        """Build the scenario, probe, judge every case against the oracle."""
+        from netconform.scenario import measure
+
+        return measure(self.scenario(env), self.oracle)
+
+    def verdict(self, result: Result, key: str) -> tuple[Result, str]:
+        """The slice `key` and its failure report ("" when it passed)."""
+        part = result.slice(self.slice_by, key)
+        if not part.cases:
+            return part, f"{key}: nothing to test (no cases in this slice)"
+        if not part.failed:
+            return part, ""
+        return part, f"{key}: " + part.report(self.cause(result.cases))
+
+
+def load_manifest(path: Path) -> dict[str, Any]:
+    """One Kubernetes object from a YAML file beside a check."""
+    data = yaml.safe_load(path.read_text())
+    if not isinstance(data, dict) or "kind" not in data:
+        raise NetconformError(f"{path}: expected one Kubernetes object")
+    return data
+
+
+def load_manifests(path: Path) -> list[dict[str, Any]]:
+    """Every object of a multi-document YAML file beside a check."""
+    docs = [d for d in yaml.safe_load_all(path.read_text()) if d is not None]
+    if not docs or not all(isinstance(d, dict) and "kind" in d for d in docs):
+        raise NetconformError(f"{path}: expected Kubernetes objects")
+    return docs

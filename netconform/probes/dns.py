@@ -1,0 +1,66 @@
+"""DNS lookup with dig: the answer's records, NXDOMAIN, SERVFAIL, REFUSED or no answer.
+
+Parameters: `server` (default: the source's resolv.conf), `port`, `tcp` ("true"),
+`search` ("true": resolve with the search path, as `dig +search` and applications do).
+The destination is a dns-name endpoint: its name and the record type asked.
+"""
+
+from __future__ import annotations
+
+import re
+
+from netconform.command import CommandResult
+from netconform.outcomes import Answer, Verdict, plain
+from netconform.probes.base import Observation, ProbeKind, Task, last_line, register
+from netconform.topology import ProbeSettings
+
+_STATUS = re.compile(r"->>HEADER<<- opcode: \w+, status: (\w+)")
+_RECORD = re.compile(r"^(\S+)\s+\d+\s+IN\s+(\w+)\s+(.+?)\s*$", re.MULTILINE)
+_RCODES = {"NXDOMAIN": Verdict.NXDOMAIN, "SERVFAIL": Verdict.SERVFAIL, "REFUSED": Verdict.REFUSED}
+
+
+@register
+class Dns(ProbeKind):
+    name = "dns"
+    tools = ("dig",)
+
+    def argv(self, task: Task, settings: ProbeSettings) -> list[str]:
+        probe, dest = task.probe, task.destination
+        argv = ["dig", f"+time={max(1, round(settings.connect_timeout))}", "+tries=1"]
+        argv += ["+nocmd", "+noquestion", "+nostats"]
+        if probe.param("tcp") == "true":
+            argv.append("+tcp")
+        if probe.param("search") == "true":
+            argv.append("+search")
+        server = probe.param("server")
+        if server:
+            argv.append(f"@{server}")
+        if probe.port:
+            argv += ["-p", str(probe.port)]
+        return [*argv, dest.name, dest.record or "A"]
+
+    def parse(self, task: Task, raw: CommandResult, settings: ProbeSettings) -> Observation:
+        status = _STATUS.search(raw.stdout)
+        if status is None:
+            text = raw.stdout + raw.stderr
+            if "timed out" in text or "no servers could be reached" in text:
+                return Observation(plain(Verdict.TIMEOUT), "no answer from the server", raw)
+            if raw.rc == 127:
+                return Observation(plain(Verdict.ERROR), "dig not found in the probe image", raw)
+            return Observation(plain(Verdict.ERROR), f"dig rc {raw.rc}: {last_line(raw)}", raw)
+        rcode = status.group(1)
+        if rcode in _RCODES:
+            return Observation(plain(_RCODES[rcode]), f"status {rcode}", raw)
+        wanted = task.destination.record or "A"
+        records = tuple(
+            value.rstrip(".") if wanted != "SRV" else value
+            for _, rtype, value in _RECORD.findall(raw.stdout)
+            if rtype == wanted
+        )
+        if not records:
+            return Observation(
+                Answer(Verdict.ALLOW, ()), f"status {rcode}, no {wanted} record", raw
+            )
+        return Observation(
+            Answer(Verdict.ALLOW, records), f"{len(records)} {wanted} record(s)", raw
+        )

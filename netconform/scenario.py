@@ -1,0 +1,89 @@
+"""Scenario x oracle -> result: sources x destinations x probes, one batch per source.
+
+Setup (which endpoints exist), traffic pattern (the scenario) and expectation (the oracle, a
+pure function of the case) are kept apart, as Cilium's connectivity tests keep them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from netconform.outcomes import ALLOW, Case, Endpoint, Outcome
+from netconform.probes.base import Probe, Task
+from netconform.probes.batch import run_batches
+from netconform.result import Result
+from netconform.topology import ProbeSettings
+from netconform.vantage import Vantage
+
+Oracle = Callable[[Endpoint, Endpoint, Probe], Outcome]
+"""The expected outcome of one case; pure (the NetworkPolicy oracle is one)."""
+
+
+def always_allow(_src: Endpoint, _dst: Endpoint, _probe: Probe) -> Outcome:
+    """The flat-network expectation of seed 000: everything reaches everything."""
+    return ALLOW
+
+
+def distinct(src: Endpoint, dst: Endpoint) -> bool:
+    """Every pair but an endpoint to itself."""
+    return src != dst
+
+
+def no_context(_src: Endpoint, _dst: Endpoint) -> str:
+    return ""
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """What to probe: every source tries every probe against every included destination."""
+
+    vantages: Mapping[Endpoint, Vantage]
+    """The sources, each with where its probes run (a pod's exec, the runner)."""
+    destinations: Sequence[Endpoint]
+    probes: Sequence[Probe]
+    include: Callable[[Endpoint, Endpoint], bool] = distinct
+    """Which (source, destination) pairs are cases."""
+    context: Callable[[Endpoint, Endpoint], str] = no_context
+    """A prefix for each case's detail (`other-region`)."""
+    settings: ProbeSettings = field(default_factory=ProbeSettings)
+
+    def tasks(self) -> dict[Endpoint, list[Task]]:
+        """Every source's tasks, ids unique per source."""
+        plan: dict[Endpoint, list[Task]] = {}
+        for src in self.vantages:
+            tasks = [
+                Task(f"t{n}", probe, dst)
+                for n, (dst, probe) in enumerate(
+                    (d, p) for d in self.destinations if self.include(src, d) for p in self.probes
+                )
+            ]
+            plan[src] = tasks
+        return plan
+
+
+def measure(scenario: Scenario, oracle: Oracle = always_allow) -> Result:
+    """One batch per source, all at once; a case per (source, destination, probe)."""
+    plan = scenario.tasks()
+    batches = {src.label: (scenario.vantages[src], tasks) for src, tasks in plan.items()}
+    observed = run_batches(batches, scenario.settings)
+    cases = []
+    for src, tasks in plan.items():
+        by_id = observed[src.label]
+        for task in tasks:
+            seen = by_id[task.id]
+            prefix = scenario.context(src, task.destination)
+            cases.append(
+                Case(
+                    src,
+                    task.destination,
+                    task.probe.kind,
+                    task.probe.port,
+                    oracle(src, task.destination, task.probe),
+                    seen.outcome,
+                    f"{prefix}, {seen.detail}" if prefix else seen.detail,
+                    seen.ping,
+                    seen.raw,
+                )
+            )
+    return Result(tuple(cases))
