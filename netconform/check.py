@@ -40,6 +40,14 @@ class Environment(Protocol):
         """`per_node` pods pinned to each schedulable node of each cluster, all running."""
         ...
 
+    def probe_pods(self) -> dict[str, list[Endpoint]]:
+        """The standard probe pods (the sources of most checks), per cluster, all running."""
+        ...
+
+    def service(self, cluster: str, name: str, ready: int = 1) -> Endpoint:
+        """A Service this run applied, by its ClusterIP, once `ready` endpoints are ready."""
+        ...
+
     def apply(self, cluster: str, manifest: dict[str, Any]) -> dict[str, Any]:
         """Apply a manifest labelled with this run's id into the cluster's namespace."""
         ...
@@ -85,6 +93,9 @@ class Check:
     """A hint read from every failure of the whole measurement."""
     tables: Callable[[Result, Topology], list[Table]] = field(default=lambda _r, _t: [])
     """Matrices of the whole measurement, attached once to the report."""
+    converges: bool = False
+    """Re-probe failures until they pass or `timeouts.converge` ends (for what the cluster
+    programs asynchronously after the API says ready: Service rules, policies, DNS)."""
 
     def unmet(self, env: Environment) -> str:
         """The reason of the first unmet requirement ("" when all are met)."""
@@ -94,7 +105,8 @@ class Check:
         """Build the scenario, probe, judge every case against the oracle."""
         from netconform.scenario import measure
 
-        return measure(self.scenario(env), self.oracle)
+        converge = env.topology.timeouts.converge if self.converges else 0.0
+        return measure(self.scenario(env), self.oracle, converge)
 
     def verdict(self, result: Result, key: str) -> tuple[Result, str]:
         """The slice `key` and its failure report ("" when it passed)."""

@@ -110,3 +110,21 @@ def loss_rtt_rows(
         for s in summaries
     )
     return rows, tuple(s.failed_cases > 0 for s in summaries)
+
+
+def node_cause(cases: Sequence[Case]) -> str:
+    """A hint for Service checks: one node's rules, one Service, or more."""
+    failed = [c for c in cases if not c.passed]
+    if not failed:
+        return ""
+    nodes = {(c.source.cluster, c.source.node) for c in failed}
+    if len(nodes) == 1:
+        cluster, node = next(iter(nodes))
+        return (
+            f"every failed case starts on node {cluster}/{node}: kube-proxy's rules on that "
+            "node (or its routing)"
+        )
+    targets = {c.destination.label for c in failed}
+    if len(targets) == 1:
+        return f"every failed case goes to {next(iter(targets))}: its endpoints or their pods"
+    return "failures from several nodes to several Services: kube-proxy or the pod network"

@@ -6,15 +6,18 @@ pure function of the case) are kept apart, as Cilium's connectivity tests keep t
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
+from netconform.errors import WaitTimeoutError
 from netconform.outcomes import ALLOW, Case, Endpoint, Outcome
 from netconform.probes.base import Probe, Task
 from netconform.probes.batch import run_batches
 from netconform.result import Result
 from netconform.topology import ProbeSettings
 from netconform.vantage import Vantage
+from netconform.waits import wait_until
 
 Oracle = Callable[[Endpoint, Endpoint, Probe], Outcome]
 """The expected outcome of one case; pure (the NetworkPolicy oracle is one)."""
@@ -62,28 +65,51 @@ class Scenario:
         return plan
 
 
-def measure(scenario: Scenario, oracle: Oracle = always_allow) -> Result:
-    """One batch per source, all at once; a case per (source, destination, probe)."""
+def measure(scenario: Scenario, oracle: Oracle = always_allow, converge: float = 0.0) -> Result:
+    """One batch per source, all at once; a case per (source, destination, probe).
+
+    With `converge` (seconds, the named `converge` timeout), failed cases are probed again,
+    one batch per source that still has any, until they pass or the time is up (as the
+    Kubernetes e2e tests wait for rules being programmed); the last observation counts.
+    """
     plan = scenario.tasks()
+    cases = _probe(scenario, oracle, plan)
+    if converge <= 0 or not any(not c.passed for c in cases.values()):
+        return Result(tuple(cases.values()))
+
+    def settled() -> bool:
+        failing: dict[Endpoint, list[Task]] = {}
+        for (src, task_id), case in cases.items():
+            if not case.passed:
+                failing.setdefault(src, []).extend(t for t in plan[src] if t.id == task_id)
+        cases.update(_probe(scenario, oracle, failing))
+        return all(c.passed for c in cases.values())
+
+    with contextlib.suppress(WaitTimeoutError):
+        wait_until(settled, timeout=converge, name="converge", interval=0.2)
+    return Result(tuple(cases.values()))
+
+
+def _probe(
+    scenario: Scenario, oracle: Oracle, plan: Mapping[Endpoint, Sequence[Task]]
+) -> dict[tuple[Endpoint, str], Case]:
     batches = {src.label: (scenario.vantages[src], tasks) for src, tasks in plan.items()}
     observed = run_batches(batches, scenario.settings)
-    cases = []
+    cases = {}
     for src, tasks in plan.items():
         by_id = observed[src.label]
         for task in tasks:
             seen = by_id[task.id]
             prefix = scenario.context(src, task.destination)
-            cases.append(
-                Case(
-                    src,
-                    task.destination,
-                    task.probe.kind,
-                    task.probe.port,
-                    oracle(src, task.destination, task.probe),
-                    seen.outcome,
-                    f"{prefix}, {seen.detail}" if prefix else seen.detail,
-                    seen.ping,
-                    seen.raw,
-                )
+            cases[src, task.id] = Case(
+                src,
+                task.destination,
+                task.probe.kind,
+                task.probe.port,
+                oracle(src, task.destination, task.probe),
+                seen.outcome,
+                f"{prefix}, {seen.detail}" if prefix else seen.detail,
+                seen.ping,
+                seen.raw,
             )
-    return Result(tuple(cases))
+    return cases

@@ -39,6 +39,8 @@ class Timeouts:
     """One exec (one batch of probes) finishes."""
     lab_up: float = 120.0
     """The embedded lab answers on every cluster."""
+    converge: float = 10.0
+    """Failed cases of a converging check are re-probed until they pass, this long."""
 
 
 @dataclass(frozen=True)

@@ -6,27 +6,20 @@ pod pair, measures loss and RTT per region pair, and names each pair that fails.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from fixtures.checks import Verify
 from fixtures.plugin import RegionPair
-from netconform.check import Check, Environment, Table, load_manifest
+from netconform.check import Check, Environment, Table
 from netconform.probes import Probe
 from netconform.reachability import LOSS_RTT_HEADER, loss_rtt_rows, relation
 from netconform.result import Result
 from netconform.scenario import Scenario
 from netconform.topology import Topology
 
-PROBE_POD = load_manifest(Path(__file__).with_name("probe-pod.yaml"))
-
 
 def probe_pods(env: Environment) -> Scenario:
     """Probe pods on every node; ping and a TCP connect from each to every other."""
-    settings, images = env.topology.probe, env.topology.images
-    pods = env.pods_on_every_node(
-        PROBE_POD, "probe", images.probe, settings.tcp_port, settings.pods_per_node
-    )
-    everyone = [p for cluster_pods in pods.values() for p in cluster_pods]
+    settings = env.topology.probe
+    everyone = [p for cluster_pods in env.probe_pods().values() for p in cluster_pods]
     probes = [Probe("icmp"), Probe("tcp", settings.tcp_port)]
     vantages = {p: env.vantage(p) for p in everyone}
     return Scenario(vantages, everyone, probes, context=relation, settings=settings)
