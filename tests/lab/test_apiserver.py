@@ -33,6 +33,7 @@ from provisioning.lab.apiserver import (
     selector_matches,
     write_kubeconfig,
 )
+from provisioning.lab.controllers import CONTROLLERS
 
 T = TypeVar("T")
 SERVICE_CIDR = "10.201.0.0/16"
@@ -113,7 +114,7 @@ def lab_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Lab]:
         ClusterSpec("east", 0, NODES, SERVICE_CIDR, namespaces=("apps",)),
         ClusterSpec("west", 0, WEST_NODES, WEST_CIDR, viewer_token="west-viewer"),
     ]
-    server = LabApiServer(clusters, runtime.exec_handler, runtime.log_handler)
+    server = LabApiServer(clusters, runtime.exec_handler, runtime.log_handler, CONTROLLERS)
     runtime.server = server
     server.subscribe(runtime.on_event)
     ports = asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
