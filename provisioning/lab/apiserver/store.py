@@ -71,11 +71,6 @@ class Store:
         self._dry = False
         self._bootstrap()
 
-    @property
-    def subscribers(self) -> builtins.list[Subscriber]:
-        """Called with every event, in order (see `EventStream`)."""
-        return self.events.subscribers
-
     # -- reading --
 
     def get(self, kind: str, namespace: str | None, name: str) -> dict[str, Any] | None:
