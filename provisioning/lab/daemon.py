@@ -27,12 +27,15 @@ from netconform.topology import Cluster, ClusterName, Namespace, Region, Topolog
 from provisioning.lab import network
 from provisioning.lab.apiserver import ClusterSpec, LabApiServer, NodeSpec, write_kubeconfig
 from provisioning.lab.control import TOKEN_HEADER, LabPaths
+from provisioning.lab.controllers import CONTROLLERS, LabContext
+from provisioning.lab.controllers.kubelet import exec_in_pod, pod_log
+from provisioning.lab.controllers.runner import ControllerSet
 from provisioning.lab.faults import FaultBook
 from provisioning.lab.network import LabPlan, plan_lab, region_names
-from provisioning.lab.runtime import LabRuntime
 
 log = logging.getLogger("netconform.lab")
 OWNER_POLL_INTERVAL = 1.0
+STOP_TIMEOUT = 30.0
 
 
 def cluster_specs(plan: LabPlan, secret: str = "") -> list[ClusterSpec]:
@@ -89,24 +92,27 @@ class Daemon:
         # and state file (which carry this secret) may reach the APIs and the control port
         self.secret = secrets.token_urlsafe(24)
         self.plan = plan_lab(prefix, region_names(regions))
-        self.api = LabApiServer(cluster_specs(self.plan, self.secret), self._exec, self._log)
-        self.runtime = LabRuntime(self.plan, self.api)
-        self.api.subscribe(self.runtime.on_event)
-        self.faults = FaultBook(self.plan, self.runtime)
+        specs = cluster_specs(self.plan, self.secret)
+        self.api = LabApiServer(specs, self._exec, self._log, CONTROLLERS)
+        self.lab = LabContext(self.plan, self.api)
+        self.controllers = ControllerSet(CONTROLLERS)
+        self.api.subscribe(self.controllers.deliver)
+        self.faults = FaultBook(self.plan, self.lab.pods)
         self.stopping = asyncio.Event()
         self.control: web.AppRunner | None = None
 
     async def _exec(self, *args: Any) -> asyncio.subprocess.Process:
-        return await self.runtime.exec_in_pod(*args)
+        return await exec_in_pod(self.lab, *args)
 
     async def _log(self, *args: Any) -> str:
-        return await self.runtime.pod_log(*args)
+        return await pod_log(self.lab, *args)
 
     async def run(self) -> None:
         started = time.monotonic()
         await asyncio.to_thread(network.build, self.plan)
         log.info("network built in %.2fs", time.monotonic() - started)
         try:
+            await self.controllers.start(self.lab)
             ports = await self.api.start()
             control_port = await self._start_control()
             self._write_files(ports, control_port)
@@ -150,7 +156,9 @@ class Daemon:
 
     async def teardown(self) -> None:
         self.paths.state.unlink(missing_ok=True)
-        await self.runtime.stop()
+        await self.controllers.stop()
+        # let pod wiring/unwiring in flight finish, so teardown sees every namespace
+        await self.lab.close(STOP_TIMEOUT)
         await self.api.stop()
         if self.control is not None:
             await self.control.cleanup()
@@ -197,7 +205,7 @@ class Daemon:
                 "netns": p.netns,
                 "execs": p.execs,
             }
-            for p in self.runtime.pods.values()
+            for p in self.lab.pods.values()
         ]
         return web.json_response(
             {
@@ -243,7 +251,7 @@ class Daemon:
             for node in region.nodes:
                 if name == node.name:
                     return node.netns
-        return self.runtime.pod_by_name(name).netns
+        return self.lab.pods.by_name(name).netns
 
 
 def main(argv: list[str] | None = None) -> int:

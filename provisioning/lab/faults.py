@@ -7,8 +7,8 @@ from dataclasses import dataclass
 
 from netconform.errors import LabError, NetconformError
 from provisioning.lab import network
+from provisioning.lab.controllers.base import PodTable
 from provisioning.lab.network import LabPlan
-from provisioning.lab.runtime import LabRuntime
 
 
 @dataclass(frozen=True)
@@ -24,9 +24,9 @@ class ActiveFault:
 class FaultBook:
     """Applies named faults and heals them all, in reverse order."""
 
-    def __init__(self, plan: LabPlan, runtime: LabRuntime) -> None:
+    def __init__(self, plan: LabPlan, pods: PodTable) -> None:
         self.plan = plan
-        self.runtime = runtime
+        self.pods = pods
         self._active: list[ActiveFault] = []
         self._faults: dict[str, tuple[int, Callable[..., Callable[[], None]]]] = {
             "cut-peering": (2, self._cut_peering),
@@ -71,12 +71,12 @@ class FaultBook:
         return lambda: network.set_peering(self.plan, a, b, active=True)
 
     def _blackhole_pod(self, pod: str) -> Callable[[], None]:
-        state = self.runtime.pod_by_name(pod)
+        state = self.pods.by_name(pod)
         node_ns, ip, dev = state.node.netns, state.ip, state.dev
         network.ip_batch(node_ns, [f"route replace blackhole {ip}/32"])
 
         def undo() -> None:
-            if any(p is state for p in self.runtime.pods.values()):  # deleted: route gone too
+            if any(p is state for p in self.pods.values()):  # deleted: route gone too
                 network.ip_batch(node_ns, [f"route replace {ip}/32 dev {dev}"])
 
         return undo

@@ -1,0 +1,279 @@
+"""The aiohttp application of one cluster: routing, identity, verbs, watch, exec, log."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import copy
+import json
+import logging
+from typing import Any
+
+from aiohttp import web
+
+from provisioning.lab.apiserver.discovery import READ_VERBS, discovery_documents
+from provisioning.lab.apiserver.errors import ApiError, bad_request, not_found
+from provisioning.lab.apiserver.execstream import (
+    V4_PROTOCOL,
+    V5_PROTOCOL,
+    ExecSession,
+    pick_container,
+    truthy,
+)
+from provisioning.lab.apiserver.model import Event, ExecHandler, LogHandler, Obj
+from provisioning.lab.apiserver.objects import labels_of, now
+from provisioning.lab.apiserver.patches import apply_patch
+from provisioning.lab.apiserver.routing import (
+    Target,
+    bearer_token,
+    forbidden,
+    json_response,
+    parse_target,
+    strip_secret,
+    strip_viewer_prefix,
+    success_status,
+    verb_of,
+)
+from provisioning.lab.apiserver.selectors import (
+    FieldTerm,
+    Selector,
+    fields_match,
+    parse_field_selector,
+    parse_label_selector,
+    selector_matches,
+)
+from provisioning.lab.apiserver.store import Store
+from provisioning.lab.apiserver.tables import as_table, wants_table
+
+log = logging.getLogger("netconform.lab.apiserver")
+
+
+class ClusterApi:
+    """The aiohttp application serving one cluster's store."""
+
+    def __init__(
+        self, store: Store, exec_handler: ExecHandler, log_handler: LogHandler | None
+    ) -> None:
+        self.store = store
+        self.exec_handler = exec_handler
+        self.log_handler = log_handler
+        self.port = 0
+        self._streams: set[web.StreamResponse] = set()
+        self._docs: dict[str, Obj] = {}
+
+    def application(self) -> web.Application:
+        """The aiohttp app (one catch-all route)."""
+        app = web.Application(client_max_size=64 << 20)
+        app.router.add_route("*", "/{path:.*}", self.handle)
+        app.on_shutdown.append(self._on_shutdown)
+        return app
+
+    async def _on_shutdown(self, app: web.Application) -> None:
+        for stream in list(self._streams):
+            if isinstance(stream, web.WebSocketResponse):
+                await stream.close()
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Every request: static documents, then resources; errors become Status objects."""
+        try:
+            return await self._dispatch(request)
+        except ApiError as err:
+            return json_response(err.status(), err.code)
+        except Exception as exc:
+            log.exception("%s: %s %s failed", self.store.name, request.method, request.path)
+            return json_response(ApiError(500, "InternalError", repr(exc)).status(), 500)
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        secret = self.store.spec.secret
+        path, known = strip_secret(request.path.rstrip("/") or "/", secret)
+        if not known and bearer_token(request) != secret:
+            raise ApiError(401, "Unauthorized", "Unauthorized: the lab's kubeconfig is needed")
+        path, viewer = strip_viewer_prefix(path)
+        viewer = viewer or bearer_token(request) == self.store.spec.viewer_token
+        if path in ("/healthz", "/readyz", "/livez"):
+            return web.Response(text="ok")
+        if not self._docs:
+            self._docs = discovery_documents(self.port)
+        if path in self._docs:
+            return json_response(self._docs[path])
+        target = parse_target(path)
+        verb = verb_of(request.method, target, request.query)
+        if viewer and verb not in (*READ_VERBS, "log"):
+            raise forbidden(target, verb, "viewer")
+        handler = getattr(self, f"_do_{verb}")
+        if verb in ("create", "update", "patch", "delete", "deletecollection") and (
+            "All" in request.query.getall("dryRun", [])
+        ):
+            await request.read()  # cached: the handler's read() then never waits
+            with self.store.dry_run():
+                response: web.StreamResponse = await handler(request, target)
+            return response
+        response = await handler(request, target)
+        return response
+
+    # reads
+
+    async def _do_get(self, request: web.Request, t: Target) -> web.StreamResponse:
+        assert t.name is not None
+        if t.sub == "scale":
+            return json_response(self.store.scale(t.namespace or "", t.name))
+        obj = self.store.get(t.res.kind, t.namespace, t.name)
+        if obj is None:
+            raise not_found(t.res, t.name)
+        if wants_table(request):
+            return json_response(as_table(t.res.kind, [obj], obj["metadata"]["resourceVersion"]))
+        return json_response(obj)
+
+    def _selected(self, request: web.Request, t: Target) -> list[Obj]:
+        selector = parse_label_selector(request.query.get("labelSelector", ""))
+        fields = parse_field_selector(request.query.get("fieldSelector", ""))
+        return [copy.deepcopy(o) for o in self.store.select(t.res, t.namespace, selector, fields)]
+
+    async def _do_list(self, request: web.Request, t: Target) -> web.StreamResponse:
+        items = self._selected(request, t)
+        version = str(self.store.resource_version)
+        if wants_table(request):
+            return json_response(as_table(t.res.kind, items, version))
+        return json_response(
+            {
+                "kind": f"{t.res.kind}List",
+                "apiVersion": t.res.api_version,
+                "metadata": {"resourceVersion": version},
+                "items": items,
+            }
+        )
+
+    async def _do_watch(self, request: web.Request, t: Target) -> web.StreamResponse:
+        selector = parse_label_selector(request.query.get("labelSelector", ""))
+        fields = list(parse_field_selector(request.query.get("fieldSelector", "")))
+        if t.name is not None:
+            fields.append(FieldTerm("metadata.name", True, t.name))
+        queue = self.store.open_watch(t.res.kind, request.query.get("resourceVersion", ""))
+        response = web.StreamResponse(headers={"Content-Type": "application/json"})
+        response.enable_chunked_encoding()
+        self._streams.add(response)
+        try:
+            await response.prepare(request)
+            timeout = float(request.query.get("timeoutSeconds") or 1800)
+            with contextlib.suppress(TimeoutError, ConnectionError):
+                async with asyncio.timeout(timeout):
+                    await self._stream_events(request, t, queue, selector, fields, response)
+        finally:
+            self.store.close_watch(queue)
+            self._streams.discard(response)
+        return response
+
+    async def _stream_events(
+        self, request: web.Request, t: Target, queue: asyncio.Queue[Event | None],
+        selector: Selector, fields: list[FieldTerm], response: web.StreamResponse,
+    ) -> None:  # fmt: skip
+        table = wants_table(request)
+        while (event := await queue.get()) is not None:
+            obj = event.obj
+            if event.kind != t.res.kind:
+                continue
+            if t.namespace and obj["metadata"].get("namespace") != t.namespace:
+                continue
+            if not (selector_matches(selector, labels_of(obj)) and fields_match(fields, obj)):
+                continue
+            if table:
+                obj = as_table(t.res.kind, [obj], obj["metadata"]["resourceVersion"])
+            line = json.dumps({"type": event.type, "object": obj}, separators=(",", ":"))
+            await response.write(line.encode() + b"\n")
+
+    # writes
+
+    @staticmethod
+    async def _body(request: web.Request) -> Any:
+        if "protobuf" in request.headers.get("Content-Type", ""):
+            raise ApiError(415, "UnsupportedMediaType", "the body of the request was in an "
+                           "unknown format - accepted media types include: application/json "
+                           "(this lab API server does not speak protobuf)")  # fmt: skip
+        try:
+            return json.loads(await request.read() or b"null")
+        except ValueError as exc:
+            raise bad_request(f"the request body is not valid JSON: {exc}") from exc
+
+    async def _do_create(self, request: web.Request, t: Target) -> web.StreamResponse:
+        body = await self._body(request)
+        return json_response(await self.store.create(t.res.kind, t.namespace, body), 201)
+
+    async def _do_update(self, request: web.Request, t: Target) -> web.StreamResponse:
+        assert t.name is not None
+        body = await self._body(request)
+        if t.sub == "scale":
+            if not isinstance(body, dict):
+                raise bad_request("the request body must be a JSON object")
+            return json_response(await self.store.set_scale(t.namespace or "", t.name, body))
+        return json_response(await self.store.replace(t.res.kind, t.namespace, t.name, body, t.sub))
+
+    async def _do_patch(self, request: web.Request, t: Target) -> web.StreamResponse:
+        assert t.name is not None
+        body = await self._body(request)
+        content_type = request.headers.get("Content-Type", "application/merge-patch+json")
+        if t.sub == "scale":
+            scale = apply_patch(self.store.scale(t.namespace or "", t.name), body, content_type)
+            return json_response(await self.store.set_scale(t.namespace or "", t.name, scale))
+        obj = await self.store.patch(t.res.kind, t.namespace, t.name, body, content_type, t.sub)
+        return json_response(obj)
+
+    async def _do_delete(self, request: web.Request, t: Target) -> web.StreamResponse:
+        assert t.name is not None
+        obj = await self.store.delete(t.res.kind, t.namespace, t.name)
+        if t.res.kind in ("Pod", "Service", "Namespace"):
+            if t.res.kind == "Namespace":
+                obj["status"] = {"phase": "Terminating"}
+                obj["metadata"]["deletionTimestamp"] = now()
+            return json_response(obj)
+        return json_response(success_status(t.res, obj))
+
+    async def _do_deletecollection(self, request: web.Request, t: Target) -> web.StreamResponse:
+        for obj in self._selected(request, t):
+            m = obj["metadata"]
+            if self.store.get(t.res.kind, m.get("namespace"), m["name"]) is not None:
+                await self.store.delete(t.res.kind, m.get("namespace"), m["name"])
+        return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {},
+                              "status": "Success"})  # fmt: skip
+
+    # pods: exec and log
+
+    def _pod(self, t: Target) -> Obj:
+        assert t.name is not None
+        pod = self.store.get("Pod", t.namespace, t.name)
+        if pod is None:
+            raise not_found(t.res, t.name)
+        return pod
+
+    async def _do_log(self, request: web.Request, t: Target) -> web.StreamResponse:
+        pod = self._pod(t)
+        container = pick_container(pod, request.query.get("container"))
+        text = ""
+        if self.log_handler is not None:
+            text = await self.log_handler(self.store.name, t.namespace or "", pod["metadata"][
+                "name"], container)  # fmt: skip
+        tail = request.query.get("tailLines")
+        if tail and tail.isdigit():
+            lines = text.splitlines(keepends=True)
+            text = "".join(lines[len(lines) - int(tail) :]) if int(tail) else ""
+        return web.Response(text=text, content_type="text/plain")
+
+    async def _do_exec(self, request: web.Request, t: Target) -> web.StreamResponse:
+        pod = self._pod(t)
+        name = pod["metadata"]["name"]
+        if (pod.get("status") or {}).get("phase") != "Running":
+            raise bad_request(f"pod {name} is not running")
+        container = pick_container(pod, request.query.get("container"))
+        argv = request.query.getall("command", [])
+        if not argv:
+            raise bad_request("you must specify at least 1 command")
+        ws = web.WebSocketResponse(protocols=(V5_PROTOCOL, V4_PROTOCOL), max_msg_size=0)
+        if not ws.can_prepare(request).ok:
+            raise bad_request("Upgrade request required")
+        self._streams.add(ws)
+        try:
+            await ws.prepare(request)
+            start = self.exec_handler(self.store.name, t.namespace or "", name, container, argv)
+            await ExecSession(ws, argv, truthy(request.query.get("stdin"))).run(start)
+        finally:
+            self._streams.discard(ws)
+        return ws

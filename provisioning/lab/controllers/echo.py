@@ -1,0 +1,108 @@
+"""Echo servers: every declared TCP containerPort of a pod answers with its pod, node, region
+and the client's address (a bare line, or an HTTP response to an HTTP request).
+
+A pod hook of the kubelet: the listeners open inside the pod's namespace once it is wired and
+before the pod is reported Running, so a Running pod already serves."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Awaitable, Callable
+from typing import ClassVar
+
+from provisioning.lab.apiserver.model import Event, Obj
+from provisioning.lab.controllers.base import Controller, LabContext, PodState
+from provisioning.lab.nsenter import listen_tcp
+
+ECHO_READ_TIMEOUT = 2.0
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+class EchoServers(Controller):
+    name: ClassVar[str] = "echo-servers"
+    watches: ClassVar[frozenset[str]] = frozenset()  # driven by the kubelet's pod hooks
+
+    def __init__(self) -> None:
+        self._servers: dict[str, list[asyncio.AbstractServer]] = {}
+
+    async def start(self, lab: LabContext) -> None:
+        await super().start(lab)
+        lab.pod_hooks.append(self)
+
+    async def on_event(self, cluster: str, event: Event) -> None:
+        """Nothing: pods come through `pod_started`."""
+
+    async def pod_started(self, state: PodState) -> None:
+        servers = self._servers.setdefault(state.netns, [])
+        for port in tcp_ports(state.spec):
+            sock = listen_tcp(state.netns, port)
+            servers.append(await asyncio.start_server(self._handler(state, port), sock=sock))
+            state.serving.append(port)
+
+    def pod_stopping(self, state: PodState) -> None:
+        for server in self._servers.pop(state.netns, []):
+            server.close()
+
+    async def stop(self) -> None:
+        for servers in self._servers.values():
+            for server in servers:
+                server.close()
+
+    def _handler(self, state: PodState, port: int) -> Handler:
+        region = self.lab.region(state.cluster).name
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            peer = writer.get_extra_info("peername")
+            client = peer[0] if peer else "?"
+            try:
+                first = await asyncio.wait_for(reader.readline(), ECHO_READ_TIMEOUT)
+            except (TimeoutError, ConnectionError):
+                first = b""
+            body = json.dumps(
+                {
+                    "pod": state.name,
+                    "namespace": state.namespace,
+                    "node": state.node.name,
+                    "region": region,
+                    "cluster": state.cluster,
+                    "ip": state.ip,
+                    "port": port,
+                    "client": client,
+                }
+            )
+            if first.split(b" ")[0] in (b"GET", b"HEAD", b"POST", b"PUT"):
+                await _drain_headers(reader)
+                head = (
+                    f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                    f"Content-Length: {len(body) + 1}\r\nConnection: close\r\n\r\n"
+                )
+                writer.write(head.encode())
+            if first:
+                writer.write(body.encode() + b"\n")
+                state.log.append(f"{client} -> :{port} {first[:60]!r}")
+            try:
+                await writer.drain()
+                writer.close()
+                await writer.wait_closed()
+            except ConnectionError:
+                pass
+
+        return handle
+
+
+def tcp_ports(spec: Obj) -> list[int]:
+    """The declared TCP containerPorts of a pod spec, sorted."""
+    ports = []
+    for container in spec.get("containers", []):
+        for port in container.get("ports", []) or []:
+            if port.get("protocol", "TCP") == "TCP":
+                ports.append(int(port["containerPort"]))
+    return sorted(set(ports))
+
+
+async def _drain_headers(reader: asyncio.StreamReader) -> None:
+    while True:
+        line = await asyncio.wait_for(reader.readline(), ECHO_READ_TIMEOUT)
+        if line in (b"\r\n", b"\n", b""):
+            return

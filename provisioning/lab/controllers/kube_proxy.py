@@ -1,0 +1,114 @@
+"""kube-proxy: Services and Endpoints become DNAT rules in every node of the cluster, as
+kube-proxy's iptables mode does (ClusterIP:port -> a random ready endpoint)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, ClassVar
+
+from provisioning.lab import network
+from provisioning.lab.apiserver.model import Event
+from provisioning.lab.controllers.base import Controller
+
+
+class KubeProxy(Controller):
+    name: ClassVar[str] = "kube-proxy"
+    watches: ClassVar[frozenset[str]] = frozenset({"Service", "Endpoints"})
+
+    def __init__(self) -> None:
+        self._dirty: set[str] = set()
+        self._lock = asyncio.Lock()
+
+    async def on_event(self, cluster: str, event: Event) -> None:
+        self._dirty.add(cluster)
+        self.lab.tasks.spawn(self._sync())
+
+    async def _sync(self) -> None:
+        async with self._lock:
+            while self._dirty:
+                cluster = self._dirty.pop()
+                store = self.lab.store(cluster)
+                rules = proxy_rules(store.list("Service"), store.list("Endpoints"))
+                for node in self.lab.region(cluster).nodes:
+                    await asyncio.to_thread(network.iptables_restore, node.netns, rules)
+
+
+def proxy_rules(services: list[dict[str, Any]], endpoints: list[dict[str, Any]]) -> str:
+    """kube-proxy's iptables mode in miniature: ClusterIP:port -> a random ready endpoint.
+
+    A Service port without endpoints is rejected (filter table), as kube-proxy does.
+    """
+    by_name = {(e["metadata"]["namespace"], e["metadata"]["name"]): e for e in endpoints}
+    chains: list[str] = []
+    nat_rules: list[str] = []
+    reject_rules: list[str] = []
+    for svc in services:
+        cluster_ip = svc["spec"].get("clusterIP")
+        if not cluster_ip or cluster_ip == "None":
+            continue
+        eps = by_name.get((svc["metadata"]["namespace"], svc["metadata"]["name"]))
+        for port in svc["spec"].get("ports", []):
+            proto = port.get("protocol", "TCP").lower()
+            match = f"-d {cluster_ip}/32 -p {proto} --dport {port['port']}"
+            backends = _backends(eps, port)
+            if not backends:
+                reject_rules.append(f"-A LAB-SERVICES {match} -j REJECT")
+                continue
+            svc_chain = f"LAB-SVC-{len(chains)}"
+            chains.append(svc_chain)
+            nat_rules.append(f"-A LAB-SERVICES {match} -j {svc_chain}")
+            for i, (ip, target) in enumerate(backends):
+                sep = f"{svc_chain}-{i}"
+                chains.append(sep)
+                remaining = len(backends) - i
+                pick = (
+                    f"-m statistic --mode random --probability {1 / remaining:.5f} "
+                    if remaining > 1
+                    else ""
+                )
+                nat_rules += [
+                    f"-A {svc_chain} {pick}-j {sep}",
+                    # hairpin: a pod reaching itself through its Service is masqueraded
+                    f"-A {sep} -s {ip}/32 -j MARK --set-xmark 0x4000/0x4000",
+                    f"-A {sep} -p {proto} -j DNAT --to-destination {ip}:{target}",
+                ]
+    nat = [
+        "*nat",
+        ":PREROUTING ACCEPT [0:0]",
+        ":INPUT ACCEPT [0:0]",
+        ":OUTPUT ACCEPT [0:0]",
+        ":POSTROUTING ACCEPT [0:0]",
+        ":LAB-SERVICES - [0:0]",
+        *(f":{c} - [0:0]" for c in chains),
+        "-A PREROUTING -j LAB-SERVICES",
+        "-A OUTPUT -j LAB-SERVICES",
+        "-A POSTROUTING -m mark --mark 0x4000/0x4000 -j MASQUERADE",
+        *nat_rules,
+        "COMMIT",
+    ]
+    filt = [
+        "*filter",
+        ":INPUT ACCEPT [0:0]",
+        ":FORWARD ACCEPT [0:0]",
+        ":OUTPUT ACCEPT [0:0]",
+        ":LAB-SERVICES - [0:0]",
+        "-A FORWARD -j LAB-SERVICES",
+        "-A OUTPUT -j LAB-SERVICES",
+        *reject_rules,
+        "COMMIT",
+    ]
+    return "\n".join(nat + filt) + "\n"
+
+
+def _backends(eps: dict[str, Any] | None, port: dict[str, Any]) -> list[tuple[str, int]]:
+    """(ip, port) of the ready addresses serving one Service port."""
+    if not eps:
+        return []
+    result = []
+    for subset in eps.get("subsets") or []:
+        ports = subset.get("ports") or []
+        named = [p["port"] for p in ports if p.get("name", "") == port.get("name", "")]
+        numbers = named or [p["port"] for p in ports]
+        if numbers:
+            result += [(addr["ip"], int(numbers[0])) for addr in subset.get("addresses") or []]
+    return result
