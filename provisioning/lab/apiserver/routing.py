@@ -80,7 +80,7 @@ def bearer_token(request: web.Request) -> str:
 def forbidden(target: Target, verb: str, user: str) -> ApiError:
     """403 Forbidden for a read-only user."""
     res = target.res
-    what = f'{res.qualified} "{target.name}"' if target.name and not target.sub else res.qualified
+    what = f'{res.qualified} "{target.name}"' if target.name else res.qualified
     resource = res.plural + (f"/{target.sub}" if target.sub else "")
     action = "create" if verb == "exec" else verb
     where = f' in the namespace "{target.namespace}"' if target.namespace else ""
