@@ -75,10 +75,12 @@ class Answer(Outcome):
     def satisfied_by(self, observed: Outcome) -> bool:
         if not isinstance(observed, Answer) or observed.verdict != self.verdict:
             return False
-        return not self.records or set(self.records) == set(observed.records)
+        if not self.records:
+            return bool(observed.records)  # "any answer" needs at least one record
+        return set(self.records) == set(observed.records)
 
     def __str__(self) -> str:
-        return f"ANSWER {','.join(self.records) or '(any)'}"
+        return f"ANSWER {','.join(self.records)}".rstrip()
 
 
 @dataclass(frozen=True)
@@ -176,6 +178,8 @@ class Endpoint:
 
     @property
     def label(self) -> str:
+        if self.kind == "runner":
+            return self.name
         where = f"{self.cluster}/" if self.cluster else ""
         if self.kind == "pod" or self.ip == self.name:
             return f"{where}{self.name} ({self.ip})" if self.ip != self.name else where + self.name

@@ -53,7 +53,7 @@ class Result:
 
 
 def _short(outcome: object) -> str:
-    return str(outcome).split()[0][:7]
+    return str(outcome).replace(" ", "")[:7]
 
 
 def truth_tables(cases: Sequence[Case], row: Key, col: Key) -> str:

@@ -43,6 +43,8 @@ class Dns(ProbeKind):
         status = _STATUS.search(raw.stdout)
         if status is None:
             text = raw.stdout + raw.stderr
+            if "connection refused" in text:
+                return Observation(plain(Verdict.REFUSED), "nothing listens on the server", raw)
             if "timed out" in text or "no servers could be reached" in text:
                 return Observation(plain(Verdict.TIMEOUT), "no answer from the server", raw)
             if raw.rc == 127:

@@ -22,7 +22,7 @@ class Udp(ProbeKind):
 
     def argv(self, task: Task, settings: ProbeSettings) -> list[str]:
         wait = f"{settings.connect_timeout:g}"
-        return ["nc", "-u", "-n", "-w", wait, task.destination.ip, str(task.probe.port)]
+        return ["nc", "-u", "-v", "-n", "-w", wait, task.destination.ip, str(task.probe.port)]
 
     def stdin(self, task: Task) -> str:
         return PAYLOAD
@@ -31,10 +31,11 @@ class Udp(ProbeKind):
         text = (raw.stderr + "\n" + raw.stdout).lower()
         if raw.stdout.strip():
             return Observation(plain(Verdict.ALLOW), f"reply: {raw.stdout.strip()[:80]}", raw)
-        if "refused" in text:
-            return Observation(plain(Verdict.REFUSED), "port unreachable", raw)
-        if "no route" in text or "unreachable" in text:
+        if "no route" in text or "host unreachable" in text:
             return Observation(plain(Verdict.UNREACHABLE), "no route to host", raw)
-        if raw.rc in (0, 1) and not raw.stderr.strip():
+        # openbsd nc -v: an ICMP port unreachable ends it with rc 1 and nothing said
+        if "refused" in text or (raw.rc == 1 and not raw.stderr.strip()):
+            return Observation(plain(Verdict.REFUSED), "port unreachable", raw)
+        if raw.rc == 0:
             return Observation(plain(Verdict.TIMEOUT), "no reply", raw)
         return Observation(plain(Verdict.ERROR), f"nc rc {raw.rc}: {raw.stderr.strip()[:120]}", raw)
