@@ -68,7 +68,7 @@ def test_udp_argv_sends_the_payload_on_stdin() -> None:
     assert udp.argv(task, SETTINGS) == ["nc", "-u", "-v", "-n", "-w", "2", "10.102.1.2", "5353"]
     assert udp.stdin(task) == PAYLOAD
     (inv,) = udp.invocations([task], ProbeSettings(connect_timeout=1.5))
-    assert inv.argv[4] == "1.5" and inv.stdin == PAYLOAD and inv.tasks == (task,)
+    assert inv.argv[5] == "1.5" and inv.stdin == PAYLOAD and inv.tasks == (task,)
 
 
 def test_http_argv_to_an_ingress_resolves_the_host_to_the_address() -> None:
