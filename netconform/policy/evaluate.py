@@ -26,6 +26,7 @@ set operations per distinct source signature.
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -91,6 +92,7 @@ class PolicySet:
             self._cluster[p.cluster] = self._cluster.get(p.cluster, 0) | bit
             ns_pods[p.cluster, p.namespace] = ns_pods.get((p.cluster, p.namespace), 0) | bit
         self._pod_labels = [dict(p.labels) for p in self.pods]
+        self._addresses = [ipaddress.ip_address(p.ip) if p.ip else None for p in self.pods]
         spaces = {(n.cluster, n.name): n for n in namespaces}
         for cluster, name in ns_pods:
             spaces.setdefault((cluster, name), NamespaceInfo(cluster, name))
@@ -154,7 +156,11 @@ class PolicySet:
     def _peer(self, policy: Policy, peer: Peer) -> int:
         if peer.ip_block is not None:
             block = peer.ip_block
-            return sum(1 << i for i, p in enumerate(self.pods) if block.contains(p.ip))
+            return sum(
+                1 << i
+                for i, addr in enumerate(self._addresses)
+                if addr is not None and block.contains_address(addr)
+            )
         if peer.namespace_selector is None:
             spaces = [policy.namespace]
         else:

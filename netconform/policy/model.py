@@ -156,9 +156,9 @@ class IpBlock:
     excepted: tuple[IPNetwork, ...] = ()
 
     def contains(self, ip: str) -> bool:
-        if not ip:
-            return False
-        addr = ipaddress.ip_address(ip)
+        return bool(ip) and self.contains_address(ipaddress.ip_address(ip))
+
+    def contains_address(self, addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
         if addr.version != self.cidr.version or addr not in self.cidr:
             return False
         return not any(addr in e for e in self.excepted)
