@@ -372,6 +372,21 @@ def set_peering(plan: LabPlan, a: str, b: str, active: bool) -> None:
         ip_batch(near.router_netns, [route])
 
 
+def set_transit(plan: LabPlan, src: str, dst: str, via: str | None) -> None:
+    """Route `src`'s traffic for `dst`'s VPC through `via`'s peering (None: the direct one).
+
+    The VIA router drops it (peering is not transitive, see `router_filter`), so this breaks
+    exactly the pairs between SRC and DST: requests one way, replies the other.
+    """
+    if via is not None and len({src, dst, via}) < 3:
+        raise LabError(f"transit needs three different regions, got {src} {dst} {via}")
+    near, far = plan.region(src), plan.region(via or dst)
+    link = plan.peering(src, far.name)
+    far_ip = link.b_ip if link.b == far.name else link.a_ip
+    route = f"route replace {plan.region(dst).vpc_cidr} via {far_ip} dev {peer_dev(far)}"
+    ip_batch(near.router_netns, [route])
+
+
 def destroy(prefix: str) -> list[str]:
     """Delete every namespace named `prefix-*` (their links go with them)."""
     names = list_netns(prefix)
