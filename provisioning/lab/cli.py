@@ -18,6 +18,8 @@ from provisioning.lab.control import LabPaths
 FAULTS_HELP = """faults:
   cut-peering A B      blackhole the routes between regions A and B (both ways)
   blackhole-pod POD    drop all traffic to POD on its node (POD: cluster/name or name)
+  transit SRC DST VIA  SRC's router sends traffic for DST's VPC over its peering with VIA;
+                       peering is not transitive, so VIA drops it: SRC<->DST pairs fail
 """
 
 

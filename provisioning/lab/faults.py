@@ -31,6 +31,7 @@ class FaultBook:
         self._faults: dict[str, tuple[int, Callable[..., Callable[[], None]]]] = {
             "cut-peering": (2, self._cut_peering),
             "blackhole-pod": (1, self._blackhole_pod),
+            "transit": (3, self._transit),
         }
 
     @property
@@ -69,6 +70,10 @@ class FaultBook:
     def _cut_peering(self, a: str, b: str) -> Callable[[], None]:
         network.set_peering(self.plan, a, b, active=False)
         return lambda: network.set_peering(self.plan, a, b, active=True)
+
+    def _transit(self, src: str, dst: str, via: str) -> Callable[[], None]:
+        network.set_transit(self.plan, src, dst, via)
+        return lambda: network.set_transit(self.plan, src, dst, None)
 
     def _blackhole_pod(self, pod: str) -> Callable[[], None]:
         state = self.pods.by_name(pod)
