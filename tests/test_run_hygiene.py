@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 #: Ctrl-C once the session runs (after the plugin made its per-run directory), or while the
 #: run tears down (before the netconform plugin's own pytest_unconfigure)
-INTERRUPT_PLUGIN = '''
+INTERRUPT_PLUGIN = """
 import os
 import pytest
 from fixtures.plugin import STATE
@@ -35,7 +35,7 @@ def pytest_runtestloop(session):
 def pytest_unconfigure(config):
     if WHERE == "unconfigure":
         raise KeyboardInterrupt
-'''
+"""
 
 
 def pytest_elsewhere(
