@@ -74,10 +74,11 @@ def suite_wall(paths: LabPaths, extra: list[str]) -> float:
 def phases(paths: LabPaths) -> tuple[dict[str, float], dict[str, list[Endpoint]]]:
     topology = load_topology(paths.topology)
     clients = {
-        c.name: ClusterClient(c, topology.kubeconfig, topology.timeouts) for c in topology.clusters
+        str(c.name): ClusterClient(c, topology.kubeconfig, topology.timeouts)
+        for c in topology.clusters
     }
     labels = {"app.kubernetes.io/managed-by": "netconform", "netconform.io/run-id": "bench"}
-    work = Workloads(topology, dict(clients), labels)
+    work = Workloads(topology, clients, labels)
     settings = topology.probe
     pods, deploy = timed(
         work.pods_on_every_node,
