@@ -5,15 +5,17 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, TypeVar
 
 import urllib3
+import websocket
 import yaml
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
-from kubernetes.stream import stream
+from kubernetes.stream import stream, ws_client
 
 from netconform.command import CommandResult
 from netconform.errors import (
@@ -28,6 +30,26 @@ from netconform.waits import wait_until
 T = TypeVar("T")
 #: How long a single API request may take before the API counts as unreachable.
 REQUEST_TIMEOUT = 10.0
+
+#: Socket timeout for the exec WebSocket being opened in this thread (None: the client's own).
+_WEBSOCKET_TIMEOUT: ContextVar[float | None] = ContextVar("netconform_ws_timeout", default=None)
+
+
+class _TimedWebSocket(websocket.WebSocket):
+    """The client's exec WebSocket, connected with a timeout.
+
+    kubernetes.stream opens it with none at all, so a server that accepts the connection and
+    never answers the upgrade would hang the run past the named `exec` timeout.
+    """
+
+    def connect(self, url: str, **options: Any) -> None:
+        timeout = _WEBSOCKET_TIMEOUT.get()
+        if timeout is not None:
+            options.setdefault("timeout", timeout)
+        super().connect(url, **options)  # type: ignore[no-untyped-call]
+
+
+ws_client.WebSocket = _TimedWebSocket  # type: ignore[attr-defined]  # what it opens execs with
 
 # kind -> (API class, plural used in method names, namespaced)
 _KINDS: dict[str, tuple[type[Any], str, bool]] = {
@@ -82,17 +104,27 @@ class ClusterClient:
                 f"{_root_cause(err)}"
             ) from None
 
-    def version(self) -> str:
-        info = self.call("read /version", client.VersionApi(self.api).get_code)
+    def version(self, request_timeout: float = REQUEST_TIMEOUT) -> str:
+        info = self.call(
+            "read /version",
+            client.VersionApi(self.api).get_code,
+            _request_timeout=request_timeout,
+        )
         return str(info.git_version)
 
     def wait_api(self) -> str:
-        """The server's version once /version answers (timeout: api_ready)."""
+        """The server's version once /version answers (timeout: api_ready).
+
+        No single request outlives the wait: a server that accepts but never answers ends
+        it after `api_ready`, not after the per-request timeout.
+        """
         last: list[NetconformError] = []
+        deadline = time.monotonic() + self.timeouts.api_ready
 
         def answered() -> str | None:
+            left = deadline - time.monotonic()
             try:
-                return self.version()
+                return self.version(request_timeout=max(0.2, min(REQUEST_TIMEOUT, left)))
             except ApiUnreachableError as err:
                 last[:] = [err]
                 return None
@@ -223,20 +255,43 @@ class ClusterClient:
         }
         if container:
             kwargs["container"] = container
-        resp = self.call(
-            f"exec in pod {namespace}/{pod}",
-            stream,
-            api.connect_get_namespaced_pod_exec,
-            pod,
-            namespace,
-            **kwargs,
-        )
-        return _collect(resp, tuple(argv), where, stdin, self.timeouts.exec)
+        # the handshake, like the rest of the exec, is bounded by the named `exec` timeout
+        started = time.monotonic()
+        token = _WEBSOCKET_TIMEOUT.set(self.timeouts.exec)
+        try:
+            resp = self.call(
+                f"exec in pod {namespace}/{pod}",
+                stream,
+                api.connect_get_namespaced_pod_exec,
+                pod,
+                namespace,
+                **kwargs,
+            )
+        except ApiException as err:
+            if err.status != 0 or "timed out" not in str(err.reason):
+                raise
+            return CommandResult(
+                tuple(argv),
+                124,
+                "",
+                f"exec timed out after {self.timeouts.exec:g}s (no answer to the exec request)",
+                where,
+            )
+        finally:
+            _WEBSOCKET_TIMEOUT.reset(token)
+        left = self.timeouts.exec - (time.monotonic() - started)
+        return _collect(resp, tuple(argv), where, stdin, max(0.0, left), self.timeouts.exec)
 
 
 def _collect(
-    resp: Any, argv: tuple[str, ...], where: str, stdin: str | None, timeout: float
+    resp: Any,
+    argv: tuple[str, ...],
+    where: str,
+    stdin: str | None,
+    timeout: float,
+    named: float,
 ) -> CommandResult:
+    """Read the exec's channels for up to `timeout` seconds (what is left of `named`)."""
     out: list[str] = []
     err: list[str] = []
     try:
@@ -254,7 +309,7 @@ def _collect(
                 argv,
                 124,
                 "".join(out),
-                "".join(err) + f"\nexec timed out after {timeout:g}s",
+                "".join(err) + f"\nexec timed out after {named:g}s",
                 where,
             )
         out.append(resp.read_stdout(timeout=0) if resp.peek_stdout() else "")

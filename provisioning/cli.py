@@ -22,8 +22,8 @@ from provisioning.cloud import (
     check_overlaps,
     credentials_problem,
     print_plan,
-    provider_for,
 )
+from provisioning.providers import provider_for
 
 PROG = "netconform-cloud"
 

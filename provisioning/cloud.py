@@ -2,6 +2,9 @@
 
 A provider reads the current state, returns the changes it would make (`plan`), then makes
 exactly those (`apply`). Planning twice after an apply yields only `noop` changes.
+
+This module imports no provider: providers (provisioning.aws, .gcp, .azure) import it, and
+`provisioning.providers` finds them by name (an import-linter contract keeps it so).
 """
 
 from __future__ import annotations
@@ -139,23 +142,6 @@ def print_plan(changes: Sequence[Change], out: TextIO) -> None:
             print(change.line(), file=out)
     todo = sum(1 for c in changes if c.action != "noop")
     print(f"plan: {todo} to change, {len(changes) - todo} unchanged", file=out)
-
-
-def provider_for(cloud: str, topology: Topology) -> Provider:
-    """The provider for `cloud`, with default credentials and endpoints (SDKs import lazily)."""
-    if cloud == "aws":
-        from provisioning.aws import AwsProvider
-
-        return AwsProvider(topology)
-    if cloud == "gcp":
-        from provisioning.gcp import GcpProvider
-
-        return GcpProvider(topology)
-    if cloud == "azure":
-        from provisioning.azure import AzureProvider
-
-        return AzureProvider(topology)
-    raise TopologyError(f"unknown cloud {cloud!r} (known: {', '.join(CLOUD_NAMES)})")
 
 
 def credentials_problem(cloud: str) -> str:

@@ -12,6 +12,7 @@ import urllib.parse
 from pathlib import Path
 
 from netconform.errors import NetconformError
+from netconform.topology import Timeouts
 from provisioning.lab import control
 from provisioning.lab.control import LabPaths
 
@@ -35,7 +36,8 @@ def _parser() -> argparse.ArgumentParser:
         "--state-dir",
         type=Path,
         default=control.DEFAULT_STATE_DIR,
-        help="where state.json, kubeconfig and topology.yaml live (.lab)",
+        help="where state.json, kubeconfig and topology.yaml live "
+        f"(default {control.DEFAULT_STATE_DIR})",
     )
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="build the lab and start its API servers")
@@ -45,7 +47,12 @@ def _parser() -> argparse.ArgumentParser:
         default=control.DEFAULT_PREFIX,
         help="name prefix of every namespace the lab creates (default ncl)",
     )
-    up.add_argument("--timeout", type=float, default=120.0, help="lab_up timeout in seconds")
+    up.add_argument(
+        "--timeout",
+        type=float,
+        default=Timeouts.lab_up,
+        help=f"lab_up timeout in seconds (default {Timeouts.lab_up:g})",
+    )
     down = sub.add_parser("down", help="remove everything the lab made")
     down.add_argument(
         "--prefix",

@@ -20,10 +20,24 @@ from pathlib import Path
 from typing import Any
 
 from netconform.errors import LabError, WaitTimeoutError
+from netconform.topology import Timeouts
 from netconform.waits import wait_until
 from provisioning.lab import network
 
-DEFAULT_STATE_DIR = Path(".lab")
+#: Where the code this process runs lives (a checkout's root, or site-packages). The daemon is
+#: started there, so `python -m provisioning.lab.daemon` imports this very code, whatever the
+#: caller's working directory holds.
+CODE_ROOT = Path(__file__).resolve().parents[2]
+
+
+def project_state_dir() -> Path:
+    """`<checkout>/.lab` when running from a source checkout; else `.lab` in the cwd."""
+    if (CODE_ROOT / "pyproject.toml").is_file():
+        return CODE_ROOT / ".lab"
+    return Path(".lab")
+
+
+DEFAULT_STATE_DIR = project_state_dir()
 DEFAULT_PREFIX = "ncl"
 CONTROL_TIMEOUT = 30.0
 STOP_TIMEOUT = 60.0
@@ -148,13 +162,14 @@ def up(
     paths: LabPaths,
     regions: int = 3,
     prefix: str = DEFAULT_PREFIX,
-    timeout: float = 120.0,
+    timeout: float = Timeouts.lab_up,
     progress: Callable[[str], None] = lambda _msg: None,
     owner_pid: int = 0,
 ) -> dict[str, Any]:
     """Start the lab daemon (unless one runs) and wait until every cluster answers.
 
-    With `owner_pid` the daemon stops by itself when that process is gone.
+    `timeout` is the named wait `lab_up` (the topology's `timeouts.lab_up`). With `owner_pid`
+    the daemon stops by itself when that process is gone.
     """
     state = read_state(paths)
     if state is not None:
@@ -173,7 +188,7 @@ def up(
         "-m",
         "provisioning.lab.daemon",
         "--state-dir",
-        str(paths.root),
+        str(paths.root.resolve()),
         "--prefix",
         prefix,
         "--regions",
@@ -188,7 +203,7 @@ def up(
             stdout=logfile,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            cwd=Path.cwd(),
+            cwd=CODE_ROOT,
         )
     progress(f"building lab: {regions} regions, prefix {prefix}, pid {proc.pid}")
     started = time.monotonic()

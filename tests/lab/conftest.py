@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import subprocess
 import threading
 import uuid
@@ -27,6 +26,7 @@ from tests.lab.apiserver_kit import (
     FakeRuntime,
     Lab,
 )
+from tests.tools import kubectl_binary
 
 
 @pytest.fixture(scope="module")
@@ -69,10 +69,7 @@ def ns(lab_api: Lab, core: client.CoreV1Api) -> Iterator[str]:
 
 @pytest.fixture
 def kubectl(lab_api: Lab, tmp_path: Path) -> Callable[..., subprocess.CompletedProcess[str]]:
-    binary = shutil.which("kubectl")
-    if binary is None:
-        print("kubectl is not on PATH: skipping the kubectl checks")
-        pytest.skip("kubectl is not on PATH")
+    binary = kubectl_binary()
 
     def run(
         *args: str, stdin: str | None = None, context: str = "lab-east"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ from netconform.topology import load_topology
 from provisioning.lab import control, network
 from provisioning.lab.control import LabPaths
 from tests.labrun import run_suite
+from tests.tools import kubectl_binary
 
 SUITE = "suites/pod_to_pod"
 RUN_ID = "selftest-pod-to-pod"
@@ -78,8 +78,6 @@ def test_blackholed_pod_fails_only_its_own_cases(healed: LabPaths, tmp_path: Pat
 
 
 def test_kubectl_lists_pods_and_pings_across_regions(probes_kept: LabPaths, tmp_path: Path) -> None:
-    if shutil.which("kubectl") is None:
-        pytest.skip("kubectl is not installed (it is a prerequisite, see README)")
     lab = probes_kept
     status = control.call(lab, "GET", "/status")
     if not any(p["cluster"] == "west" for p in status["pods"]):  # run alone: deploy the probes
@@ -87,7 +85,7 @@ def test_kubectl_lists_pods_and_pings_across_regions(probes_kept: LabPaths, tmp_
         status = control.call(lab, "GET", "/status")
     east = next(p for p in status["pods"] if p["cluster"] == "east")
     west = next(p for p in status["pods"] if p["cluster"] == "west")
-    kubectl = ["kubectl", "--kubeconfig", str(lab.kubeconfig), "--context", "lab-east"]
+    kubectl = [kubectl_binary(), "--kubeconfig", str(lab.kubeconfig), "--context", "lab-east"]
     listing = subprocess.run(
         [*kubectl, "get", "pods", "-A"], capture_output=True, text=True, check=False, timeout=30
     )
