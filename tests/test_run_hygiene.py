@@ -6,6 +6,7 @@ private directory so that another run on this machine cannot disturb the count.
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
 import sys
@@ -122,3 +123,27 @@ def test_run_without_command_prints_usage_and_exits_2() -> None:
         [str(REPO / "run"), "no-such-command"], capture_output=True, text=True, timeout=30
     )
     assert "unknown command: no-such-command" in unknown.stderr
+
+
+def test_a_run_sweeps_the_temp_dirs_of_killed_runs_only(tmp_path: Path) -> None:
+    """kill -9 leaves a run's dir behind; the next run removes it, never a live run's."""
+    cwd, tmpdir = dirs(tmp_path)
+    orphan = tmpdir / "netconform-run-killed"  # its owner lock is free: the run is gone
+    orphan.mkdir()
+    (orphan / ".owner.lock").touch()
+    (orphan / "pod-to-pod.lock").touch()
+    live = tmpdir / "netconform-run-live"
+    live.mkdir()
+    older = tmpdir / "netconform-run-older"  # no owner lock: not ours to judge
+    older.mkdir()
+    with (live / ".owner.lock").open("w") as owner:
+        fcntl.flock(owner, fcntl.LOCK_EX)
+        proc = pytest_elsewhere(
+            cwd,
+            tmpdir,
+            str(REPO / "suites" / "cloud"),
+            "--topology",
+            str(REPO / "examples" / "mrc-clouds.yaml"),
+        )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert leftovers(tmpdir) == ["netconform-run-live", "netconform-run-older"]

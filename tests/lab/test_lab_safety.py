@@ -77,7 +77,12 @@ def test_lab_built_by_a_killed_pytest_goes_away(tmp_path: Path) -> None:
         "-k",
         "central->central",
     ]
-    run = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    # a run killed outright cannot remove its per-run temp dir: keep it in tmp_path
+    (tmp_path / "tmp").mkdir()
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp")}
+    run = subprocess.Popen(
+        argv, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     paths = LabPaths(lab_dir)
     try:
         state = wait_until(lambda: control.read_state(paths), timeout=60, name="lab_up")
