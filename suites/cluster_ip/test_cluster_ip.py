@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from fixtures.checks import Verify
+from fixtures.plugin import RegionName
 from netconform.check import Check, Environment, load_manifests
 from netconform.outcomes import Endpoint
 from netconform.probes import Probe
@@ -45,5 +46,5 @@ CHECK = Check(
 )
 
 
-def test_cluster_ip(region: str, verify: Verify) -> None:
+def test_cluster_ip(region: RegionName, verify: Verify) -> None:
     verify(CHECK, region)
