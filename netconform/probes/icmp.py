@@ -127,7 +127,10 @@ def parse_fping(
     result = {}
     for task in tasks:
         host = task.destination.ip
-        own = CommandResult(raw.argv, raw.rc, _lines_about(raw.stdout, host), raw.stderr, raw.where)
+        own = CommandResult(
+            raw.argv, raw.rc, _lines_about(raw.stdout, host), _lines_about(raw.stderr, host),
+            raw.where,
+        )  # fmt: skip
         if host not in rows:
             detail = (
                 "fping not found in the probe image (set probe.icmp_tool: ping)"
@@ -142,4 +145,7 @@ def parse_fping(
 
 
 def _lines_about(output: str, host: str) -> str:
-    return "\n".join(ln for ln in output.splitlines() if ln.startswith(f"{host} "))
+    """The lines of fping's output that concern `host` (each case keeps its own)."""
+    return "\n".join(
+        ln for ln in output.splitlines() if ln.startswith(f"{host} ") or ln.endswith(f" {host}")
+    )
