@@ -31,6 +31,7 @@ class Pod:
 @dataclass
 class Env:
     lab: LabPaths
+    core: client.CoreV1Api
     net: client.NetworkingV1Api
     ns: str
     pods: dict[str, Pod]
@@ -101,7 +102,7 @@ def env(lab: LabPaths) -> Iterator[Env]:
 
     pods = wait_until(running, timeout=15, name="policy_probe_pods_running")
     try:
-        yield Env(lab, net, ns, pods)
+        yield Env(lab, core, net, ns, pods)
     finally:
         control.call(lab, "POST", "/heal", {})
         for pol in net.list_namespaced_network_policy(ns).items:
@@ -117,6 +118,20 @@ def test_policies_are_enforced_and_removed(env: Env) -> None:
     env.policy("deny-server", {"podSelector": {"matchLabels": {"app": "server"}}})
     denied = {k: not k.split(":")[0].endswith("->server") for k in everything()}
     settle(env, denied, "default_deny_ingress_applied")
+
+    # kube-proxy rewrites its own tables for a new Service: the policy rules stay
+    svc = {"metadata": {"name": "server"},
+           "spec": {"selector": {"app": "server"}, "ports": [{"port": 80}]}}  # fmt: skip
+    cluster_ip = env.core.create_namespaced_service(env.ns, svc).spec.cluster_ip
+    node = control.call(env.lab, "GET", f"/netns?name={CLUSTER}-node-0")["netns"]
+
+    def tables() -> str | None:
+        save = ["ip", "netns", "exec", node, "iptables-save"]
+        out = subprocess.run(save, capture_output=True, text=True, check=True).stdout
+        return out if cluster_ip in out else None
+
+    assert "LAB-POLICY-FORWARD" in wait_until(tables, timeout=APPLY, name="service_programmed")
+    assert matrix(env) == denied
 
     # (c) allow the client on the named port http (80) only
     env.policy(

@@ -240,9 +240,10 @@ def _rule_lines(
             protocol = str(port.get("protocol") or "TCP")
             dst = [pod] if direction == "Ingress" else peer_pods
             for dst_ip, dport in _port_numbers(port, protocol, dst):
-                dst_match = f"-d {dst_ip}/32 " if dst_ip and direction == "Egress" else ""
+                # a named port egress: the resolved destination pod (inside the peer) instead
+                match = f"-d {dst_ip}/32 " if dst_ip and direction == "Egress" else peer_match
                 proto = f"-p {protocol.lower()} " + (f"--dport {dport} " if dport else "")
-                lines.append(f"{peer_match}{dst_match}{proto}-j RETURN")
+                lines.append(f"{match}{proto}-j RETURN")
     return lines
 
 
