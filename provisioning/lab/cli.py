@@ -21,6 +21,7 @@ FAULTS_HELP = """faults:
   blackhole-pod POD    drop all traffic to POD on its node (POD: cluster/name or name)
   transit SRC DST VIA  SRC's router sends traffic for DST's VPC over its peering with VIA;
                        peering is not transitive, so VIA drops it: SRC<->DST pairs fail
+  policy-off CLUSTER   NetworkPolicy enforcement stops in CLUSTER (its rules flushed)
 """
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from netconform.errors import LabError, NetconformError
 from provisioning.lab import network
-from provisioning.lab.controllers.base import PodTable
+from provisioning.lab.controllers.base import LabContext, PodTable
 from provisioning.lab.network import LabPlan
 
 
@@ -24,14 +24,16 @@ class ActiveFault:
 class FaultBook:
     """Applies named faults and heals them all, in reverse order."""
 
-    def __init__(self, plan: LabPlan, pods: PodTable) -> None:
+    def __init__(self, plan: LabPlan, pods: PodTable, lab: LabContext | None = None) -> None:
         self.plan = plan
         self.pods = pods
+        self.lab = lab
         self._active: list[ActiveFault] = []
         self._faults: dict[str, tuple[int, Callable[..., Callable[[], None]]]] = {
             "cut-peering": (2, self._cut_peering),
             "blackhole-pod": (1, self._blackhole_pod),
             "transit": (3, self._transit),
+            "policy-off": (1, self._policy_off),
         }
 
     @property
@@ -83,5 +85,27 @@ class FaultBook:
         def undo() -> None:
             if any(p is state for p in self.pods.values()):  # deleted: route gone too
                 network.ip_batch(node_ns, [f"route replace {ip}/32 dev {dev}"])
+
+        return undo
+
+    def _policy_off(self, cluster: str) -> Callable[[], None]:
+        """NetworkPolicy enforcement stops in `cluster` (its rules flushed) until healed."""
+        lab = self.lab
+        if lab is None:
+            raise LabError("policy-off needs the lab's controllers")
+        self.plan.region(cluster)  # an unknown cluster is an error before anything changes
+        if cluster in lab.policy_off:
+            raise LabError(f"policy enforcement is already off in {cluster}")
+
+        def resync() -> None:
+            for hook in lab.resync_hooks:
+                hook(cluster)
+
+        lab.policy_off.add(cluster)
+        resync()
+
+        def undo() -> None:
+            lab.policy_off.discard(cluster)
+            resync()
 
         return undo

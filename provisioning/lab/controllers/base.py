@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -155,6 +155,11 @@ class LabContext:
     pod_hooks: list[PodHook] = field(default_factory=list)
     tasks: Tasks = field(default_factory=Tasks)
     procs: set[asyncio.subprocess.Process] = field(default_factory=set)
+    policy_off: set[str] = field(default_factory=set)
+    """Clusters whose NetworkPolicy enforcement a fault stopped (`policy-off`)."""
+    resync_hooks: list[Callable[[str], None]] = field(default_factory=list)
+    """Called (from a fault's thread) with a cluster whose faults changed: each re-renders
+    what it programs there and returns when that is done."""
 
     def store(self, cluster: str) -> Store:
         """The API objects of `cluster`."""

@@ -1,5 +1,8 @@
 """kube-proxy: Services and Endpoints become DNAT rules in every node of the cluster, as
-kube-proxy's iptables mode does (ClusterIP:port -> a random ready endpoint)."""
+kube-proxy's iptables mode does (ClusterIP:port -> a random ready endpoint).
+
+It owns the nodes' `nat` and `filter` tables and rewrites them whole; NetworkPolicy enforcement
+(`network_policy.py`) owns `mangle`, so neither wipes the other's rules."""
 
 from __future__ import annotations
 
