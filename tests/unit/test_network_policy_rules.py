@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from provisioning.lab.apiserver.model import Obj  # first: controllers import the API server
+from provisioning.lab.apiserver.model import Obj
 from provisioning.lab.controllers.network_policy import (
     ClusterView,
     PodInfo,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
@@ -12,7 +13,9 @@ from provisioning.lab.apiserver.kubeconfig import write_kubeconfig
 from provisioning.lab.apiserver.model import ClusterSpec, ExecHandler, LogHandler
 from provisioning.lab.apiserver.store import Store
 from provisioning.lab.apiserver.watch import Subscriber
-from provisioning.lab.controllers.base import ControllerClass, SettlingController
+
+if TYPE_CHECKING:
+    from provisioning.lab.controllers.base import ControllerClass
 
 
 class LabApiServer:
@@ -33,6 +36,9 @@ class LabApiServer:
             raise ValueError(f"cluster names must be unique: {names}")
         self.specs = {c.name: c for c in clusters}
         self._subscribers: list[Subscriber] = []
+        # imported here: the controllers build on the API server's model (no import cycle)
+        from provisioning.lab.controllers.base import SettlingController
+
         settling = [cls for cls in controllers if issubclass(cls, SettlingController)]
         self.stores: dict[str, Store] = {
             c.name: Store(c, self._subscribers, [cls() for cls in settling]) for c in clusters
