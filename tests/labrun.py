@@ -8,7 +8,19 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from netconform.cluster import ClusterClient
+from netconform.topology import load_topology
+from provisioning.lab.control import LabPaths
+
 REPO = Path(__file__).resolve().parents[1]
+
+
+def remove_run(lab: LabPaths, run_id: str) -> None:
+    """Delete what a run kept (`--keep-workloads`) in every cluster, by its run-id label."""
+    topology = load_topology(lab.topology)
+    for cluster in topology.clusters:
+        client = ClusterClient(cluster, topology.kubeconfig, topology.timeouts)
+        client.delete_labelled(cluster.namespace, f"netconform.io/run-id={run_id}")
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from netconform.cluster import ClusterClient
 from netconform.topology import load_topology
 from provisioning.lab import control
 from provisioning.lab.control import LabPaths
-from tests.labrun import run_suite
+from tests.labrun import remove_run, run_suite
 
 SUITE = "suites/cluster_ip"
 RUN_ID = "selftest-cluster-ip"
@@ -23,10 +23,7 @@ KEEP = ["--run-id", RUN_ID, "--keep-workloads"]
 @pytest.fixture(scope="module")
 def echo_kept(lab: LabPaths) -> Iterator[LabPaths]:
     yield lab
-    topology = load_topology(lab.topology)
-    for cluster in topology.clusters:
-        client = ClusterClient(cluster, topology.kubeconfig, topology.timeouts)
-        client.delete_labelled(cluster.namespace, f"netconform.io/run-id={RUN_ID}")
+    remove_run(lab, RUN_ID)
 
 
 def cluster_ip(lab: LabPaths, cluster: str) -> str:

@@ -9,12 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from netconform.cluster import ClusterClient
 from netconform.errors import LabError
-from netconform.topology import load_topology
 from provisioning.lab import control
 from provisioning.lab.control import LabPaths
-from tests.labrun import SuiteRun, run_suite
+from tests.labrun import SuiteRun, remove_run, run_suite
 
 SUITE = "suites/pod_to_pod"
 RUN_ID = "selftest-peering"
@@ -30,10 +28,7 @@ CENTRAL_VPC, EAST_VPC = "10.100.0.0/16", "10.101.0.0/16"
 def probes_kept(lab: LabPaths) -> Iterator[LabPaths]:
     """The lab; the probe pods this module's runs share are removed at the end."""
     yield lab
-    topology = load_topology(lab.topology)
-    for cluster in topology.clusters:
-        client = ClusterClient(cluster, topology.kubeconfig, topology.timeouts)
-        client.delete_labelled(cluster.namespace, f"netconform.io/run-id={RUN_ID}")
+    remove_run(lab, RUN_ID)
 
 
 def sh(*argv: str) -> str:

@@ -9,11 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from netconform.cluster import ClusterClient
-from netconform.topology import load_topology
 from provisioning.lab import control, network
 from provisioning.lab.control import LabPaths
-from tests.labrun import run_suite
+from tests.labrun import remove_run, run_suite
 from tests.tools import kubectl_binary
 
 SUITE = "suites/pod_to_pod"
@@ -31,10 +29,7 @@ NCX = f"ncx{os.getpid() % 10000}"  # unique per test process
 def probes_kept(lab: LabPaths) -> Iterator[LabPaths]:
     """The lab; the probe pods this module's runs share are removed at the end."""
     yield lab
-    topology = load_topology(lab.topology)
-    for cluster in topology.clusters:
-        client = ClusterClient(cluster, topology.kubeconfig, topology.timeouts)
-        client.delete_labelled(cluster.namespace, f"netconform.io/run-id={RUN_ID}")
+    remove_run(lab, RUN_ID)
 
 
 @pytest.fixture
