@@ -21,6 +21,9 @@ FAULTS_HELP = """faults:
   blackhole-pod POD    drop all traffic to POD on its node (POD: cluster/name or name)
   transit SRC DST VIA  SRC's router sends traffic for DST's VPC over its peering with VIA;
                        peering is not transitive, so VIA drops it: SRC<->DST pairs fail
+  stub-missing CLUSTER ZONE   CLUSTER's DNS forgets its stub zone ZONE (west.svc.cluster.local)
+  stub-self CLUSTER    CLUSTER's stub zones forward to its own DNS: the loop plugin halts it
+  dns-down CLUSTER     CLUSTER's DNS pods receive queries and never answer
 """
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from netconform.errors import LabError, NetconformError
 from provisioning.lab import network
-from provisioning.lab.controllers.base import PodTable
+from provisioning.lab.controllers.base import FaultMaker, PodTable
 from provisioning.lab.network import LabPlan
 
 
@@ -24,7 +24,9 @@ class ActiveFault:
 class FaultBook:
     """Applies named faults and heals them all, in reverse order."""
 
-    def __init__(self, plan: LabPlan, pods: PodTable) -> None:
+    def __init__(
+        self, plan: LabPlan, pods: PodTable, extra: dict[str, FaultMaker] | None = None
+    ) -> None:
         self.plan = plan
         self.pods = pods
         self._active: list[ActiveFault] = []
@@ -33,18 +35,20 @@ class FaultBook:
             "blackhole-pod": (1, self._blackhole_pod),
             "transit": (3, self._transit),
         }
+        self._extra = extra if extra is not None else {}  # the controllers' faults
 
     @property
     def names(self) -> tuple[str, ...]:
-        return tuple(self._faults)
+        return (*self._faults, *self._extra)
 
     def active(self) -> list[str]:
         return [fault.describe() for fault in self._active]
 
     def apply(self, name: str, args: list[str]) -> str:
-        if name not in self._faults:
-            raise LabError(f"unknown fault {name!r} (known: {', '.join(self._faults)})")
-        arity, make = self._faults[name]
+        table = {**self._faults, **self._extra}
+        if name not in table:
+            raise LabError(f"unknown fault {name!r} (known: {', '.join(table)})")
+        arity, make = table[name]
         if len(args) != arity:
             raise LabError(f"fault {name} takes {arity} argument(s), got {len(args)}")
         undo = make(*args)

@@ -16,6 +16,7 @@ from provisioning.lab.controllers.base import (
     PodState,
     SettlingController,
 )
+from provisioning.lab.controllers.cluster_dns import ClusterDns
 from provisioning.lab.controllers.deployment import DeploymentController
 from provisioning.lab.controllers.echo import EchoServers
 from provisioning.lab.controllers.endpoints import EndpointsController
@@ -28,6 +29,7 @@ CONTROLLERS: Final[tuple[ControllerClass, ...]] = (
     EchoServers,
     Kubelet,
     KubeProxy,
+    ClusterDns,
 )
 
 __all__ = [

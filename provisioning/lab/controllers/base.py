@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
@@ -69,6 +69,7 @@ class SettlingController(ABC):
 
 
 ControllerClass = type[Controller] | type[SettlingController]
+FaultMaker = tuple[int, Callable[..., Callable[[], None]]]
 
 
 # -- shared runtime facilities -----------------------------------------------------------------
@@ -155,6 +156,9 @@ class LabContext:
     pod_hooks: list[PodHook] = field(default_factory=list)
     tasks: Tasks = field(default_factory=Tasks)
     procs: set[asyncio.subprocess.Process] = field(default_factory=set)
+    faults: dict[str, FaultMaker] = field(default_factory=dict)
+    """Faults controllers contribute to the FaultBook: name -> (arity, make); `make` runs in
+    a worker thread and returns the undo."""
 
     def store(self, cluster: str) -> Store:
         """The API objects of `cluster`."""
