@@ -59,3 +59,9 @@ class WaitTimeoutError(NetconformError):
     """A named wait did not converge within its timeout."""
 
     exit_code = 10
+
+
+class DnsConfigError(NetconformError):
+    """A cluster's DNS configuration (Corefile, stubDomains) does not parse."""
+
+    exit_code = 11

@@ -22,6 +22,9 @@ FAULTS_HELP = """faults:
   transit SRC DST VIA  SRC's router sends traffic for DST's VPC over its peering with VIA;
                        peering is not transitive, so VIA drops it: SRC<->DST pairs fail
   policy-off CLUSTER   NetworkPolicy enforcement stops in CLUSTER (its rules flushed)
+  stub-missing CLUSTER ZONE   CLUSTER's DNS forgets its stub zone ZONE (west.svc.cluster.local)
+  stub-self CLUSTER    CLUSTER's stub zones forward to its own DNS: the loop plugin halts it
+  dns-down CLUSTER     CLUSTER's DNS pods receive queries and never answer
 """
 
 

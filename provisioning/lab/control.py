@@ -6,6 +6,7 @@ talks to the daemon's control endpoint on loopback.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from netconform.errors import LabError, WaitTimeoutError
-from netconform.topology import Timeouts
+from netconform.topology import Timeouts, load_topology
 from netconform.waits import wait_until
 from provisioning.lab import network
 
@@ -222,7 +223,18 @@ def up(
         _stop_child(proc)
         raise
     progress(f"lab up in {time.monotonic() - started:.1f}s: kubeconfig {paths.kubeconfig}")
+    seed_dns(paths, progress)
     return state
+
+
+def seed_dns(paths: LabPaths, progress: Callable[[str], None]) -> None:
+    """Seed 000's stub domains, as `netconform-kube apply` makes them (until the lab has
+    LoadBalancers, every zone forwards to the other cluster's DNS pod IPs, flat-routed)."""
+    from provisioning import kube  # the glue needs the kubernetes client: load it late
+
+    out = io.StringIO()
+    kube.run(load_topology(paths.topology), True, "pods", out, kube.LB_READY)
+    progress(f"stub domains: {out.getvalue().splitlines()[-1]}")
 
 
 def _stop_child(proc: subprocess.Popen[bytes]) -> None:

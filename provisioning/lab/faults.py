@@ -35,18 +35,20 @@ class FaultBook:
             "transit": (3, self._transit),
             "policy-off": (1, self._policy_off),
         }
+        self._extra = lab.faults if lab is not None else {}  # the controllers' faults
 
     @property
     def names(self) -> tuple[str, ...]:
-        return tuple(self._faults)
+        return (*self._faults, *self._extra)
 
     def active(self) -> list[str]:
         return [fault.describe() for fault in self._active]
 
     def apply(self, name: str, args: list[str]) -> str:
-        if name not in self._faults:
-            raise LabError(f"unknown fault {name!r} (known: {', '.join(self._faults)})")
-        arity, make = self._faults[name]
+        table = {**self._faults, **self._extra}
+        if name not in table:
+            raise LabError(f"unknown fault {name!r} (known: {', '.join(table)})")
+        arity, make = table[name]
         if len(args) != arity:
             raise LabError(f"fault {name} takes {arity} argument(s), got {len(args)}")
         undo = make(*args)

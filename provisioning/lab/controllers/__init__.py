@@ -16,6 +16,7 @@ from provisioning.lab.controllers.base import (
     PodState,
     SettlingController,
 )
+from provisioning.lab.controllers.cluster_dns import ClusterDns
 from provisioning.lab.controllers.deployment import DeploymentController
 from provisioning.lab.controllers.echo import EchoServers
 from provisioning.lab.controllers.endpoints import EndpointsController
@@ -30,6 +31,7 @@ CONTROLLERS: Final[tuple[ControllerClass, ...]] = (
     Kubelet,
     KubeProxy,
     NetworkPolicyController,
+    ClusterDns,
 )
 
 __all__ = [

@@ -69,6 +69,7 @@ class SettlingController(ABC):
 
 
 ControllerClass = type[Controller] | type[SettlingController]
+FaultMaker = tuple[int, Callable[..., Callable[[], None]]]
 
 
 # -- shared runtime facilities -----------------------------------------------------------------
@@ -160,6 +161,9 @@ class LabContext:
     resync_hooks: list[Callable[[str], None]] = field(default_factory=list)
     """Called (from a fault's thread) with a cluster whose faults changed: each re-renders
     what it programs there and returns when that is done."""
+    faults: dict[str, FaultMaker] = field(default_factory=dict)
+    """Faults controllers contribute to the FaultBook: name -> (arity, make); `make` runs in
+    a worker thread and returns the undo."""
 
     def store(self, cluster: str) -> Store:
         """The API objects of `cluster`."""

@@ -13,6 +13,7 @@ from typing import ClassVar
 
 from provisioning.lab.apiserver.model import Event, Obj
 from provisioning.lab.controllers.base import Controller, LabContext, PodState
+from provisioning.lab.controllers.cluster_dns import is_dns_pod
 from provisioning.lab.nsenter import listen_tcp
 
 ECHO_READ_TIMEOUT = 2.0
@@ -34,6 +35,8 @@ class EchoServers(Controller):
         """Nothing: pods come through `pod_started`."""
 
     async def pod_started(self, state: PodState) -> None:
+        if is_dns_pod(state.spec):
+            return  # CoreDNS pods serve DNS (cluster_dns), not echo
         servers = self._servers.setdefault(state.netns, [])
         for port in tcp_ports(state.spec):
             sock = listen_tcp(state.netns, port)

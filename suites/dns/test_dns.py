@@ -1,0 +1,98 @@
+"""Cluster DNS: from every probe pod, its own cluster's names (Service A, headless A, SRV for a
+named port, its own pod record, NXDOMAIN for a made-up name) and every other region's headless
+echo Service through the stub domains (seed 000: each cluster forwards `<region>.svc.cluster.
+local` to that region's DNS). Expected answers are read from the API: ClusterIPs, ready pod IPs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from fixtures.checks import Verify
+from fixtures.plugin import RegionPair
+from netconform.check import Check, Environment, load_manifests
+from netconform.outcomes import NXDOMAIN, Answer, Case, Endpoint, Outcome, Verdict, dns_name
+from netconform.probes import Probe
+from netconform.scenario import Scenario
+
+ECHO = load_manifests(Path(__file__).with_name("echo.yaml"))
+ZONE = "svc.cluster.local"
+MADE_UP = "no-such-service-e7f3"
+
+
+def _pod_ips(env: Environment, cluster: str, service: str) -> tuple[str, ...]:
+    namespace = env.topology.cluster(cluster).namespace
+    eps = [
+        e
+        for e in env.clusters[cluster].objects("Endpoints", namespace)
+        if e.metadata.name == service
+    ]
+    return tuple(
+        sorted(a.ip for s in (eps[0].subsets or [] if eps else []) for a in s.addresses or [])
+    )
+
+
+def names(env: Environment) -> Scenario:
+    """Every probe pod asks its cluster's DNS (resolv.conf) for own and other regions' names."""
+    for cluster in env.clusters:
+        for manifest in ECHO:
+            env.apply(cluster, manifest)
+    pods = [p for cluster_pods in env.probe_pods().values() for p in cluster_pods]
+    expected: dict[str, Outcome] = {}
+    destinations: list[Endpoint] = []
+    for cluster in env.clusters:
+        ns = env.topology.cluster(cluster).namespace
+        service = env.service(cluster, "echo", ready=2)
+        headless = _pod_ips(env, cluster, "echo-pods")
+        own = [
+            (dns_name(cluster, f"echo.{ns}.{ZONE}"), Answer(Verdict.ALLOW, (service.ip,))),
+            (dns_name(cluster, f"echo-pods.{ns}.{ZONE}"), Answer(Verdict.ALLOW, headless)),
+            (dns_name(cluster, f"_http._tcp.echo.{ns}.{ZONE}", "SRV"), Answer(Verdict.ALLOW)),
+            (dns_name(cluster, f"{MADE_UP}.{ns}.{ZONE}"), NXDOMAIN),
+        ]
+        for endpoint, outcome in own:
+            expected[endpoint.name] = outcome
+            destinations.append(endpoint)
+    for pod in pods:
+        ns = env.topology.cluster(pod.cluster).namespace
+        record = dns_name(pod.cluster, f"{pod.ip.replace('.', '-')}.{ns}.pod.cluster.local")
+        expected[record.name] = Answer(Verdict.ALLOW, (pod.ip,))
+        destinations.append(record)
+
+    def include(src: Endpoint, dst: Endpoint) -> bool:
+        if ".pod.cluster.local" in dst.name:
+            return dst.name.startswith(src.ip.replace(".", "-") + ".")
+        return src.cluster == dst.cluster or dst.name.startswith("echo-pods.")
+
+    vantages = {p: env.vantage(p) for p in pods}
+    EXPECTED.clear()
+    EXPECTED.update(expected)
+    return Scenario(vantages, destinations, [Probe("dns")], include, settings=env.topology.probe)
+
+
+EXPECTED: dict[str, Outcome] = {}
+"""The answers read from the API when the scenario was built, by name."""
+
+
+def expected_answer(_src: Endpoint, dst: Endpoint, _probe: Probe) -> Outcome:
+    return EXPECTED[dst.name]
+
+
+def dns_cause(cases: Sequence[Case]) -> str:
+    """Which cluster's DNS fails for which zone, and where its stubs live."""
+    failed = [c for c in cases if not c.passed]
+    sources = sorted({c.source.cluster for c in failed})
+    zones = sorted({".".join(c.destination.name.split(".")[-4:]) for c in failed})
+    return (
+        f"DNS of {', '.join(sources)} fails for {', '.join(zones)}: check that cluster's "
+        "kube-dns pods (kube-system) and its stub domain for the zone (ConfigMap "
+        "kube-system/coredns Corefile or kube-dns stubDomains) and its target"
+    )
+
+
+CHECK = Check("dns", __doc__ or "", names, oracle=expected_answer, converges=True, cause=dns_cause)
+
+
+def test_dns(region_pair: RegionPair, verify: Verify) -> None:
+    verify(CHECK, region_pair)

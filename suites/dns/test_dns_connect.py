@@ -1,0 +1,61 @@
+"""Resolve-and-connect: from every probe pod, every other region's headless echo Service by its
+name (`echo-pods.<ns>.svc.cluster.local`): curl resolves it through the pod's resolv.conf and
+the stub domains, then the address answers over HTTP (pod IPs are flat-routed across regions).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from fixtures.checks import Verify
+from fixtures.plugin import RegionPair
+from netconform.check import Check, Environment, load_manifests
+from netconform.outcomes import Case, Endpoint, service_name
+from netconform.probes import Probe
+from netconform.scenario import Scenario
+
+ECHO = load_manifests(Path(__file__).with_name("echo.yaml"))
+
+
+def by_name(env: Environment) -> Scenario:
+    for cluster in env.clusters:
+        for manifest in ECHO:
+            env.apply(cluster, manifest)
+    pods = [p for cluster_pods in env.probe_pods().values() for p in cluster_pods]
+    names = []
+    for cluster in env.clusters:
+        env.service(cluster, "echo-pods", ready=2)
+        ns = env.topology.cluster(cluster).namespace
+        names.append(service_name(cluster, f"echo-pods.{ns}.svc.cluster.local"))
+
+    def other_region(src: Endpoint, dst: Endpoint) -> bool:
+        return src.cluster != dst.cluster
+
+    vantages = {p: env.vantage(p) for p in pods}
+    return Scenario(
+        vantages, names, [Probe("http", 8080)], other_region, settings=env.topology.probe
+    )
+
+
+def dns_cause(cases: Sequence[Case]) -> str:
+    """Which cluster's DNS fails for which zone, and where its stubs live."""
+    failed = [c for c in cases if not c.passed]
+    sources = sorted({c.source.cluster for c in failed})
+    zones = sorted({".".join(c.destination.name.split(".")[-4:]) for c in failed})
+    return (
+        f"DNS of {', '.join(sources)} fails for {', '.join(zones)}: check that cluster's "
+        "kube-dns pods (kube-system) and its stub domain for the zone (ConfigMap "
+        "kube-system/coredns Corefile or kube-dns stubDomains) and its target"
+    )
+
+
+CHECK = Check("dns-connect", __doc__ or "", by_name, converges=True, cause=dns_cause)
+
+
+def test_dns_connect(region_pair: RegionPair, verify: Verify) -> None:
+    if region_pair.source == region_pair.destination:
+        pytest.skip("not supported: a region's own names are the dns check's")
+    verify(CHECK, region_pair)
