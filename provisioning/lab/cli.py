@@ -21,6 +21,9 @@ FAULTS_HELP = """faults:
   blackhole-pod POD    drop all traffic to POD on its node (POD: cluster/name or name)
   transit SRC DST VIA  SRC's router sends traffic for DST's VPC over its peering with VIA;
                        peering is not transitive, so VIA drops it: SRC<->DST pairs fail
+  lb-down C/NS/SVC     the Service's load balancer stops answering (router and nodes drop it)
+  lb-stale C/NS/SVC    the cloud drops the status address (in-cluster kube-proxy still answers)
+  nodeport-off NODE    nothing answers on NODE's NodePorts (30000-32767)
 """
 
 

@@ -97,7 +97,7 @@ class Daemon:
         self.lab = LabContext(self.plan, self.api)
         self.controllers = ControllerSet(CONTROLLERS)
         self.api.subscribe(self.controllers.deliver)
-        self.faults = FaultBook(self.plan, self.lab.pods)
+        self.faults = FaultBook(self.plan, self.lab.pods, self.api)
         self.stopping = asyncio.Event()
         self.control: web.AppRunner | None = None
 

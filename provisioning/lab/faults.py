@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from netconform.errors import LabError, NetconformError
-from provisioning.lab import network
+from provisioning.lab import network, service_faults
 from provisioning.lab.controllers.base import PodTable
 from provisioning.lab.network import LabPlan
+
+if TYPE_CHECKING:
+    from provisioning.lab.apiserver.server import LabApiServer
 
 
 @dataclass(frozen=True)
@@ -24,14 +28,18 @@ class ActiveFault:
 class FaultBook:
     """Applies named faults and heals them all, in reverse order."""
 
-    def __init__(self, plan: LabPlan, pods: PodTable) -> None:
+    def __init__(self, plan: LabPlan, pods: PodTable, api: LabApiServer | None = None) -> None:
         self.plan = plan
         self.pods = pods
+        self.api = api
         self._active: list[ActiveFault] = []
         self._faults: dict[str, tuple[int, Callable[..., Callable[[], None]]]] = {
             "cut-peering": (2, self._cut_peering),
             "blackhole-pod": (1, self._blackhole_pod),
             "transit": (3, self._transit),
+            "lb-down": (1, lambda svc: service_faults.lb_down(self.api, plan, svc)),
+            "lb-stale": (1, lambda svc: service_faults.lb_stale(self.api, plan, svc)),
+            "nodeport-off": (1, lambda node: service_faults.nodeport_off(plan, node)),
         }
 
     @property

@@ -21,6 +21,7 @@ from provisioning.lab.controllers.echo import EchoServers
 from provisioning.lab.controllers.endpoints import EndpointsController
 from provisioning.lab.controllers.kube_proxy import KubeProxy
 from provisioning.lab.controllers.kubelet import Kubelet
+from provisioning.lab.controllers.load_balancer import LoadBalancers
 
 CONTROLLERS: Final[tuple[ControllerClass, ...]] = (
     DeploymentController,
@@ -28,6 +29,7 @@ CONTROLLERS: Final[tuple[ControllerClass, ...]] = (
     EchoServers,
     Kubelet,
     KubeProxy,
+    LoadBalancers,
 )
 
 __all__ = [
