@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +77,8 @@ def _service(client: ClusterClient, namespace: str, name: str) -> Any:
 
 
 def _lb_ip(client: ClusterClient, namespace: str, name: str) -> str:
-    ingress = (_service(client, namespace, name).status.load_balancer or {}).ingress or []
+    status = _service(client, namespace, name).status.load_balancer
+    ingress = (status.ingress if status is not None else None) or []
     return next((str(i.ip) for i in ingress if i.ip), "")
 
 
@@ -92,9 +92,18 @@ def _has_any_lb(clients: Sequence[ClusterClient]) -> bool:
     )
 
 
-@cache
+_DEPLOYED: dict[int, Deployed] = {}
+
+
 def deploy(env: Environment) -> Deployed:
-    """Apply the manifests everywhere, wait for endpoints and (bounded) for LB addresses."""
+    """Apply the manifests everywhere, wait for endpoints and (bounded) for LB addresses;
+    once per environment (the requirement and both checks share it)."""
+    if id(env) not in _DEPLOYED:
+        _DEPLOYED[id(env)] = _deploy(env)
+    return _DEPLOYED[id(env)]
+
+
+def _deploy(env: Environment) -> Deployed:
     for cluster in env.clusters:
         for manifest in MANIFESTS:
             env.apply(cluster, manifest)
