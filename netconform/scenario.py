@@ -50,6 +50,8 @@ class Scenario:
     context: Callable[[Endpoint, Endpoint], str] = no_context
     """A prefix for each case's detail (`other-region`)."""
     settings: ProbeSettings = field(default_factory=ProbeSettings)
+    probes_of: Callable[[Endpoint], Sequence[Probe]] | None = None
+    """Per-destination probes, replacing `probes` (a NodePort's own port, an LB's spread)."""
 
     def tasks(self) -> dict[Endpoint, list[Task]]:
         """Every source's tasks, ids unique per source."""
@@ -58,7 +60,10 @@ class Scenario:
             tasks = [
                 Task(f"t{n}", probe, dst)
                 for n, (dst, probe) in enumerate(
-                    (d, p) for d in self.destinations if self.include(src, d) for p in self.probes
+                    (d, p)
+                    for d in self.destinations
+                    if self.include(src, d)
+                    for p in (self.probes_of(d) if self.probes_of else self.probes)
                 )
             ]
             plan[src] = tasks

@@ -41,6 +41,8 @@ class Timeouts:
     """The embedded lab answers on every cluster."""
     converge: float = 10.0
     """Failed cases of a converging check are re-probed until they pass, this long."""
+    load_balancer: float = 60.0
+    """A LoadBalancer Service gets an address in its status."""
 
 
 @dataclass(frozen=True)
@@ -147,6 +149,9 @@ class Topology:
     """Named waits."""
     source: Path | None = None
     """The file this was loaded from, for messages."""
+    runner_netns: str | None = None
+    """The network namespace the runner's probes run in (the lab's world); None: this machine
+    as it is (real clusters)."""
 
     def cluster(self, name: str) -> Cluster:
         """The cluster called `name`; TopologyError naming the known ones otherwise."""
@@ -191,6 +196,9 @@ def parse_topology(data: Any, source: Path | None = None) -> Topology:
         _parse_cluster(reader, item, f"clusters[{i}]") for i, item in enumerate(clusters_raw)
     )
     _check_unique(reader, clusters)
+    if any(c.cloud == "lab" for c in clusters) and not root.get("runner_netns"):
+        # the runner's probes must stay inside the lab's world: never this machine's own network
+        reader.fail("runner_netns", "the lab's world namespace (a lab topology needs it)", None)
     kubeconfig = root.get("kubeconfig")
     if kubeconfig is not None:
         kubeconfig = Path(reader.string(kubeconfig, "kubeconfig"))
@@ -209,6 +217,9 @@ def parse_topology(data: Any, source: Path | None = None) -> Topology:
         probe=reader.dataclass_of(ProbeSettings, root.get("probe", {}), "probe"),
         timeouts=reader.dataclass_of(Timeouts, root.get("timeouts", {}), "timeouts"),
         source=source,
+        runner_netns=reader.string(root["runner_netns"], "runner_netns")
+        if root.get("runner_netns") is not None
+        else None,
     )
 
 
@@ -380,6 +391,8 @@ def dump_topology(topology: Topology) -> dict[str, Any]:
     doc: dict[str, Any] = {"name": topology.name, "clusters": clusters}
     if topology.kubeconfig is not None:
         doc["kubeconfig"] = str(topology.kubeconfig)
+    if topology.runner_netns is not None:
+        doc["runner_netns"] = topology.runner_netns
     doc["ports"] = {
         "required": list(topology.required_ports),
         "closed": list(topology.closed_ports),

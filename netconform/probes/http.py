@@ -15,7 +15,7 @@ from netconform.probes.base import Observation, ProbeKind, Task, last_line, regi
 from netconform.topology import ProbeSettings
 
 #: curl exit codes -> verdict (everything else is ERROR).
-_CURL_CODES = {
+CURL_CODES = {
     6: (Verdict.NXDOMAIN, "could not resolve host"),
     7: (Verdict.REFUSED, "could not connect (refused or unreachable)"),
     28: (Verdict.TIMEOUT, "timed out"),
@@ -63,7 +63,7 @@ class Http(ProbeKind):
             first = body.strip().splitlines()[0][:200] if body.strip() else ""
             outcome = HttpStatus(Verdict.ALLOW, int(info.get("http_code") or 0), location, first)
             return Observation(outcome, f"HTTP {outcome.code} from {info.get('remote_ip')}", raw)
-        verdict, what = _CURL_CODES.get(code, (Verdict.ERROR, f"curl exit {code}"))
+        verdict, what = CURL_CODES.get(code, (Verdict.ERROR, f"curl exit {code}"))
         return Observation(plain(verdict), f"{what}: {info.get('errormsg') or ''}".strip(), raw)
 
 

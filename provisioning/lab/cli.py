@@ -25,6 +25,9 @@ FAULTS_HELP = """faults:
   stub-missing CLUSTER ZONE   CLUSTER's DNS forgets its stub zone ZONE (west.svc.cluster.local)
   stub-self CLUSTER    CLUSTER's stub zones forward to its own DNS: the loop plugin halts it
   dns-down CLUSTER     CLUSTER's DNS pods receive queries and never answer
+  lb-down C/NS/SVC     the Service's load balancer stops answering (router and nodes drop it)
+  lb-stale C/NS/SVC    the cloud drops the status address (in-cluster kube-proxy still answers)
+  nodeport-off NODE    nothing answers on NODE's NodePorts (30000-32767)
 """
 
 

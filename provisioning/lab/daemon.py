@@ -79,7 +79,12 @@ def lab_topology(plan: LabPlan, paths: LabPaths) -> Topology:
         )
         for r in plan.regions
     )
-    return Topology(name="lab", clusters=clusters, kubeconfig=Path(paths.kubeconfig.name))
+    return Topology(
+        name="lab",
+        clusters=clusters,
+        kubeconfig=Path(paths.kubeconfig.name),
+        runner_netns=plan.world_netns,
+    )
 
 
 class Daemon:

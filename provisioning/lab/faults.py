@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from netconform.errors import LabError, NetconformError
-from provisioning.lab import network
+from provisioning.lab import network, service_faults
 from provisioning.lab.controllers.base import LabContext, PodTable
 from provisioning.lab.network import LabPlan
+
+if TYPE_CHECKING:
+    pass
 
 
 @dataclass(frozen=True)
@@ -28,12 +32,16 @@ class FaultBook:
         self.plan = plan
         self.pods = pods
         self.lab = lab
+        self.api = lab.api if lab is not None else None
         self._active: list[ActiveFault] = []
         self._faults: dict[str, tuple[int, Callable[..., Callable[[], None]]]] = {
             "cut-peering": (2, self._cut_peering),
             "blackhole-pod": (1, self._blackhole_pod),
             "transit": (3, self._transit),
             "policy-off": (1, self._policy_off),
+            "lb-down": (1, lambda svc: service_faults.lb_down(self.api, plan, svc)),
+            "lb-stale": (1, lambda svc: service_faults.lb_stale(self.api, plan, svc)),
+            "nodeport-off": (1, lambda node: service_faults.nodeport_off(plan, node)),
         }
         self._extra = lab.faults if lab is not None else {}  # the controllers' faults
 

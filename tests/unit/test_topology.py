@@ -96,3 +96,11 @@ def test_unknown_cluster_lists_known_ones(tmp_path: Path) -> None:
     topo = load_topology(write(tmp_path, GOOD))
     with pytest.raises(TopologyError, match=r"no cluster named 'west'.*central, east"):
         topo.cluster("west")
+
+
+def test_a_lab_topology_names_the_world_its_runner_probes_from(tmp_path: Path) -> None:
+    lab = "clusters:\n  - {name: east, pod_cidrs: [10.101.0.0/16], cloud: lab}\n"
+    with pytest.raises(TopologyError, match="runner_netns: expected the lab's world namespace"):
+        load_topology(write(tmp_path, lab))
+    topo = load_topology(write(tmp_path, lab + "runner_netns: ncl-world\n"))
+    assert topo.runner_netns == "ncl-world"

@@ -22,6 +22,7 @@ from provisioning.lab.controllers.echo import EchoServers
 from provisioning.lab.controllers.endpoints import EndpointsController
 from provisioning.lab.controllers.kube_proxy import KubeProxy
 from provisioning.lab.controllers.kubelet import Kubelet
+from provisioning.lab.controllers.load_balancer import LoadBalancers
 from provisioning.lab.controllers.network_policy import NetworkPolicyController
 
 CONTROLLERS: Final[tuple[ControllerClass, ...]] = (
@@ -32,6 +33,7 @@ CONTROLLERS: Final[tuple[ControllerClass, ...]] = (
     KubeProxy,
     NetworkPolicyController,
     ClusterDns,
+    LoadBalancers,
 )
 
 __all__ = [

@@ -1,5 +1,6 @@
 """kube-proxy: Services and Endpoints become DNAT rules in every node of the cluster, as
-kube-proxy's iptables mode does (ClusterIP:port -> a random ready endpoint).
+kube-proxy's iptables mode does (ClusterIP:port -> a random ready endpoint; NodePort and
+LoadBalancer addresses through `service_rules`).
 
 It owns the nodes' `nat` and `filter` tables and rewrites them whole; NetworkPolicy enforcement
 (`network_policy.py`) owns `mangle`, so neither wipes the other's rules."""
@@ -12,6 +13,7 @@ from typing import Any, ClassVar
 from provisioning.lab import network
 from provisioning.lab.apiserver.model import Event
 from provisioning.lab.controllers.base import Controller
+from provisioning.lab.controllers.service_rules import Backend, Sections, external_rules
 
 
 class KubeProxy(Controller):
@@ -31,13 +33,19 @@ class KubeProxy(Controller):
             while self._dirty:
                 cluster = self._dirty.pop()
                 store = self.lab.store(cluster)
-                rules = proxy_rules(store.list("Service"), store.list("Endpoints"))
+                services, endpoints = store.list("Service"), store.list("Endpoints")
                 for node in self.lab.region(cluster).nodes:
+                    rules = proxy_rules(services, endpoints, (node.name, node.ip))
                     await asyncio.to_thread(network.iptables_restore, node.netns, rules)
 
 
-def proxy_rules(services: list[dict[str, Any]], endpoints: list[dict[str, Any]]) -> str:
-    """kube-proxy's iptables mode in miniature: ClusterIP:port -> a random ready endpoint.
+def proxy_rules(
+    services: list[dict[str, Any]],
+    endpoints: list[dict[str, Any]],
+    node: tuple[str, str] | None = None,
+) -> str:
+    """kube-proxy's iptables mode in miniature for `node` (name, ip): ClusterIP:port -> a
+    random ready endpoint, plus the node's NodePorts and the LoadBalancer addresses.
 
     A Service port without endpoints is rejected (filter table), as kube-proxy does.
     """
@@ -45,6 +53,7 @@ def proxy_rules(services: list[dict[str, Any]], endpoints: list[dict[str, Any]])
     chains: list[str] = []
     nat_rules: list[str] = []
     reject_rules: list[str] = []
+    external = Sections()
     for svc in services:
         cluster_ip = svc["spec"].get("clusterIP")
         if not cluster_ip or cluster_ip == "None":
@@ -56,11 +65,14 @@ def proxy_rules(services: list[dict[str, Any]], endpoints: list[dict[str, Any]])
             backends = _backends(eps, port)
             if not backends:
                 reject_rules.append(f"-A LAB-SERVICES {match} -j REJECT")
+                external_rules(external, svc, port, None, [], node)
                 continue
             svc_chain = f"LAB-SVC-{len(chains)}"
             chains.append(svc_chain)
+            external_rules(external, svc, port, svc_chain, backends, node)
             nat_rules.append(f"-A LAB-SERVICES {match} -j {svc_chain}")
-            for i, (ip, target) in enumerate(backends):
+            for i, backend in enumerate(backends):
+                ip, target = backend.ip, backend.port
                 sep = f"{svc_chain}-{i}"
                 chains.append(sep)
                 remaining = len(backends) - i
@@ -82,11 +94,12 @@ def proxy_rules(services: list[dict[str, Any]], endpoints: list[dict[str, Any]])
         ":OUTPUT ACCEPT [0:0]",
         ":POSTROUTING ACCEPT [0:0]",
         ":LAB-SERVICES - [0:0]",
-        *(f":{c} - [0:0]" for c in chains),
+        *(f":{c} - [0:0]" for c in chains + external.chains),
         "-A PREROUTING -j LAB-SERVICES",
         "-A OUTPUT -j LAB-SERVICES",
         "-A POSTROUTING -m mark --mark 0x4000/0x4000 -j MASQUERADE",
         *nat_rules,
+        *external.nat,
         "COMMIT",
     ]
     filt = [
@@ -95,16 +108,19 @@ def proxy_rules(services: list[dict[str, Any]], endpoints: list[dict[str, Any]])
         ":FORWARD ACCEPT [0:0]",
         ":OUTPUT ACCEPT [0:0]",
         ":LAB-SERVICES - [0:0]",
+        *(f":{c} - [0:0]" for c in external.filter_chains),
+        "-A INPUT -j LAB-SERVICES",
         "-A FORWARD -j LAB-SERVICES",
         "-A OUTPUT -j LAB-SERVICES",
         *reject_rules,
+        *external.filter,
         "COMMIT",
     ]
     return "\n".join(nat + filt) + "\n"
 
 
-def _backends(eps: dict[str, Any] | None, port: dict[str, Any]) -> list[tuple[str, int]]:
-    """(ip, port) of the ready addresses serving one Service port."""
+def _backends(eps: dict[str, Any] | None, port: dict[str, Any]) -> list[Backend]:
+    """The ready addresses serving one Service port."""
     if not eps:
         return []
     result = []
@@ -113,5 +129,8 @@ def _backends(eps: dict[str, Any] | None, port: dict[str, Any]) -> list[tuple[st
         named = [p["port"] for p in ports if p.get("name", "") == port.get("name", "")]
         numbers = named or [p["port"] for p in ports]
         if numbers:
-            result += [(addr["ip"], int(numbers[0])) for addr in subset.get("addresses") or []]
+            result += [
+                Backend(addr["ip"], int(numbers[0]), addr.get("nodeName", ""))
+                for addr in subset.get("addresses") or []
+            ]
     return result
