@@ -18,7 +18,7 @@ from provisioning.lab.apiserver.routing import Target, json_response
 from provisioning.lab.apiserver.validation import mode_of, validate, warning_header
 
 PROTOBUF: Final = "application/vnd.kubernetes.protobuf"
-WARNINGS: Final = "netconform.lab.warnings"
+WARNINGS: Final = web.RequestKey("netconform_lab_warnings", list[str])
 PARTIAL: Final = ("application/merge-patch+json", "application/strategic-merge-patch+json",
                   "application/apply-patch+yaml")  # fmt: skip
 """Patch types whose body is a partial object (JSON patch is a list of operations)."""
@@ -65,8 +65,9 @@ def _validate(request: web.Request, t: Target, body: Any) -> None:
     mode = mode_of(request.query.getall("fieldValidation", []))
     added = {k: v for k, v in _claimed(body, t).items() if k not in body}
     body.update(added)  # the validator finds the schema by them; taken out again below
+    request[WARNINGS] = []
     try:
-        request[WARNINGS] = validate(body, mode, partial)
+        validate(body, mode, request[WARNINGS], partial)
     finally:
         for key in added:
             body.pop(key, None)
@@ -98,7 +99,7 @@ async def negotiate(request: web.Request, handler: Any) -> web.StreamResponse:
         return not_acceptable("watch")
     response: web.StreamResponse = await handler(request)
     if not response.prepared:
-        for text in request.get(WARNINGS, []):
+        for text in request.get(WARNINGS) or []:
             response.headers.add("Warning", warning_header(text))
     if not (only_protobuf and isinstance(response, web.Response)):
         return response
@@ -109,6 +110,6 @@ async def negotiate(request: web.Request, handler: Any) -> web.StreamResponse:
     except ProtobufError:
         return not_acceptable("this object")
     encoded = web.Response(body=data, status=response.status, content_type=PROTOBUF)
-    for text in request.get(WARNINGS, []):
+    for text in request.get(WARNINGS) or []:
         encoded.headers.add("Warning", warning_header(text))
     return encoded

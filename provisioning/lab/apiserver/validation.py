@@ -130,9 +130,10 @@ def _decode_prefix(obj: Obj, partial: bool) -> str:
     return f'{kind} in version "{version.rsplit("/", 1)[-1]}" cannot be handled as a {kind}: '
 
 
-def validate(obj: Obj, mode: str, partial: bool = False) -> list[str]:
-    """Check `obj` (dropping unknown fields unless Strict); returns the warnings to answer.
-    Raises 400 (unknown fields under Strict, wrong types) or 422 (missing required)."""
+def validate(obj: Obj, mode: str, warnings: list[str], partial: bool = False) -> None:
+    """Check `obj`, dropping unknown fields unless Strict; appends the warnings to answer
+    (before raising too: a real server sends them with its 422). Raises 400 (unknown fields
+    under Strict, wrong types) or 422 (missing required fields)."""
     found, drops = check(obj, partial)
     if found.types:
         raise ApiError(400, "BadRequest", _decode_prefix(obj, partial) + found.types[0])
@@ -142,9 +143,10 @@ def validate(obj: Obj, mode: str, partial: bool = False) -> list[str]:
                        f"{fields}")  # fmt: skip
     for container, key in drops:
         container.pop(key, None)
+    if mode == "Warn":
+        warnings.extend(f'unknown field "{f}"' for f in found.unknown)
     if found.missing and obj.get("kind") in BY_KIND:
         raise invalid(obj, *(required(path) for path in found.missing))
-    return [f'unknown field "{f}"' for f in found.unknown] if mode == "Warn" else []
 
 
 def warning_header(text: str) -> str:
