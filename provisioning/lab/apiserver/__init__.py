@@ -20,8 +20,8 @@ Modules: `model` (specs, events, served resources), `errors`, `objects`, `select
 `patches`, `bodies` (request bodies in, answers out), `protobuf` and `protobuf_encode` (the
 wire format, from the table `protobuf_gen` writes), `validation`, `store` (storage and
 settling) with `watch` (history, watches, subscribers) and `kinds` (admission per kind, in a
-table), `discovery`, `tables`, `routing` (URLs, verbs, identity), `http` (the aiohttp app), `execstream` (exec over WebSocket), `kubeconfig`,
-`server`. The deployment and endpoints controllers are in `provisioning.lab.controllers`.
+table), `discovery`, `tables`, `routing` (URLs, verbs, identity), `http` (the aiohttp app),
+`execstream` (exec over WebSocket), `kubeconfig`, `server`. The deployment and endpoints controllers are in `provisioning.lab.controllers`.
 """
 
 from __future__ import annotations
