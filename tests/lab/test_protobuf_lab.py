@@ -209,11 +209,15 @@ def test_lists_and_stored_objects_encode_as_protobuf(
 ) -> None:
     ok(kubectl("create", "deployment", "listed", "--image=nginx", "--replicas=2", "-n", ns))
     ok(kubectl("expose", "deployment", "listed", "--port=80", "-n", ns))
-    for path, kind in [(f"/api/v1/namespaces/{ns}/pods", "PodList"),
-                       (f"/api/v1/namespaces/{ns}/services/listed", "Service"),
-                       (f"/api/v1/namespaces/{ns}/endpoints", "EndpointsList"),
-                       (f"/apis/apps/v1/namespaces/{ns}/deployments", "DeploymentList"),
-                       ("/api/v1/nodes", "NodeList"), ("/api/v1/namespaces", "NamespaceList")]:  # fmt: skip
+    listed = [
+        (f"/api/v1/namespaces/{ns}/pods", "PodList"),
+        (f"/api/v1/namespaces/{ns}/services/listed", "Service"),
+        (f"/api/v1/namespaces/{ns}/endpoints", "EndpointsList"),
+        (f"/apis/apps/v1/namespaces/{ns}/deployments", "DeploymentList"),
+        ("/api/v1/nodes", "NodeList"),
+        ("/api/v1/namespaces", "NamespaceList"),
+    ]
+    for path, kind in listed:
         status, media, body, _ = raw_request(lab_api, "GET", path, b"", {"Accept": PROTOBUF})
         assert (status, media) == (200, PROTOBUF), (path, body[:200])
         assert decode(body)["kind"] == kind

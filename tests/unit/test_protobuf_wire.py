@@ -84,3 +84,15 @@ def test_zero_values_follow_go_json() -> None:
 def test_bad_bodies_are_refused_naming_what(body: bytes, message: str) -> None:
     with pytest.raises(ProtobufError, match=message):
         decode(body)
+
+
+def test_kinds_a_lab_may_serve_next_have_schemas() -> None:
+    """`kubectl auth can-i` sends a SelfSubjectAccessReview; Jobs and Scale may come next."""
+    review = {"kind": "SelfSubjectAccessReview", "apiVersion": "authorization.k8s.io/v1",
+              "metadata": {}, "spec": {"resourceAttributes": {
+                  "namespace": "default", "verb": "create", "resource": "pods"}},
+              "status": {"allowed": False}}  # fmt: skip
+    assert decode(encode(review)) == review  # `allowed` has no omitempty: false stays
+    scale = {"kind": "Scale", "apiVersion": "autoscaling/v1", "metadata": {"name": "d"},
+             "spec": {"replicas": 3}, "status": {"replicas": 3, "selector": "app=d"}}  # fmt: skip
+    assert decode(encode(scale)) == scale

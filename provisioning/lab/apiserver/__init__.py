@@ -21,7 +21,8 @@ Modules: `model` (specs, events, served resources), `errors`, `objects`, `select
 wire format, from the table `protobuf_gen` writes), `validation`, `store` (storage and
 settling) with `watch` (history, watches, subscribers) and `kinds` (admission per kind, in a
 table), `discovery`, `tables`, `routing` (URLs, verbs, identity), `http` (the aiohttp app),
-`execstream` (exec over WebSocket), `kubeconfig`, `server`. The deployment and endpoints controllers are in `provisioning.lab.controllers`.
+`execstream` (exec over WebSocket), `kubeconfig`, `server`. The deployment and endpoints
+controllers are in `provisioning.lab.controllers`.
 """
 
 from __future__ import annotations

@@ -12,8 +12,9 @@ numbers, JSON names, pointer-ness: facts of the wire format). Not `protoc`/`grpc
 install time: no registry package ships the Kubernetes `.proto` files, installs reach no other
 source, and generated protobuf classes would still need a translation to Kubernetes JSON
 (inlined structs, IntOrString, Quantity, Time, omitempty) that the table expresses directly.
-The table covers core/v1, apps/v1, networking.k8s.io/v1 and meta/v1; a message or field
-number outside it is refused with a message naming it, never dropped.
+The table covers core/v1, apps/v1, networking.k8s.io/v1, authorization.k8s.io/v1,
+autoscaling/v1, batch/v1, events.k8s.io/v1 and meta/v1; a message or field number outside it
+is refused with a message naming it, never dropped.
 """
 
 from __future__ import annotations
@@ -33,6 +34,10 @@ PACKAGES: Final = {
     "v1": "k8s.io.api.core.v1",
     "apps/v1": "k8s.io.api.apps.v1",
     "networking.k8s.io/v1": "k8s.io.api.networking.v1",
+    "authorization.k8s.io/v1": "k8s.io.api.authorization.v1",
+    "autoscaling/v1": "k8s.io.api.autoscaling.v1",
+    "batch/v1": "k8s.io.api.batch.v1",
+    "events.k8s.io/v1": "k8s.io.api.events.v1",
 }
 """apiVersion -> proto package of its kinds (`Status` is meta/v1's, sent as `v1`)."""
 

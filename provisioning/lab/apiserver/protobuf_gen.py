@@ -26,9 +26,14 @@ PACKAGES: Final = (
     ("api", "core/v1", "k8s.io.api.core.v1"),
     ("api", "apps/v1", "k8s.io.api.apps.v1"),
     ("api", "networking/v1", "k8s.io.api.networking.v1"),
+    ("api", "authorization/v1", "k8s.io.api.authorization.v1"),
+    ("api", "autoscaling/v1", "k8s.io.api.autoscaling.v1"),
+    ("api", "batch/v1", "k8s.io.api.batch.v1"),
+    ("api", "events/v1", "k8s.io.api.events.v1"),
     ("apimachinery", "pkg/apis/meta/v1", "k8s.io.apimachinery.pkg.apis.meta.v1"),
 )
-"""(checkout, directory, proto package) of the messages the lab's kinds are made of."""
+"""(checkout, directory, proto package) of the messages the lab's kinds are made of (and of
+kinds a lab may serve next: access reviews, Scale, Jobs, events.k8s.io Events)."""
 
 MESSAGE = re.compile(r"^message (\w+) \{(.*?)^\}", re.M | re.S)
 FIELD = re.compile(r"^\s*(optional|repeated) ([\w.]+) (\w+) = (\d+)", re.M)
