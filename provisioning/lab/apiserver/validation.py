@@ -38,6 +38,10 @@ GO_TYPES: Final = {"integer": "int32", "string": "string", "boolean": "bool", "a
                    "object": "map[string]interface {}", "number": "float64"}  # fmt: skip
 
 
+JSON_NAMES: Final = {"str": "string", "dict": "object", "list": "array", "bool": "bool",
+                     "NoneType": "null"}  # fmt: skip
+
+
 class Findings(NamedTuple):
     """What one check found: unknown field paths, type errors, missing field paths."""
 
@@ -80,15 +84,12 @@ def field_path(parts: Iterable[Any]) -> str:
 
 def _type_error(error: jsonschema.ValidationError) -> str:
     path = field_path(error.absolute_path)
-    value = error.instance
-    got = "number" if isinstance(value, int | float) and not isinstance(value, bool) else (
-        type(value).__name__.replace("str", "string").replace("dict", "object")
-        .replace("list", "array").replace("bool", "bool"))  # fmt: skip
+    got = JSON_NAMES.get(type(error.instance).__name__, "number")  # as Go's decoder names it
     wanted = error.validator_value if error.validator == "type" else "string or integer"
     if isinstance(wanted, list):
         wanted = next((w for w in wanted if w != "null"), "object")
     go_type = GO_TYPES.get(str(wanted), str(wanted))
-    return f"cannot unmarshal {got} into Go struct field {path} of type {go_type}"
+    return f"json: cannot unmarshal {got} into Go struct field {path} of type {go_type}"
 
 
 def check(obj: Obj, partial: bool = False) -> tuple[Findings, list[tuple[Obj, str]]]:
