@@ -11,6 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
+from provisioning.lab.apiserver.bodies import negotiate, request_body
 from provisioning.lab.apiserver.discovery import READ_VERBS, discovery_documents
 from provisioning.lab.apiserver.errors import ApiError, bad_request, not_found
 from provisioning.lab.apiserver.execstream import (
@@ -63,7 +64,7 @@ class ClusterApi:
 
     def application(self) -> web.Application:
         """The aiohttp app (one catch-all route)."""
-        app = web.Application(client_max_size=64 << 20)
+        app = web.Application(client_max_size=64 << 20, middlewares=[negotiate])
         app.router.add_route("*", "/{path:.*}", self.handle)
         app.on_shutdown.append(self._on_shutdown)
         return app
@@ -184,23 +185,16 @@ class ClusterApi:
     # writes
 
     @staticmethod
-    async def _body(request: web.Request) -> Any:
-        if "protobuf" in request.headers.get("Content-Type", ""):
-            raise ApiError(415, "UnsupportedMediaType", "the body of the request was in an "
-                           "unknown format - accepted media types include: application/json "
-                           "(this lab API server does not speak protobuf)")  # fmt: skip
-        try:
-            return json.loads(await request.read() or b"null")
-        except ValueError as exc:
-            raise bad_request(f"the request body is not valid JSON: {exc}") from exc
+    async def _body(request: web.Request, t: Target) -> Any:
+        return await request_body(request, t)  # JSON or protobuf, checked against its schema
 
     async def _do_create(self, request: web.Request, t: Target) -> web.StreamResponse:
-        body = await self._body(request)
+        body = await self._body(request, t)
         return json_response(await self.store.create(t.res.kind, t.namespace, body), 201)
 
     async def _do_update(self, request: web.Request, t: Target) -> web.StreamResponse:
         assert t.name is not None
-        body = await self._body(request)
+        body = await self._body(request, t)
         if t.sub == "scale":
             if not isinstance(body, dict):
                 raise bad_request("the request body must be a JSON object")
@@ -209,7 +203,7 @@ class ClusterApi:
 
     async def _do_patch(self, request: web.Request, t: Target) -> web.StreamResponse:
         assert t.name is not None
-        body = await self._body(request)
+        body = await self._body(request, t)
         content_type = request.headers.get("Content-Type", "application/merge-patch+json")
         if t.sub == "scale":
             scale = apply_patch(self.store.scale(t.namespace or "", t.name), body, content_type)
