@@ -22,6 +22,11 @@ FAULTS_HELP = """faults:
   transit SRC DST VIA  SRC's router sends traffic for DST's VPC over its peering with VIA;
                        peering is not transitive, so VIA drops it: SRC<->DST pairs fail
   policy-off CLUSTER   NetworkPolicy enforcement stops in CLUSTER (its rules flushed)
+  firewall-close A B PORT  the firewall drops TCP PORT between A's and B's pod subnets
+  loss A B PERCENT     A's router drops PERCENT of what it sends to B (iptables statistic)
+  mtu A B BYTES        the A<->B link's MTU is BYTES and no fragmentation-needed comes back
+  icmp-drop A B        ICMP between A's and B's pod subnets dropped (TCP still passes)
+  snat A B             A's router masquerades its pods' traffic to B (source address lost)
 """
 
 

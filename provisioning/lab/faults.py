@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from netconform.errors import LabError, NetconformError
-from provisioning.lab import network
+from provisioning.lab import firewall, network
 from provisioning.lab.controllers.base import LabContext, PodTable
 from provisioning.lab.network import LabPlan
 
@@ -34,6 +34,11 @@ class FaultBook:
             "blackhole-pod": (1, self._blackhole_pod),
             "transit": (3, self._transit),
             "policy-off": (1, self._policy_off),
+            "firewall-close": (3, lambda a, b, port: firewall.close_port(plan, a, b, _int(port))),
+            "loss": (3, lambda a, b, pct: firewall.loss(plan, a, b, _num(pct))),
+            "mtu": (3, lambda a, b, size: firewall.mtu(plan, a, b, _int(size))),
+            "icmp-drop": (2, lambda a, b: firewall.icmp_drop(plan, a, b)),
+            "snat": (2, lambda a, b: firewall.snat(plan, a, b)),
         }
 
     @property
@@ -109,3 +114,16 @@ class FaultBook:
             resync()
 
         return undo
+
+
+def _int(word: str) -> int:
+    if not word.isdigit():
+        raise LabError(f"expected a whole number, got {word!r}")
+    return int(word)
+
+
+def _num(word: str) -> float:
+    try:
+        return float(word)
+    except ValueError:
+        raise LabError(f"expected a number, got {word!r}") from None

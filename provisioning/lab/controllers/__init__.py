@@ -19,6 +19,7 @@ from provisioning.lab.controllers.base import (
 from provisioning.lab.controllers.deployment import DeploymentController
 from provisioning.lab.controllers.echo import EchoServers
 from provisioning.lab.controllers.endpoints import EndpointsController
+from provisioning.lab.controllers.firewall import Firewall
 from provisioning.lab.controllers.kube_proxy import KubeProxy
 from provisioning.lab.controllers.kubelet import Kubelet
 from provisioning.lab.controllers.network_policy import NetworkPolicyController
@@ -30,6 +31,7 @@ CONTROLLERS: Final[tuple[ControllerClass, ...]] = (
     Kubelet,
     KubeProxy,
     NetworkPolicyController,
+    Firewall,
 )
 
 __all__ = [
