@@ -93,6 +93,9 @@ class Check:
     """A hint read from every failure of the whole measurement."""
     tables: Callable[[Result, Topology], list[Table]] = field(default=lambda _r, _t: [])
     """Matrices of the whole measurement, attached once to the report."""
+    refine: Callable[[Scenario, Oracle, Result], Result] | None = None
+    """A second judgement over the whole result (it may re-probe): loss per region pair,
+    path-MTU search."""
     converges: bool = False
     """Re-probe failures until they pass or `timeouts.converge` ends (for what the cluster
     programs asynchronously after the API says ready: Service rules, policies, DNS)."""
@@ -106,7 +109,9 @@ class Check:
         from netconform.scenario import measure
 
         converge = env.topology.timeouts.converge if self.converges else 0.0
-        return measure(self.scenario(env), self.oracle, converge)
+        scenario = self.scenario(env)
+        result = measure(scenario, self.oracle, converge)
+        return self.refine(scenario, self.oracle, result) if self.refine else result
 
     def verdict(self, result: Result, key: str) -> tuple[Result, str]:
         """The slice `key` and its failure report ("" when it passed)."""

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from netconform.outcomes import Case, Endpoint
+from netconform.stats import wilson
 
 
 def relation(src: Endpoint, dst: Endpoint) -> str:
@@ -73,12 +74,30 @@ def likely_cause(cases: Sequence[Case]) -> str:
     return "failures inside a region too: the pod network (CNI) or node routing"
 
 
+def icmp_only_cause(cases: Sequence[Case]) -> str:
+    """When every failure is a ping with no reply between pods that TCP connects: say so."""
+    failed = [c for c in cases if not c.passed]
+    connected = {(c.source, c.destination) for c in cases if c.protocol == "tcp" and c.passed}
+    silent = [c for c in failed if c.protocol == "icmp" and c.observed.verdict != "LOSS"]
+    if not failed or len(silent) != len(failed):
+        return ""
+    if not all((c.source, c.destination) in connected for c in silent):
+        return ""
+    pairs = ", ".join(sorted({"<->".join(sorted((c.source.cluster, c.destination.cluster)))
+                              for c in silent}))  # fmt: skip
+    return (
+        f"TCP connects but ICMP is dropped ({pairs}): a firewall / security group rule "
+        "drops ICMP between these pods; the path itself works"
+    )
+
+
 LOSS_RTT_HEADER = (
     "source",
     "destination",
     "sent",
     "received",
     "loss %",
+    "loss 99% bound %",
     "rtt min ms",
     "rtt avg ms",
     "rtt max ms",
@@ -102,6 +121,7 @@ def loss_rtt_rows(
             s.sent,
             s.received,
             f"{s.loss_percent:.1f}",
+            "{:.1f}-{:.1f}".format(*(100 * b for b in wilson(s.sent - s.received, s.sent))),
             _fmt(s.rtt_min),
             _fmt(s.rtt_avg),
             _fmt(s.rtt_max),

@@ -95,6 +95,13 @@ def measure(scenario: Scenario, oracle: Oracle = always_allow, converge: float =
     return Result(tuple(cases.values()))
 
 
+def probe_again(
+    scenario: Scenario, oracle: Oracle, plan: Mapping[Endpoint, Sequence[Task]]
+) -> dict[tuple[Endpoint, str], Case]:
+    """The cases of `plan` (a subset of `scenario.tasks()`), one batch per source."""
+    return _probe(scenario, oracle, plan)
+
+
 def _probe(
     scenario: Scenario, oracle: Oracle, plan: Mapping[Endpoint, Sequence[Task]]
 ) -> dict[tuple[Endpoint, str], Case]:

@@ -60,7 +60,14 @@ class ProbeSettings:
     connect_timeout: float = 2.0
     """Seconds a TCP connect may take before it counts as a timeout."""
     max_loss_percent: float = 0.0
-    """Packet loss above this fails a reachable pair."""
+    """Packet loss above this fails one pod pair's ping, where pairs are judged alone."""
+    max_loss: float = 0.01
+    """Loss budget of a region pair (a fraction): pod-to-pod fails a pair only when its loss
+    over every ping between the two regions is credibly (99% bound) above it."""
+    loss_rounds: int = 3
+    """Re-probes of a region pair whose loss looks above budget but is not yet credibly so."""
+    expected_mtu: int = 1500
+    """Path MTU (bytes) every region pair must carry unfragmented."""
     pods_per_node: int = 2
     """Probe pods per node; two give same-node pairs too."""
     parallel_execs: int = 16
@@ -286,6 +293,9 @@ def _check_unique(reader: _Reader, clusters: tuple[Cluster, ...]) -> None:
 _RANGES: dict[str, tuple[float, float | None]] = {
     "tcp_port": (1, 65535),
     "max_loss_percent": (0, 100),
+    "max_loss": (0, 1),
+    "loss_rounds": (0, 20),
+    "expected_mtu": (576, 65535),
     "ping_interval": (0.2, None),
     "ping_deadline": (0.1, None),
     "connect_timeout": (0.1, None),

@@ -28,6 +28,11 @@ FAULTS_HELP = """faults:
   lb-down C/NS/SVC     the Service's load balancer stops answering (router and nodes drop it)
   lb-stale C/NS/SVC    the cloud drops the status address (in-cluster kube-proxy still answers)
   nodeport-off NODE    nothing answers on NODE's NodePorts (30000-32767)
+  firewall-close A B PORT  the firewall drops TCP PORT between A's and B's pod subnets
+  loss A B PERCENT     A's router drops PERCENT of what it sends to B (iptables statistic)
+  mtu A B BYTES        the A<->B link's MTU is BYTES and no fragmentation-needed comes back
+  icmp-drop A B        ICMP between A's and B's pod subnets dropped (TCP still passes)
+  snat A B             A's router masquerades its pods' traffic to B (source address lost)
 """
 
 

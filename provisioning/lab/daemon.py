@@ -28,6 +28,7 @@ from provisioning.lab import network
 from provisioning.lab.apiserver import ClusterSpec, LabApiServer, NodeSpec, write_kubeconfig
 from provisioning.lab.control import TOKEN_HEADER, LabPaths
 from provisioning.lab.controllers import CONTROLLERS, LabContext
+from provisioning.lab.controllers.firewall import LAB_CLOSED_PORTS, LAB_REQUIRED_PORTS
 from provisioning.lab.controllers.kubelet import exec_in_pod, pod_log
 from provisioning.lab.controllers.runner import ControllerSet
 from provisioning.lab.faults import FaultBook
@@ -84,6 +85,8 @@ def lab_topology(plan: LabPlan, paths: LabPaths) -> Topology:
         clusters=clusters,
         kubeconfig=Path(paths.kubeconfig.name),
         runner_netns=plan.world_netns,
+        required_ports=LAB_REQUIRED_PORTS,
+        closed_ports=LAB_CLOSED_PORTS,
     )
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from netconform.errors import LabError, NetconformError
-from provisioning.lab import network, service_faults
+from provisioning.lab import firewall, network, service_faults
 from provisioning.lab.controllers.base import LabContext, PodTable
 from provisioning.lab.network import LabPlan
 
@@ -42,6 +42,11 @@ class FaultBook:
             "lb-down": (1, lambda svc: service_faults.lb_down(self.api, plan, svc)),
             "lb-stale": (1, lambda svc: service_faults.lb_stale(self.api, plan, svc)),
             "nodeport-off": (1, lambda node: service_faults.nodeport_off(plan, node)),
+            "firewall-close": (3, lambda a, b, port: firewall.close_port(plan, a, b, _int(port))),
+            "loss": (3, lambda a, b, pct: firewall.loss(plan, a, b, _num(pct))),
+            "mtu": (3, lambda a, b, size: firewall.mtu(plan, a, b, _int(size))),
+            "icmp-drop": (2, lambda a, b: firewall.icmp_drop(plan, a, b)),
+            "snat": (2, lambda a, b: firewall.snat(plan, a, b)),
         }
         self._extra = lab.faults if lab is not None else {}  # the controllers' faults
 
@@ -119,3 +124,16 @@ class FaultBook:
             resync()
 
         return undo
+
+
+def _int(word: str) -> int:
+    if not word.isdigit():
+        raise LabError(f"expected a whole number, got {word!r}")
+    return int(word)
+
+
+def _num(word: str) -> float:
+    try:
+        return float(word)
+    except ValueError:
+        raise LabError(f"expected a number, got {word!r}") from None

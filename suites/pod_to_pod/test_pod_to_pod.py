@@ -1,7 +1,8 @@
 """Pod-to-pod: ICMP and TCP between every pair of probe pods, same node to other region.
 
 Seed 000 validates its network by pinging a west pod from an east pod; this does it for every
-pod pair, measures loss and RTT per region pair, and names each pair that fails.
+pod pair, judges loss per region pair as a rate against `probe.max_loss` (netconform.loss),
+reports RTT per region pair, and names each pair that fails.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from fixtures.checks import Verify
 from fixtures.plugin import RegionPair
 from netconform.check import Check, Environment, Table
+from netconform.loss import judge_loss, pod_cause
 from netconform.probes import Probe
 from netconform.reachability import LOSS_RTT_HEADER, loss_rtt_rows, relation
 from netconform.result import Result
@@ -30,7 +32,9 @@ def loss_rtt(result: Result, topology: Topology) -> list[Table]:
     return [Table("pod-to-pod loss and RTT per region pair", LOSS_RTT_HEADER, rows, bad)]
 
 
-CHECK = Check("pod-to-pod", __doc__ or "", probe_pods, tables=loss_rtt)
+CHECK = Check(
+    "pod-to-pod", __doc__ or "", probe_pods, tables=loss_rtt, refine=judge_loss, cause=pod_cause
+)
 
 
 def test_pod_to_pod(region_pair: RegionPair, verify: Verify) -> None:

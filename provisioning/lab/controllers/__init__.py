@@ -20,6 +20,7 @@ from provisioning.lab.controllers.cluster_dns import ClusterDns
 from provisioning.lab.controllers.deployment import DeploymentController
 from provisioning.lab.controllers.echo import EchoServers
 from provisioning.lab.controllers.endpoints import EndpointsController
+from provisioning.lab.controllers.firewall import Firewall
 from provisioning.lab.controllers.kube_proxy import KubeProxy
 from provisioning.lab.controllers.kubelet import Kubelet
 from provisioning.lab.controllers.load_balancer import LoadBalancers
@@ -34,6 +35,7 @@ CONTROLLERS: Final[tuple[ControllerClass, ...]] = (
     NetworkPolicyController,
     ClusterDns,
     LoadBalancers,
+    Firewall,
 )
 
 __all__ = [

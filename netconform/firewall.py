@@ -1,0 +1,66 @@
+"""Firewall expectations: the topology's required TCP ports open between every ordered pair of
+region pod subnets, its declared-closed ports refused or dropped (seed 000's rules)."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+
+from netconform.outcomes import ALLOW, Case, Endpoint, Outcome, Verdict
+from netconform.probes.base import Probe
+
+_BLOCKED = (Verdict.REFUSED, Verdict.TIMEOUT, Verdict.UNREACHABLE)
+
+
+@dataclass(frozen=True)
+class Closed(Outcome):
+    """A closed port: refused (a reset or ICMP unreachable) or dropped (silence) both do."""
+
+    def satisfied_by(self, observed: Outcome) -> bool:
+        return observed.verdict in _BLOCKED
+
+    def __str__(self) -> str:
+        return "CLOSED (refused or dropped)"
+
+
+CLOSED = Closed(Verdict.TIMEOUT)
+
+
+def port_probes(required: Collection[int], closed: Collection[int]) -> list[Probe]:
+    """A TCP connect per declared port; a closed one carries its expectation as a parameter."""
+    probes = [Probe("tcp", port) for port in sorted(required)]
+    return probes + [Probe("tcp", port, (("expect", "closed"),)) for port in sorted(closed)]
+
+
+def declared(_src: Endpoint, _dst: Endpoint, probe: Probe) -> Outcome:
+    """The oracle: what the topology declares for the probe's port."""
+    return CLOSED if probe.param("expect") == "closed" else ALLOW
+
+
+def region_port(case: Case) -> str:
+    """`east->west:9092`: the slice of a case, one firewall rule."""
+    return f"{case.source.cluster}->{case.destination.cluster}:{case.port}"
+
+
+def other_region(src: Endpoint, dst: Endpoint) -> bool:
+    return src.cluster != dst.cluster
+
+
+def firewall_cause(cases: Sequence[Case]) -> str:
+    """Which rules look missing or too open, read from every failure of the measurement."""
+    failed = [c for c in cases if not c.passed]
+    if not failed:
+        return ""
+    shut = sorted({region_port(c) for c in failed if not isinstance(c.expected, Closed)})
+    open_ = sorted({region_port(c) for c in failed if isinstance(c.expected, Closed)})
+    passed = {region_port(c) for c in cases if c.passed}
+    parts = []
+    if shut:
+        others = "; other ports between these regions connect" if passed else ""
+        parts.append(
+            f"required TCP port(s) not open: {', '.join(shut)} (a security group / firewall "
+            f"rule / NSG for them is missing or a deny rule wins{others})"
+        )
+    if open_:
+        parts.append(f"declared-closed port(s) connect: {', '.join(open_)} (a rule opens them)")
+    return "; ".join(parts)
