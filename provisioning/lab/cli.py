@@ -22,6 +22,9 @@ FAULTS_HELP = """faults:
   transit SRC DST VIA  SRC's router sends traffic for DST's VPC over its peering with VIA;
                        peering is not transitive, so VIA drops it: SRC<->DST pairs fail
   policy-off CLUSTER   NetworkPolicy enforcement stops in CLUSTER (its rules flushed)
+  policy-extra-deny CLUSTER/NS
+                       a deny-all NetworkPolicy (ingress and egress) in NS, made through the
+                       API; heal deletes it
 """
 
 

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
+from typing import Any
 
 from netconform.errors import LabError, NetconformError
 from provisioning.lab import network
 from provisioning.lab.controllers.base import LabContext, PodTable
 from provisioning.lab.network import LabPlan
+
+
+#: The NetworkPolicy `policy-extra-deny` creates (and heal deletes).
+EXTRA_DENY = "netconform-fault-deny-all"
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,12 @@ class FaultBook:
             "blackhole-pod": (1, self._blackhole_pod),
             "transit": (3, self._transit),
             "policy-off": (1, self._policy_off),
+            "policy-extra-deny": (1, self._policy_extra_deny),
         }
+        try:  # the daemon builds the book in its loop; API objects change only there
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -109,3 +120,37 @@ class FaultBook:
             resync()
 
         return undo
+
+    def _policy_extra_deny(self, where: str) -> Callable[[], None]:
+        """A deny-all NetworkPolicy (ingress and egress) in CLUSTER/NS, made through the API
+        as a user would; heal deletes it."""
+        lab, (cluster, _, namespace) = self.lab, where.partition("/")
+        if lab is None or self._loop is None:
+            raise LabError("policy-extra-deny needs the lab's API servers")
+        self.plan.region(cluster)  # an unknown cluster is an error before anything changes
+        if not namespace:
+            raise LabError(f"policy-extra-deny {where!r}: expected CLUSTER/NAMESPACE")
+        store = lab.store(cluster)
+        if store.get("Namespace", None, namespace) is None:
+            raise LabError(f"policy-extra-deny: no namespace {namespace!r} in {cluster}")
+        body = {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": EXTRA_DENY, "namespace": namespace},
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+        }
+        self._in_loop(store.create("NetworkPolicy", namespace, body))
+
+        def undo() -> None:
+            if store.get("NetworkPolicy", namespace, EXTRA_DENY) is not None:
+                self._in_loop(store.delete("NetworkPolicy", namespace, EXTRA_DENY))
+
+        return undo
+
+    def _in_loop(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run an API mutation in the daemon's loop (faults run in a worker thread)."""
+        assert self._loop is not None
+        try:
+            asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
+        except Exception as err:  # an ApiError (409 exists, 404 gone) or a timeout
+            raise LabError(f"API call failed: {err}") from None
