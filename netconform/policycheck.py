@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any, cast
 
 from netconform.check import Check
 from netconform.cluster import ClusterClient
@@ -38,7 +39,11 @@ def read_policy_set(
     spaces: list[NamespaceInfo] = []
     pods: list[Pod] = []
     for name, client in clusters.items():
-        raw = client.api.sanitize_for_serialization
+
+        def raw(obj: object, client: ClusterClient = client) -> dict[str, Any]:
+            data = client.api.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
+            return cast(dict[str, Any], data)
+
         spaces += [NamespaceInfo.from_api(name, raw(n)) for n in client.objects("Namespace", "")]
         for namespace in namespaces.get(name, ()):
             policies += [
@@ -72,7 +77,8 @@ def measure_step(scenario: Scenario, policies: PolicySet, converge: float, step:
     oracle = PolicyOracle(policies)
     measure(scenario, oracle, converge)
     final = measure(scenario, oracle)
-    probe_of = {(t.destination, t.probe.kind, t.probe.port): t.probe for ts in scenario.tasks().values() for t in ts}  # fmt: skip
+    tasks = [t for ts in scenario.tasks().values() for t in ts]
+    probe_of = {(t.destination, t.probe.kind, t.probe.port): t.probe for t in tasks}
     cases = []
     for case in final.cases:
         probe = probe_of[case.destination, case.protocol, case.port]

@@ -12,7 +12,6 @@ from provisioning.lab import network
 from provisioning.lab.controllers.base import LabContext, PodTable
 from provisioning.lab.network import LabPlan
 
-
 #: The NetworkPolicy `policy-extra-deny` creates (and heal deletes).
 EXTRA_DENY = "netconform-fault-deny-all"
 

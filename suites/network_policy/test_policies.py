@@ -45,7 +45,6 @@ def _unused(_env: object) -> Scenario:
     raise NotImplementedError("the policies check measures with `measure`")
 
 
-
 CHECK = PolicyCheck(
     "network-policy",
     __doc__ or "",

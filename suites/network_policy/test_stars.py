@@ -44,30 +44,32 @@ def deploy(env: Workloads) -> PortScenario:
     cluster on their own port."""
     vantages: dict[Endpoint, Vantage] = {}
     probes: dict[Endpoint, list[Probe]] = {}
-    image = env.topology.images.probe
     for cluster, client in env.clusters.items():
         for manifest in APPS:
             if manifest["kind"] == "Namespace":
                 env.namespace(cluster, manifest)
         for manifest in APPS:
             if manifest["kind"] == "Pod":
-                pod = env.labelled(manifest, manifest["metadata"]["namespace"], manifest["metadata"]["name"])  # fmt: skip
-                pod["spec"]["containers"][0]["image"] = image
+                meta = manifest["metadata"]
+                pod = env.labelled(manifest, meta["namespace"], meta["name"])
+                pod["spec"]["containers"][0]["image"] = env.topology.images.probe
                 client.apply(pod)
         selector = ",".join(f"{k}={v}" for k, v in env.labels.items())
         for namespace in NAMESPACES:
-            for pod in client.wait_pods_ready(namespace, selector, 1 if namespace != "stars" else 2):
-                name = pod.metadata.name
-                endpoint = Endpoint(cluster, f"{namespace}/{name}", pod.status.pod_ip, pod.spec.node_name)  # fmt: skip
+            want = sum(m["metadata"].get("namespace") == namespace for m in APPS)
+            for pod in client.wait_pods_ready(namespace, selector, want):
+                name, ip = pod.metadata.name, pod.status.pod_ip
+                endpoint = Endpoint(cluster, f"{namespace}/{name}", ip, pod.spec.node_name)
                 vantages[endpoint] = PodVantage(client, namespace, name)
-                port = pod.spec.containers[0].ports[0].container_port
-                probes[endpoint] = [Probe("tcp", port)]
+                probes[endpoint] = [Probe("tcp", pod.spec.containers[0].ports[0].container_port)]
 
     def same_cluster(src: Endpoint, dst: Endpoint) -> bool:
         return src.cluster == dst.cluster and src != dst
 
+    destinations = sorted(vantages, key=lambda e: e.label)
+    settings = env.topology.probe
     return PortScenario(
-        vantages, sorted(vantages, key=lambda e: e.label), (), same_cluster, settings=env.topology.probe, probes_of=probes
+        vantages, destinations, (), same_cluster, settings=settings, probes_of=probes
     )
 
 
