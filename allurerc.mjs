@@ -8,6 +8,8 @@ export default {
     },
   },
   categories: [
+    { name: "Security: unexpected allow", messageRegex: ".*SECURITY: unexpected allow.*", matchedStatuses: ["failed"] },
+    { name: "Outage: unexpected drop", messageRegex: ".*OUTAGE: unexpected drop.*", matchedStatuses: ["failed"] },
     { name: "Timeout (dropped)", messageRegex: ".*observed TIMEOUT.*", matchedStatuses: ["failed"] },
     { name: "Refused", messageRegex: ".*observed REFUSED.*", matchedStatuses: ["failed"] },
     { name: "Unreachable", messageRegex: ".*observed UNREACHABLE.*", matchedStatuses: ["failed"] },

@@ -66,6 +66,9 @@ _KINDS: dict[str, tuple[type[Any], str, bool]] = {
 }
 #: Kinds the suite creates and removes by run-id label, in deletion order.
 WORKLOAD_KINDS = ("Ingress", "NetworkPolicy", "Service", "Deployment", "Pod", "ConfigMap", "Secret")
+#: Namespaces a suite creates (the Calico stars demo's, seed 004); removed by exact name and
+#: run-id label, never by a pattern.
+SUITE_NAMESPACES = ("stars", "management-ui", "client")
 
 
 class ClusterClient:
@@ -196,6 +199,12 @@ class ClusterClient:
             for obj in self.objects(kind, namespace, selector):
                 removed += self.delete(kind, obj.metadata.name, obj.metadata.namespace)
         return removed
+
+    def delete_suite_namespaces(self, selector: str) -> int:
+        """Remove the `SUITE_NAMESPACES` carrying `selector` (their contents go with them)."""
+        found = self.objects("Namespace", "", selector)
+        names = [n.metadata.name for n in found if n.metadata.name in SUITE_NAMESPACES]
+        return sum(self.delete("Namespace", name) for name in names)
 
     def wait_deleted(self, namespace: str, selector: str) -> None:
         def gone() -> bool:

@@ -11,6 +11,17 @@ from netconform.topology import Topology
 #: Failure categories by the words the suites' messages use (Allure 2; Allure 3 reads
 #: the same list from allurerc.mjs).
 CATEGORIES = [
+    # first: a message matches the first category whose regex it matches
+    {
+        "name": "Security: unexpected allow",
+        "messageRegex": r"(?s).*SECURITY: unexpected allow.*",
+        "matchedStatuses": ["failed"],
+    },
+    {
+        "name": "Outage: unexpected drop",
+        "messageRegex": r"(?s).*OUTAGE: unexpected drop.*",
+        "matchedStatuses": ["failed"],
+    },
     {
         "name": "Timeout (dropped)",
         "messageRegex": r"(?s).*observed TIMEOUT.*",

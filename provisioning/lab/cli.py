@@ -33,6 +33,9 @@ FAULTS_HELP = """faults:
   mtu A B BYTES        the A<->B link's MTU is BYTES and no fragmentation-needed comes back
   icmp-drop A B        ICMP between A's and B's pod subnets dropped (TCP still passes)
   snat A B             A's router masquerades its pods' traffic to B (source address lost)
+  policy-extra-deny CLUSTER/NS
+                       a deny-all NetworkPolicy (ingress and egress) in NS, made through the
+                       API; heal deletes it
 """
 
 

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import Any
 
 from netconform.errors import LabError, NetconformError
 from provisioning.lab import firewall, network, service_faults
 from provisioning.lab.controllers.base import LabContext, PodTable
 from provisioning.lab.network import LabPlan
 
-if TYPE_CHECKING:
-    pass
+#: The NetworkPolicy `policy-extra-deny` creates (and heal deletes).
+EXTRA_DENY = "netconform-fault-deny-all"
 
 
 @dataclass(frozen=True)
@@ -47,8 +48,13 @@ class FaultBook:
             "mtu": (3, lambda a, b, size: firewall.mtu(plan, a, b, _int(size))),
             "icmp-drop": (2, lambda a, b: firewall.icmp_drop(plan, a, b)),
             "snat": (2, lambda a, b: firewall.snat(plan, a, b)),
+            "policy-extra-deny": (1, self._policy_extra_deny),
         }
         self._extra = lab.faults if lab is not None else {}  # the controllers' faults
+        try:  # the daemon builds the book in its loop; API objects change only there
+            self._loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            self._loop = None
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -124,6 +130,40 @@ class FaultBook:
             resync()
 
         return undo
+
+    def _policy_extra_deny(self, where: str) -> Callable[[], None]:
+        """A deny-all NetworkPolicy (ingress and egress) in CLUSTER/NS, made through the API
+        as a user would; heal deletes it."""
+        lab, (cluster, _, namespace) = self.lab, where.partition("/")
+        if lab is None or self._loop is None:
+            raise LabError("policy-extra-deny needs the lab's API servers")
+        self.plan.region(cluster)  # an unknown cluster is an error before anything changes
+        if not namespace:
+            raise LabError(f"policy-extra-deny {where!r}: expected CLUSTER/NAMESPACE")
+        store = lab.store(cluster)
+        if store.get("Namespace", None, namespace) is None:
+            raise LabError(f"policy-extra-deny: no namespace {namespace!r} in {cluster}")
+        body = {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "NetworkPolicy",
+            "metadata": {"name": EXTRA_DENY, "namespace": namespace},
+            "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]},
+        }
+        self._in_loop(store.create("NetworkPolicy", namespace, body))
+
+        def undo() -> None:
+            if store.get("NetworkPolicy", namespace, EXTRA_DENY) is not None:
+                self._in_loop(store.delete("NetworkPolicy", namespace, EXTRA_DENY))
+
+        return undo
+
+    def _in_loop(self, coro: Coroutine[Any, Any, Any]) -> None:
+        """Run an API mutation in the daemon's loop (faults run in a worker thread)."""
+        assert self._loop is not None
+        try:
+            asyncio.run_coroutine_threadsafe(coro, self._loop).result(10)
+        except Exception as err:  # an ApiError (409 exists, 404 gone) or a timeout
+            raise LabError(f"API call failed: {err}") from None
 
 
 def _int(word: str) -> int:

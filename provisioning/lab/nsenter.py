@@ -52,3 +52,16 @@ def listen_tcp(netns: str, port: int, backlog: int = 128) -> socket.socket:
         sock.close()
         raise
     return sock
+
+
+def bind_udp(netns: str, port: int) -> socket.socket:
+    """A non-blocking UDP socket bound to 0.0.0.0:port inside `netns`."""
+    with in_netns(netns):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.bind(("0.0.0.0", port))
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock

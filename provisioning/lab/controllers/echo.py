@@ -1,5 +1,6 @@
 """Echo servers: every declared TCP containerPort of a pod answers with its pod, node, region
-and the client's address (a bare line, or an HTTP response to an HTTP request).
+and the client's address (a bare line, or an HTTP response to an HTTP request); every declared
+UDP containerPort answers each datagram with the same line.
 
 A pod hook of the kubelet: the listeners open inside the pod's namespace once it is wired and
 before the pod is reported Running, so a Running pod already serves."""
@@ -7,14 +8,15 @@ before the pod is reported Running, so a Running pod already serves."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 from collections.abc import Awaitable, Callable
-from typing import ClassVar
+from typing import Any, ClassVar, cast
 
 from provisioning.lab.apiserver.model import Event, Obj
 from provisioning.lab.controllers.base import Controller, LabContext, PodState
 from provisioning.lab.controllers.cluster_dns import is_dns_pod
-from provisioning.lab.nsenter import listen_tcp
+from provisioning.lab.nsenter import bind_udp, listen_tcp
 
 ECHO_READ_TIMEOUT = 2.0
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
@@ -26,6 +28,7 @@ class EchoServers(Controller):
 
     def __init__(self) -> None:
         self._servers: dict[str, list[asyncio.AbstractServer]] = {}
+        self._udp: dict[str, list[asyncio.BaseTransport]] = {}
 
     async def start(self, lab: LabContext) -> None:
         await super().start(lab)
@@ -42,15 +45,36 @@ class EchoServers(Controller):
             sock = listen_tcp(state.netns, port)
             servers.append(await asyncio.start_server(self._handler(state, port), sock=sock))
             state.serving.append(port)
+        loop = asyncio.get_running_loop()
+        for port in ports_of(state.spec, "UDP"):
+            echo = functools.partial(_UdpEcho, self._udp_reply(state, port))
+            transport, _ = await loop.create_datagram_endpoint(
+                echo, sock=bind_udp(state.netns, port)
+            )
+            self._udp.setdefault(state.netns, []).append(transport)
 
     def pod_stopping(self, state: PodState) -> None:
         for server in self._servers.pop(state.netns, []):
             server.close()
+        for transport in self._udp.pop(state.netns, []):
+            transport.close()
 
     async def stop(self) -> None:
         for servers in self._servers.values():
             for server in servers:
                 server.close()
+        for transports in self._udp.values():
+            for transport in transports:
+                transport.close()
+
+    def _udp_reply(self, state: PodState, port: int) -> Callable[[str], bytes]:
+        region = self.lab.region(state.cluster).name
+
+        def reply(client: str) -> bytes:
+            state.log.append(f"{client} -> udp/{port}")
+            return _body(state, region, port, client).encode() + b"\n"
+
+        return reply
 
     def _handler(self, state: PodState, port: int) -> Handler:
         region = self.lab.region(state.cluster).name
@@ -62,18 +86,7 @@ class EchoServers(Controller):
                 first = await asyncio.wait_for(reader.readline(), ECHO_READ_TIMEOUT)
             except (TimeoutError, ConnectionError):
                 first = b""
-            body = json.dumps(
-                {
-                    "pod": state.name,
-                    "namespace": state.namespace,
-                    "node": state.node.name,
-                    "region": region,
-                    "cluster": state.cluster,
-                    "ip": state.ip,
-                    "port": port,
-                    "client": client,
-                }
-            )
+            body = _body(state, region, port, client)
             if first.split(b" ")[0] in (b"GET", b"HEAD", b"POST", b"PUT"):
                 await _drain_headers(reader)
                 head = (
@@ -94,12 +107,47 @@ class EchoServers(Controller):
         return handle
 
 
+class _UdpEcho(asyncio.DatagramProtocol):
+    """Answers every datagram with the pod's line (UDP has no connection to accept)."""
+
+    def __init__(self, reply: Callable[[str], bytes]) -> None:
+        self.reply = reply
+        self.transport: asyncio.DatagramTransport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+
+    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
+        if self.transport is not None:
+            self.transport.sendto(self.reply(str(addr[0])), addr)
+
+
+def _body(state: PodState, region: str, port: int, client: str) -> str:
+    return json.dumps(
+        {
+            "pod": state.name,
+            "namespace": state.namespace,
+            "node": state.node.name,
+            "region": region,
+            "cluster": state.cluster,
+            "ip": state.ip,
+            "port": port,
+            "client": client,
+        }
+    )
+
+
 def tcp_ports(spec: Obj) -> list[int]:
     """The declared TCP containerPorts of a pod spec, sorted."""
+    return ports_of(spec, "TCP")
+
+
+def ports_of(spec: Obj, protocol: str) -> list[int]:
+    """The declared containerPorts of a pod spec with `protocol`, sorted."""
     ports = []
     for container in spec.get("containers", []):
         for port in container.get("ports", []) or []:
-            if port.get("protocol", "TCP") == "TCP":
+            if port.get("protocol", "TCP") == protocol:
                 ports.append(int(port["containerPort"]))
     return sorted(set(ports))
 

@@ -1,0 +1,115 @@
+"""NetworkPolicy checks on the engine: the live policy set, a step's measurement as the
+Kubernetes e2e netpol tests do it, and failures as findings.
+
+The policies, namespaces and pods are read live from the API (with their labels and IPs), so
+the oracle (`netconform.policy`, pure) judges what the clusters hold, not what the suite meant
+to apply. A step is probed until observed equals expected or the named `converge` timeout ends,
+then once more in full: that final matrix is the step's result.
+
+A failure is a finding: an unexpected allow (traffic a policy should drop got through) is a
+`SECURITY` finding; an unexpected drop (traffic that should pass was dropped) is an `OUTAGE`;
+each line names the pods, port, protocol, the deciding policy (the oracle's `why`) and
+expected vs observed, and each kind has its own report category.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, cast
+
+from netconform.check import Check
+from netconform.cluster import ClusterClient
+from netconform.outcomes import ALLOW, Case, Verdict
+from netconform.policy import NamespaceInfo, Pod, Policy, PolicyOracle, PolicySet
+from netconform.result import Result
+from netconform.scenario import Scenario, measure
+
+SECURITY = "SECURITY: unexpected allow"
+OUTAGE = "OUTAGE: unexpected drop"
+PROBE_ERROR = "PROBE ERROR"
+
+
+def read_policy_set(
+    clusters: Mapping[str, ClusterClient], namespaces: Mapping[str, Sequence[str]]
+) -> PolicySet:
+    """Policies and pods of `namespaces` (per cluster) and every namespace's labels, live."""
+    policies: list[Policy] = []
+    spaces: list[NamespaceInfo] = []
+    pods: list[Pod] = []
+    for name, client in clusters.items():
+
+        def raw(obj: object, client: ClusterClient = client) -> dict[str, Any]:
+            data = client.api.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
+            return cast(dict[str, Any], data)
+
+        spaces += [NamespaceInfo.from_api(name, raw(n)) for n in client.objects("Namespace", "")]
+        for namespace in namespaces.get(name, ()):
+            policies += [
+                Policy.from_api(name, raw(p)) for p in client.objects("NetworkPolicy", namespace)
+            ]
+            pods += [Pod.from_api(name, raw(p)) for p in client.objects("Pod", namespace)]
+    return PolicySet(policies, spaces, pods)
+
+
+def measure_step(scenario: Scenario, policies: PolicySet, converge: float, step: str) -> Result:
+    """Re-probe until observed == expected or `converge` ends, then the full matrix once more;
+    every case's detail names its step and what the oracle says decided it."""
+    oracle = PolicyOracle(policies)
+    measure(scenario, oracle, converge)
+    final = measure(scenario, oracle)
+    tasks = [t for ts in scenario.tasks().values() for t in ts]
+    probe_of = {(t.destination, t.probe.kind, t.probe.port): t.probe for t in tasks}
+    cases = []
+    for case in final.cases:
+        probe = probe_of[case.destination, case.protocol, case.port]
+        why = oracle.why(case.source, case.destination, probe)
+        cases.append(replace(case, detail=f"{step}; {case.detail}; policy: {why}"))
+    return Result(tuple(cases))
+
+
+def step_of(case: Case) -> str:
+    """The step a case was measured in (the first part of its detail)."""
+    return case.detail.split(";", 1)[0]
+
+
+def finding(case: Case) -> str:
+    """One failed case as a finding: its kind, the case, the policy's verdict."""
+    if case.expected == ALLOW:
+        kind = OUTAGE
+    elif case.observed.verdict in (Verdict.ALLOW, Verdict.REFUSED):  # it reached the pod
+        kind = SECURITY
+    else:
+        kind = PROBE_ERROR
+    return f"{kind}: {case.describe()}"
+
+
+def findings_report(cases: Iterable[Case]) -> str:
+    """Security findings first (they are what a policy suite exists for), then outages."""
+    failed = [c for c in cases if not c.passed]
+    lines = sorted((finding(c) for c in failed), key=lambda ln: not ln.startswith(SECURITY))
+    security = sum(ln.startswith(SECURITY) for ln in lines)
+    outage = sum(ln.startswith(OUTAGE) for ln in lines)
+    head = f"{len(failed)} case(s) failed ({security} security, {outage} outage):"
+    return "\n".join([head, *(f"  {ln}" for ln in lines)])
+
+
+@dataclass(frozen=True)
+class PolicyCheck(Check):
+    """A check whose failures are findings; `measure` replaces the scenario/oracle pair (the
+    oracle is read live after the check's own setup)."""
+
+    measure: Callable[..., Result] | None = None
+
+    def run(self, env: object) -> Result:
+        assert self.measure is not None
+        return self.measure(env)
+
+    def verdict(self, result: Result, key: str) -> tuple[Result, str]:
+        part = result.slice(self.slice_by, key)
+        if not part.cases:
+            return part, f"{key}: nothing to test (no cases in this slice)"
+        if not part.failed:
+            return part, ""
+        wrong = f"{len(part.failed)} wrong out of {len(part.cases)}"
+        return part, f"{key}: {wrong}\n" + findings_report(part.cases)
