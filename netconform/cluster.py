@@ -162,7 +162,10 @@ class ClusterClient:
                 raise self._api_error(f"create {kind} {meta['name']}", err) from None
             patch, _ = self._method(kind, "patch")
             key = (meta["name"], namespace) if namespaced else (meta["name"],)
-            self.call(f"patch {kind} {meta['name']}", patch, *key, manifest)
+            # a pod's spec cannot change (and a strategic merge of two ports that share a
+            # number collapses them): an existing pod only gets the labels
+            body = {"metadata": {"labels": meta.get("labels", {})}} if kind == "Pod" else manifest
+            self.call(f"patch {kind} {meta['name']}", patch, *key, body)
 
     def delete(self, kind: str, name: str, namespace: str = "") -> bool:
         """Delete one object; False when it was already gone."""
