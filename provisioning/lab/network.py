@@ -361,10 +361,14 @@ def _build_peering(plan: LabPlan, peering: Peering) -> None:
 
 
 def set_peering(plan: LabPlan, a: str, b: str, active: bool) -> None:
-    """Cut (blackhole both ways, as AWS shows a deleted peering's routes) or restore."""
+    """Cut (link down, blackhole both ways, as AWS shows a deleted peering's routes) or
+    restore. The link state is what the lab's cloud audit reads as the peering's state."""
     peering = plan.peering(a, b)
     ra, rb = plan.region(peering.a), plan.region(peering.b)
-    for near, far, far_ip in ((ra, rb, peering.b_ip), (rb, ra, peering.a_ip)):
+    ends = ((ra, rb, peering.b_ip), (rb, ra, peering.a_ip))
+    for near, far, _ in ends:  # both ends up before a route may use the link
+        ip_batch(near.router_netns, [f"link set {peer_dev(far)} {'up' if active else 'down'}"])
+    for near, far, far_ip in ends:
         if active:
             route = f"route replace {far.vpc_cidr} via {far_ip} dev {peer_dev(far)}"
         else:
