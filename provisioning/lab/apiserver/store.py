@@ -31,7 +31,14 @@ from provisioning.lab.apiserver.kinds.node import node_object
 from provisioning.lab.apiserver.kinds.pod import complete_pod_status
 from provisioning.lab.apiserver.kinds.service import ServiceAllocations
 from provisioning.lab.apiserver.model import BY_KIND, RESOURCES, ClusterSpec, Event, Obj, Resource
-from provisioning.lab.apiserver.objects import labels_of, meta, name_problem, now, random_suffix
+from provisioning.lab.apiserver.objects import (
+    labels_of,
+    meta,
+    name_problem,
+    now,
+    pod_terminal,
+    random_suffix,
+)
 from provisioning.lab.apiserver.patches import apply_patch, merge_patch, strategic_merge
 from provisioning.lab.apiserver.selectors import (
     FieldTerm,
@@ -69,6 +76,9 @@ class Store:
         self._objects: dict[str, dict[tuple[str, str], Obj]] = {r.kind: {} for r in RESOURCES}
         self._settling = False
         self._dry = False
+        self.graceful_pods = False
+        """Set by a kubelet: a bound pod's delete then waits for it (`Terminating`); the API
+        server alone has none, so its pods go at once."""
         self._bootstrap()
 
     # -- reading --
@@ -135,9 +145,13 @@ class Store:
         patched = apply_patch(copy.deepcopy(old), patch, content_type)
         return self._settled(self.replace_now(res, namespace, name, patched, subresource))
 
-    async def delete(self, kind: str, namespace: str | None, name: str) -> Obj:
-        """Delete at once (cascading for namespaces and deployments); returns the last state."""
-        return self._settled(self.delete_now(BY_KIND[kind], namespace, name))
+    async def delete(
+        self, kind: str, namespace: str | None, name: str, grace: int | None = None
+    ) -> Obj:
+        """Delete (cascading for namespaces and deployments); returns the last state. A bound
+        pod with a grace period (`grace`, else its terminationGracePeriodSeconds) is only
+        marked Terminating: its kubelet removes it once stopped."""
+        return self._settled(self.delete_now(BY_KIND[kind], namespace, name, grace))
 
     async def update_pod_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         """Strategic-merge `status` into the pod's status (conditions by type, containerStatuses
@@ -214,7 +228,8 @@ class Store:
         KIND_RULES[res.kind].admit(self, obj, None)
         m = meta(obj)
         m.update(uid=str(uuid.uuid4()), creationTimestamp=now())
-        for key in ("resourceVersion", "deletionTimestamp", "managedFields", "selfLink"):
+        for key in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds",
+                    "managedFields", "selfLink"):  # fmt: skip
             m.pop(key, None)
         self._commit("ADDED", res, obj)
         return copy.deepcopy(obj)
@@ -233,9 +248,12 @@ class Store:
             new = copy.deepcopy(old)
             new["status"] = status if status is not None else {}
             return self.write_status(res, new)
-        for key in ("uid", "creationTimestamp", "namespace", "generation", "resourceVersion"):
+        for key in ("uid", "creationTimestamp", "namespace", "generation", "resourceVersion",
+                    "deletionTimestamp", "deletionGracePeriodSeconds"):  # fmt: skip
             if key in old["metadata"]:
                 new["metadata"][key] = old["metadata"][key]
+            elif key.startswith("deletion"):
+                new["metadata"].pop(key, None)  # only a delete sets them
         if res.has_status:
             new["status"] = copy.deepcopy(old.get("status", {}))
         KIND_RULES[res.kind].admit(self, new, old)
@@ -244,17 +262,38 @@ class Store:
         self._commit("MODIFIED", res, new)
         return copy.deepcopy(new)
 
-    def delete_now(self, res: Resource, namespace: str | None, name: str) -> Obj:
+    def delete_now(
+        self, res: Resource, namespace: str | None, name: str, grace: int | None = None
+    ) -> Obj:
         """Delete an object and what its kind cascades to; returns its last state."""
         if res.read_only:
             raise method_not_allowed()
         rules = KIND_RULES[res.kind]
         obj = self.require(res, namespace, name)
+        if res.kind == "Pod" and (period := self._grace_period(obj, grace)) > 0:
+            return self._terminate_pod(res, obj, period)
         rules.before_delete(self, obj)
         obj = copy.deepcopy(obj)
         self._commit("DELETED", res, obj)
         rules.after_delete(self, obj)
         return copy.deepcopy(obj)
+
+    def _grace_period(self, pod: Obj, grace: int | None) -> int:
+        """0 (remove at once) unless a kubelet runs the bound, not finished pod."""
+        if not self.graceful_pods or not pod["spec"].get("nodeName") or pod_terminal(pod):
+            return 0
+        period = grace if grace is not None else pod["spec"].get("terminationGracePeriodSeconds")
+        return max(int(period if period is not None else 30), 0)
+
+    def _terminate_pod(self, res: Resource, pod: Obj, period: int) -> Obj:
+        """Mark a pod Terminating (a shorter grace period may replace a longer one)."""
+        current = pod["metadata"].get("deletionGracePeriodSeconds")
+        if current is not None and current <= period:
+            return copy.deepcopy(pod)
+        pod = copy.deepcopy(pod)
+        pod["metadata"].update(deletionTimestamp=now(period), deletionGracePeriodSeconds=period)
+        self._commit("MODIFIED", res, pod)
+        return copy.deepcopy(pod)
 
     def write_status(self, res: Resource, new: Obj) -> Obj:
         """Store `new` if it differs from the current object (used for status-only writes)."""
