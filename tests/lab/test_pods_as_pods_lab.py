@@ -144,3 +144,29 @@ def test_a_pod_that_stops_on_sigterm_goes_at_once_and_force_removes_now(
     running(kubectl, "pp-forced")
     kubectl("delete", "pod", "pp-forced", "--grace-period=0", "--force")
     assert "NotFound" in kubectl("get", "pod", "pp-forced", check=False).stderr
+
+
+def test_scale_down_and_namespace_delete_go_through_the_same_grace(kubectl: Kubectl) -> None:
+    stubborn = {"name": "c", "image": "busybox:1.36",
+                "command": ["sh", "-c", "trap '' TERM; sleep 3600"]}  # fmt: skip
+    template = {"metadata": {"labels": {"app": "pp-dep"}},
+                "spec": {"terminationGracePeriodSeconds": 2, "containers": [stubborn]}}  # fmt: skip
+    manifests = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "pp-ns"}},
+        {"apiVersion": "apps/v1", "kind": "Deployment",
+         "metadata": {"name": "pp-dep", "namespace": "pp-ns"},
+         "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "pp-dep"}},
+                  "template": template}},
+    ]  # fmt: skip
+    kubectl("-n", "pp-ns", "apply", "-f", "-", stdin=yaml.safe_dump_all(manifests))
+    kubectl("-n", "pp-ns", "wait", "--for=condition=Ready", "pod", "-l", "app=pp-dep",
+            "--timeout=30s")  # fmt: skip
+    kubectl("-n", "pp-ns", "scale", "deployment", "pp-dep", "--replicas=1")
+    statuses = kubectl("-n", "pp-ns", "get", "pods", "--no-headers").stdout.split("\n")
+    assert sorted(line.split()[2] for line in statuses if line) == ["Running", "Terminating"]
+    kubectl("delete", "namespace", "pp-ns", "--wait=false")
+    assert "Terminating" in kubectl("get", "namespace", "pp-ns", "--no-headers").stdout
+    refused = kubectl("-n", "pp-ns", "create", "configmap", "x", "--dry-run=client", "-o", "yaml")
+    created = kubectl("-n", "pp-ns", "apply", "-f", "-", stdin=refused.stdout, check=False)
+    assert "because it is being terminated" in created.stderr, created.stderr
+    kubectl("wait", "--for=delete", "namespace/pp-ns", "--timeout=30s")

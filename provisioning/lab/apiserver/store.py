@@ -15,6 +15,12 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from provisioning.lab.apiserver.deletion import (
+    grace_period,
+    namespace_emptied,
+    terminate_namespace,
+    terminate_pod,
+)
 from provisioning.lab.apiserver.errors import (
     ApiError,
     already_exists,
@@ -36,7 +42,6 @@ from provisioning.lab.apiserver.objects import (
     meta,
     name_problem,
     now,
-    pod_terminal,
     random_suffix,
 )
 from provisioning.lab.apiserver.patches import apply_patch, merge_patch, strategic_merge
@@ -270,30 +275,19 @@ class Store:
             raise method_not_allowed()
         rules = KIND_RULES[res.kind]
         obj = self.require(res, namespace, name)
-        if res.kind == "Pod" and (period := self._grace_period(obj, grace)) > 0:
-            return self._terminate_pod(res, obj, period)
+        if res.kind == "Pod" and (period := grace_period(self, obj, grace)) > 0:
+            return terminate_pod(self, res, obj, period)
+        if meta(obj).get("deletionTimestamp") and res.kind == "Namespace":
+            return copy.deepcopy(obj)  # already emptying itself
         rules.before_delete(self, obj)
+        if res.kind == "Namespace" and self.select(BY_KIND["Pod"], name):
+            return terminate_namespace(self, res, obj)
         obj = copy.deepcopy(obj)
         self._commit("DELETED", res, obj)
         rules.after_delete(self, obj)
+        if res.kind == "Pod":
+            namespace_emptied(self, obj["metadata"]["namespace"])
         return copy.deepcopy(obj)
-
-    def _grace_period(self, pod: Obj, grace: int | None) -> int:
-        """0 (remove at once) unless a kubelet runs the bound, not finished pod."""
-        if not self.graceful_pods or not pod["spec"].get("nodeName") or pod_terminal(pod):
-            return 0
-        period = grace if grace is not None else pod["spec"].get("terminationGracePeriodSeconds")
-        return max(int(period if period is not None else 30), 0)
-
-    def _terminate_pod(self, res: Resource, pod: Obj, period: int) -> Obj:
-        """Mark a pod Terminating (a shorter grace period may replace a longer one)."""
-        current = pod["metadata"].get("deletionGracePeriodSeconds")
-        if current is not None and current <= period:
-            return copy.deepcopy(pod)
-        pod = copy.deepcopy(pod)
-        pod["metadata"].update(deletionTimestamp=now(period), deletionGracePeriodSeconds=period)
-        self._commit("MODIFIED", res, pod)
-        return copy.deepcopy(pod)
 
     def write_status(self, res: Resource, new: Obj) -> Obj:
         """Store `new` if it differs from the current object (used for status-only writes)."""
@@ -354,8 +348,13 @@ class Store:
             raise bad_request("the namespace of the provided object does not match the "
                               "namespace sent on the request")  # fmt: skip
         m["namespace"] = namespace
-        if self.lookup(BY_KIND["Namespace"], None, namespace) is None:
+        ns = self.lookup(BY_KIND["Namespace"], None, namespace)
+        if ns is None:
             raise not_found(BY_KIND["Namespace"], namespace)
+        if meta(ns).get("deletionTimestamp"):
+            raise ApiError(403, "Forbidden", f'{res.plural} "{m.get("name") or ""}" is '
+                           f"forbidden: unable to create new content in namespace {namespace} "
+                           "because it is being terminated")  # fmt: skip
 
     def _name(self, res: Resource, obj: Obj) -> None:
         m = meta(obj)
