@@ -14,11 +14,13 @@ the node (Calico-style /32 routes with proxy ARP). Every name starts with the la
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import shutil
 import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from netconform.errors import LabError, MissingToolError
 
@@ -37,7 +39,9 @@ MAX_REGIONS = 50
 NODES_PER_REGION = 2
 #: Link-local next hop every pod routes through; the node answers ARP for it.
 POD_GATEWAY = "169.254.1.1"
-REQUIRED_TOOLS = ("ip", "iptables", "iptables-restore", "sysctl")
+REQUIRED_TOOLS = (
+    "ip", "iptables", "iptables-restore", "sysctl", "unshare", "nsenter", "setpriv",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -159,6 +163,9 @@ def check_tools(tools: Iterable[str] = REQUIRED_TOOLS) -> None:
         "iptables": "iptables",
         "iptables-restore": "iptables",
         "sysctl": "procps",
+        "unshare": "util-linux",
+        "nsenter": "util-linux",
+        "setpriv": "util-linux",
         "nginx": "nginx-light",
         "dnsmasq": "dnsmasq-base",
         "ping": "iputils-ping",
@@ -394,6 +401,12 @@ def set_transit(plan: LabPlan, src: str, dst: str, via: str | None) -> None:
 def destroy(prefix: str) -> list[str]:
     """Delete every namespace named `prefix-*` (their links go with them)."""
     names = list_netns(prefix)
+    for name in names:  # the pods' /etc/hosts files (a lab killed outright leaves them)
+        etc = Path("/etc/netns") / name
+        with contextlib.suppress(OSError):
+            (etc / "hosts").unlink()
+        with contextlib.suppress(OSError):
+            etc.rmdir()
     if names:
         # -force: keep going past a namespace that vanished meanwhile
         run(

@@ -130,7 +130,7 @@ class Kubelet(Controller):
             if argv is None:
                 continue
             proc = await asyncio.create_subprocess_exec(
-                *enter(state.holder_pid, argv),
+                *enter(state.holder_pid, argv, lasting=True),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,

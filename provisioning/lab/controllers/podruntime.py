@@ -9,8 +9,10 @@ container command enters it by exact pid: `nsenter -t PID -u -m -n --wd=/root`, 
 as `ip netns exec` (2 ms either way, measured on the lab host). So nothing a pod writes
 reaches the host: the writable places are the pod's own, and a write anywhere else fails with
 `Read-only file system` (a clear error, where a real container's root would be writable).
-/etc/hosts is the kubelet-managed file, written to `/etc/netns/NETNS/hosts`, which
-`ip netns exec` binds over /etc/hosts for the holder and so for everything in the pod.
+The holder and the container commands carry a parent-death signal (`setpriv --pdeathsig`),
+so none outlives a daemon killed outright. /etc/hosts is the kubelet-managed file, written to
+`/etc/netns/NETNS/hosts`, which `ip netns exec` binds over /etc/hosts for the holder and so
+for everything in the pod (as it binds any other file there, such as a resolv.conf).
 
 Container commands, by the lab's image-to-behaviour mapping:
 - no `command` (only the image's entrypoint, with or without `args`): the image's behaviour,
@@ -80,7 +82,9 @@ async def start_holder(state: PodState) -> asyncio.subprocess.Process:
     etc.mkdir(parents=True, exist_ok=True)
     (etc / "hosts").write_text(hosts_file(state))
     proc = await asyncio.create_subprocess_exec(
-        *("ip", "netns", "exec", state.netns, "unshare", "--uts", "--mount"),
+        # the holder dies with the daemon, even one killed outright (no pod outlives its lab)
+        *("ip", "netns", "exec", state.netns, "setpriv", "--pdeathsig", "KILL"),
+        *("unshare", "--uts", "--mount"),
         *("--propagation", "private", "sh", "-c", _HOLDER_SCRIPT, "holder", pod_hostname(state)),
         stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
@@ -112,9 +116,11 @@ async def stop_holder(state: PodState, proc: asyncio.subprocess.Process) -> None
         etc.rmdir()
 
 
-def enter(holder_pid: int, argv: list[str]) -> list[str]:
-    """`argv` run inside the pod: its network, hostname and filesystem view."""
-    return ["nsenter", "-t", str(holder_pid), "-u", "-m", "-n", f"--wd={WORKDIR}", *argv]
+def enter(holder_pid: int, argv: list[str], lasting: bool = False) -> list[str]:
+    """`argv` run inside the pod: its network, hostname and filesystem view; a `lasting`
+    one (a container command) dies with the daemon, as the holder does."""
+    guard = ["setpriv", "--pdeathsig", "KILL"] if lasting else []
+    return ["nsenter", "-t", str(holder_pid), "-u", "-m", "-n", f"--wd={WORKDIR}", *guard, *argv]
 
 
 def pod_pids(holder_pid: int) -> list[int]:
