@@ -103,10 +103,11 @@ class Kubelet(Controller):
         self.lab.pods[key] = state
         try:
             await asyncio.to_thread(wire_pod, state)
-            holder = self._holders[state.netns] = await start_holder(state)
-            state.holder_pid = holder.pid
             for hook in self.lab.pod_hooks:
                 await hook.pod_started(state)
+            # after the hooks: files they put in /etc/netns/NETNS (resolv.conf) are bound too
+            holder = self._holders[state.netns] = await start_holder(state)
+            state.holder_pid = holder.pid
             await self._run_commands(state)
         finally:
             state.started.set()
