@@ -17,7 +17,7 @@ from netconform.cloudaudit import run_all
 from netconform.errors import NetconformError
 from netconform.topology import Topology, load_topology
 from provisioning.cloud import (
-    CLOUD_NAMES,
+    AUDITED_CLOUDS,
     Change,
     check_overlaps,
     credentials_problem,
@@ -40,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         cmd.add_argument("--topology", required=True, help="topology YAML file")
         cmd.add_argument(
             "--cloud",
-            choices=CLOUD_NAMES,
+            choices=AUDITED_CLOUDS,
             action="append",
             help="only this cloud (repeatable; default: every cloud named)",
         )
@@ -67,7 +67,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
 
 
 def _clouds(topology: Topology, wanted: list[str] | None) -> list[str]:
-    named = [c for c in CLOUD_NAMES if any(k.cloud == c for k in topology.clusters)]
+    named = [c for c in AUDITED_CLOUDS if any(k.cloud == c for k in topology.clusters)]
     return [c for c in named if not wanted or c in wanted]
 
 

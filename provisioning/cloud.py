@@ -23,6 +23,8 @@ from netconform.topology import Cluster, Topology
 
 Action = Literal["create", "update", "noop"]
 CLOUD_NAMES = ("aws", "gcp", "azure")
+#: what the audits read: the clouds, and the lab as a cloud (provisioning.lab.cloud)
+AUDITED_CLOUDS = (*CLOUD_NAMES, "lab")
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,11 @@ def print_plan(changes: Sequence[Change], out: TextIO) -> None:
 
 
 def credentials_problem(cloud: str) -> str:
-    """'' when credentials for `cloud` are configured; else what is missing. No network."""
+    """'' when credentials for `cloud` are configured; else what is missing. No network.
+
+    The lab needs none (its provider says so when no lab runs)."""
+    if cloud == "lab":
+        return ""
     checks: dict[str, Callable[[], bool]] = {
         "aws": _aws_credentials,
         "gcp": _gcp_credentials,

@@ -19,6 +19,7 @@ PROVIDERS: dict[str, str] = {
     "aws": "provisioning.aws:AwsProvider",
     "gcp": "provisioning.gcp:GcpProvider",
     "azure": "provisioning.azure:AzureProvider",
+    "lab": "provisioning.lab.cloud:LabProvider",
 }
 
 

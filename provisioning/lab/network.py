@@ -14,11 +14,13 @@ the node (Calico-style /32 routes with proxy ARP). Every name starts with the la
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import shutil
 import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from netconform.errors import LabError, MissingToolError
 
@@ -37,7 +39,9 @@ MAX_REGIONS = 50
 NODES_PER_REGION = 2
 #: Link-local next hop every pod routes through; the node answers ARP for it.
 POD_GATEWAY = "169.254.1.1"
-REQUIRED_TOOLS = ("ip", "iptables", "iptables-restore", "sysctl")
+REQUIRED_TOOLS = (
+    "ip", "iptables", "iptables-restore", "sysctl", "unshare", "nsenter", "setpriv",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -159,6 +163,9 @@ def check_tools(tools: Iterable[str] = REQUIRED_TOOLS) -> None:
         "iptables": "iptables",
         "iptables-restore": "iptables",
         "sysctl": "procps",
+        "unshare": "util-linux",
+        "nsenter": "util-linux",
+        "setpriv": "util-linux",
         "nginx": "nginx-light",
         "dnsmasq": "dnsmasq-base",
         "ping": "iputils-ping",
@@ -361,10 +368,14 @@ def _build_peering(plan: LabPlan, peering: Peering) -> None:
 
 
 def set_peering(plan: LabPlan, a: str, b: str, active: bool) -> None:
-    """Cut (blackhole both ways, as AWS shows a deleted peering's routes) or restore."""
+    """Cut (link down, blackhole both ways, as AWS shows a deleted peering's routes) or
+    restore. The link state is what the lab's cloud audit reads as the peering's state."""
     peering = plan.peering(a, b)
     ra, rb = plan.region(peering.a), plan.region(peering.b)
-    for near, far, far_ip in ((ra, rb, peering.b_ip), (rb, ra, peering.a_ip)):
+    ends = ((ra, rb, peering.b_ip), (rb, ra, peering.a_ip))
+    for near, far, _ in ends:  # both ends up before a route may use the link
+        ip_batch(near.router_netns, [f"link set {peer_dev(far)} {'up' if active else 'down'}"])
+    for near, far, far_ip in ends:
         if active:
             route = f"route replace {far.vpc_cidr} via {far_ip} dev {peer_dev(far)}"
         else:
@@ -390,6 +401,12 @@ def set_transit(plan: LabPlan, src: str, dst: str, via: str | None) -> None:
 def destroy(prefix: str) -> list[str]:
     """Delete every namespace named `prefix-*` (their links go with them)."""
     names = list_netns(prefix)
+    for name in names:  # the pods' /etc/hosts files (a lab killed outright leaves them)
+        etc = Path("/etc/netns") / name
+        with contextlib.suppress(OSError):
+            (etc / "hosts").unlink()
+        with contextlib.suppress(OSError):
+            etc.rmdir()
     if names:
         # -force: keep going past a namespace that vanished meanwhile
         run(

@@ -149,7 +149,12 @@ class ClusterApi:
         fields = list(parse_field_selector(request.query.get("fieldSelector", "")))
         if t.name is not None:
             fields.append(FieldTerm("metadata.name", True, t.name))
-        queue = self.store.open_watch(t.res.kind, request.query.get("resourceVersion", ""))
+        since = request.query.get("resourceVersion", "")
+        initial = -1  # events before the bookmark that ends the initial ones (-1: none asked)
+        if request.query.get("sendInitialEvents") == "true":  # kubectl's WatchList
+            since, initial = "", len(self.store.select(t.res, None))
+        bookmark_rv = str(self.store.resource_version)
+        queue = self.store.open_watch(t.res.kind, since)
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
         response.enable_chunked_encoding()
         self._streams.add(response)
@@ -158,6 +163,10 @@ class ClusterApi:
             timeout = float(request.query.get("timeoutSeconds") or 1800)
             with contextlib.suppress(TimeoutError, ConnectionError):
                 async with asyncio.timeout(timeout):
+                    if initial >= 0:
+                        await self._stream_events(request, t, queue, selector, fields,
+                                                  response, initial)  # fmt: skip
+                        await self._initial_events_end(t, bookmark_rv, response)
                     await self._stream_events(request, t, queue, selector, fields, response)
         finally:
             self.store.close_watch(queue)
@@ -167,9 +176,12 @@ class ClusterApi:
     async def _stream_events(
         self, request: web.Request, t: Target, queue: asyncio.Queue[Event | None],
         selector: Selector, fields: list[FieldTerm], response: web.StreamResponse,
+        count: int = -1,
     ) -> None:  # fmt: skip
+        """Write the matching events of the queue (only the next `count` when >= 0)."""
         table = wants_table(request)
-        while (event := await queue.get()) is not None:
+        while count != 0 and (event := await queue.get()) is not None:
+            count -= 1
             obj = event.obj
             if event.kind != t.res.kind:
                 continue
@@ -181,6 +193,15 @@ class ClusterApi:
                 obj = as_table(t.res.kind, [obj], obj["metadata"]["resourceVersion"])
             line = json.dumps({"type": event.type, "object": obj}, separators=(",", ":"))
             await response.write(line.encode() + b"\n")
+
+    @staticmethod
+    async def _initial_events_end(t: Target, version: str, response: web.StreamResponse) -> None:
+        """The BOOKMARK a WatchList client waits for after the current objects."""
+        annotations = {"k8s.io/initial-events-end": "true"}
+        obj = {"kind": t.res.kind, "apiVersion": t.res.api_version,
+               "metadata": {"resourceVersion": version, "annotations": annotations}}  # fmt: skip
+        line = json.dumps({"type": "BOOKMARK", "object": obj}, separators=(",", ":"))
+        await response.write(line.encode() + b"\n")
 
     # writes
 
@@ -211,9 +232,29 @@ class ClusterApi:
         obj = await self.store.patch(t.res.kind, t.namespace, t.name, body, content_type, t.sub)
         return json_response(obj)
 
+    @staticmethod
+    async def _grace(request: web.Request) -> int | None:
+        """gracePeriodSeconds of the DeleteOptions body or the query; None when not given."""
+        value = request.query.get("gracePeriodSeconds")
+        raw = await request.read()
+        if raw and "protobuf" not in request.headers.get("Content-Type", ""):
+            try:
+                options = json.loads(raw)
+            except ValueError as exc:
+                raise bad_request(f"the request body is not valid JSON: {exc}") from exc
+            if isinstance(options, dict) and options.get("gracePeriodSeconds") is not None:
+                value = options["gracePeriodSeconds"]
+        if value is None:
+            return None
+        try:
+            return int(value)
+        except (TypeError, ValueError):
+            raise bad_request(f"gracePeriodSeconds: invalid value {value!r}") from None
+
     async def _do_delete(self, request: web.Request, t: Target) -> web.StreamResponse:
         assert t.name is not None
-        obj = await self.store.delete(t.res.kind, t.namespace, t.name)
+        grace = await self._grace(request)
+        obj = await self.store.delete(t.res.kind, t.namespace, t.name, grace)
         if t.res.kind in ("Pod", "Service", "Namespace"):
             if t.res.kind == "Namespace":
                 obj["status"] = {"phase": "Terminating"}
@@ -222,10 +263,11 @@ class ClusterApi:
         return json_response(success_status(t.res, obj))
 
     async def _do_deletecollection(self, request: web.Request, t: Target) -> web.StreamResponse:
+        grace = await self._grace(request)
         for obj in self._selected(request, t):
             m = obj["metadata"]
             if self.store.get(t.res.kind, m.get("namespace"), m["name"]) is not None:
-                await self.store.delete(t.res.kind, m.get("namespace"), m["name"])
+                await self.store.delete(t.res.kind, m.get("namespace"), m["name"], grace)
         return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {},
                               "status": "Success"})  # fmt: skip
 

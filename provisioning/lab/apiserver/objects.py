@@ -10,9 +10,11 @@ import string
 from provisioning.lab.apiserver.model import Obj
 
 
-def now() -> str:
-    """RFC 3339 UTC timestamp, second precision, as Kubernetes writes it."""
-    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+def now(later: float = 0) -> str:
+    """RFC 3339 UTC timestamp (`later` seconds from now), second precision, as Kubernetes
+    writes it."""
+    when = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=later)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def meta(obj: Obj) -> Obj:
@@ -39,6 +41,11 @@ def pod_ready(pod: Obj) -> bool:
         return False
     conditions = status.get("conditions") or []
     return all(c.get("status") != "False" for c in conditions if c.get("type") == "Ready")
+
+
+def pod_terminating(pod: Obj) -> bool:
+    """Deleted gracefully, its kubelet still stopping it (`Terminating`)."""
+    return bool(pod["metadata"].get("deletionTimestamp"))
 
 
 def pod_terminal(pod: Obj) -> bool:

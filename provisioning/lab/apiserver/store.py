@@ -15,6 +15,12 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from provisioning.lab.apiserver.deletion import (
+    grace_period,
+    namespace_emptied,
+    terminate_namespace,
+    terminate_pod,
+)
 from provisioning.lab.apiserver.errors import (
     ApiError,
     already_exists,
@@ -31,7 +37,13 @@ from provisioning.lab.apiserver.kinds.node import node_object
 from provisioning.lab.apiserver.kinds.pod import complete_pod_status
 from provisioning.lab.apiserver.kinds.service import ServiceAllocations
 from provisioning.lab.apiserver.model import BY_KIND, RESOURCES, ClusterSpec, Event, Obj, Resource
-from provisioning.lab.apiserver.objects import labels_of, meta, name_problem, now, random_suffix
+from provisioning.lab.apiserver.objects import (
+    labels_of,
+    meta,
+    name_problem,
+    now,
+    random_suffix,
+)
 from provisioning.lab.apiserver.patches import apply_patch, merge_patch, strategic_merge
 from provisioning.lab.apiserver.selectors import (
     FieldTerm,
@@ -69,6 +81,9 @@ class Store:
         self._objects: dict[str, dict[tuple[str, str], Obj]] = {r.kind: {} for r in RESOURCES}
         self._settling = False
         self._dry = False
+        self.graceful_pods = False
+        """Set by a kubelet: a bound pod's delete then waits for it (`Terminating`); the API
+        server alone has none, so its pods go at once."""
         self._bootstrap()
 
     # -- reading --
@@ -135,9 +150,13 @@ class Store:
         patched = apply_patch(copy.deepcopy(old), patch, content_type)
         return self._settled(self.replace_now(res, namespace, name, patched, subresource))
 
-    async def delete(self, kind: str, namespace: str | None, name: str) -> Obj:
-        """Delete at once (cascading for namespaces and deployments); returns the last state."""
-        return self._settled(self.delete_now(BY_KIND[kind], namespace, name))
+    async def delete(
+        self, kind: str, namespace: str | None, name: str, grace: int | None = None
+    ) -> Obj:
+        """Delete (cascading for namespaces and deployments); returns the last state. A bound
+        pod with a grace period (`grace`, else its terminationGracePeriodSeconds) is only
+        marked Terminating: its kubelet removes it once stopped."""
+        return self._settled(self.delete_now(BY_KIND[kind], namespace, name, grace))
 
     async def update_pod_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         """Strategic-merge `status` into the pod's status (conditions by type, containerStatuses
@@ -214,7 +233,8 @@ class Store:
         KIND_RULES[res.kind].admit(self, obj, None)
         m = meta(obj)
         m.update(uid=str(uuid.uuid4()), creationTimestamp=now())
-        for key in ("resourceVersion", "deletionTimestamp", "managedFields", "selfLink"):
+        for key in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds",
+                    "managedFields", "selfLink"):  # fmt: skip
             m.pop(key, None)
         self._commit("ADDED", res, obj)
         return copy.deepcopy(obj)
@@ -233,9 +253,12 @@ class Store:
             new = copy.deepcopy(old)
             new["status"] = status if status is not None else {}
             return self.write_status(res, new)
-        for key in ("uid", "creationTimestamp", "namespace", "generation", "resourceVersion"):
+        for key in ("uid", "creationTimestamp", "namespace", "generation", "resourceVersion",
+                    "deletionTimestamp", "deletionGracePeriodSeconds"):  # fmt: skip
             if key in old["metadata"]:
                 new["metadata"][key] = old["metadata"][key]
+            elif key.startswith("deletion"):
+                new["metadata"].pop(key, None)  # only a delete sets them
         if res.has_status:
             new["status"] = copy.deepcopy(old.get("status", {}))
         KIND_RULES[res.kind].admit(self, new, old)
@@ -244,16 +267,26 @@ class Store:
         self._commit("MODIFIED", res, new)
         return copy.deepcopy(new)
 
-    def delete_now(self, res: Resource, namespace: str | None, name: str) -> Obj:
+    def delete_now(
+        self, res: Resource, namespace: str | None, name: str, grace: int | None = None
+    ) -> Obj:
         """Delete an object and what its kind cascades to; returns its last state."""
         if res.read_only:
             raise method_not_allowed()
         rules = KIND_RULES[res.kind]
         obj = self.require(res, namespace, name)
+        if res.kind == "Pod" and (period := grace_period(self, obj, grace)) > 0:
+            return terminate_pod(self, res, obj, period)
+        if meta(obj).get("deletionTimestamp") and res.kind == "Namespace":
+            return copy.deepcopy(obj)  # already emptying itself
         rules.before_delete(self, obj)
+        if res.kind == "Namespace" and self.select(BY_KIND["Pod"], name):
+            return terminate_namespace(self, res, obj)
         obj = copy.deepcopy(obj)
         self._commit("DELETED", res, obj)
         rules.after_delete(self, obj)
+        if res.kind == "Pod":
+            namespace_emptied(self, obj["metadata"]["namespace"])
         return copy.deepcopy(obj)
 
     def write_status(self, res: Resource, new: Obj) -> Obj:
@@ -315,8 +348,13 @@ class Store:
             raise bad_request("the namespace of the provided object does not match the "
                               "namespace sent on the request")  # fmt: skip
         m["namespace"] = namespace
-        if self.lookup(BY_KIND["Namespace"], None, namespace) is None:
+        ns = self.lookup(BY_KIND["Namespace"], None, namespace)
+        if ns is None:
             raise not_found(BY_KIND["Namespace"], namespace)
+        if meta(ns).get("deletionTimestamp"):
+            raise ApiError(403, "Forbidden", f'{res.plural} "{m.get("name") or ""}" is '
+                           f"forbidden: unable to create new content in namespace {namespace} "
+                           "because it is being terminated")  # fmt: skip
 
     def _name(self, res: Resource, obj: Obj) -> None:
         m = meta(obj)

@@ -29,7 +29,8 @@ def _pod_cells(pod: Obj) -> list[Any]:
     statuses = status.get("containerStatuses") or []
     ready = sum(bool(c.get("ready")) for c in statuses)
     restarts = sum(int(c.get("restartCount", 0)) for c in statuses)
-    return [f"{ready}/{len(spec['containers'])}", status.get("phase", ""), restarts,
+    phase = "Terminating" if pod["metadata"].get("deletionTimestamp") else status.get("phase", "")
+    return [f"{ready}/{len(spec['containers'])}", phase, restarts,
             status.get("podIP") or "<none>", spec.get("nodeName") or "<none>"]  # fmt: skip
 
 

@@ -91,6 +91,8 @@ class PodState:
     """TCP ports a pod hook listens on (the echo servers)."""
     log: list[str] = field(default_factory=list)
     execs: int = 0
+    holder_pid: int = 0
+    """The process holding the pod's hostname and filesystem view (0 until it runs)."""
     """Exec sessions run in this pod (the suite promises one per source pod per batch)."""
     started: asyncio.Event = field(default_factory=asyncio.Event)
     """Set once wiring finished (or failed): a stop waits for it before unwiring."""

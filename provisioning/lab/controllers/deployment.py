@@ -15,6 +15,7 @@ from provisioning.lab.apiserver.objects import (
     now,
     pod_ready,
     pod_terminal,
+    pod_terminating,
     random_suffix,
 )
 from provisioning.lab.controllers.base import SettlingController
@@ -51,6 +52,8 @@ class DeploymentController(SettlingController):
         template_hash = pod_template_hash(dep["spec"]["template"])
         current = []
         for pod in owned_pods(store, dep):
+            if pod_terminating(pod):
+                continue  # going: neither counted nor deleted again (as a ReplicaSet does)
             if pod_terminal(pod) or labels_of(pod).get("pod-template-hash") != template_hash:
                 store.delete_now(pod_res, namespace, pod["metadata"]["name"])
             else:

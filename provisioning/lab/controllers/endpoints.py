@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, ClassVar
 
 from provisioning.lab.apiserver.model import BY_KIND, Event, Obj
-from provisioning.lab.apiserver.objects import labels_of, pod_ready, pod_terminal
+from provisioning.lab.apiserver.objects import labels_of, pod_ready, pod_terminal, pod_terminating
 from provisioning.lab.apiserver.selectors import selector_from_spec
 from provisioning.lab.controllers.base import SettlingController
 
@@ -110,6 +110,8 @@ def endpoint_subsets(svc: Obj, pods: Iterable[Obj]) -> list[Obj]:
         ports = endpoint_ports(svc, pod)
         if not (pod.get("status") or {}).get("podIP") or pod_terminal(pod) or ports is None:
             continue
+        if pod_terminating(pod) and not publish_all:
+            continue  # a Terminating pod leaves the Endpoints, as the endpoints controller does
         group = groups.setdefault(json.dumps(ports, sort_keys=True), (ports, [], []))
         group[1 if publish_all or pod_ready(pod) else 2].append(endpoint_address(pod))
     subsets = []

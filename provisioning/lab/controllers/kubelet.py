@@ -1,6 +1,9 @@
 """The kubelet: a scheduled pod becomes a network namespace wired to its node (VPC CNI style,
-an address from the node's slice of the VPC), pod hooks run inside it, and the pod is reported
-Running; a deleted pod is unwired. Exec and logs of the API server end here too."""
+an address from the node's slice of the VPC) with its own hostname, /etc/hosts and filesystem
+view (`podruntime`), pod hooks and container commands run inside it, and the pod is reported
+Running. A pod deleted with a grace period shows Terminating: its processes get SIGTERM, then
+SIGKILL when the grace period ends, it is unwired, and only then is the object removed (a
+grace period of 0 removes it at once and stops it after). Exec and logs end here too."""
 
 from __future__ import annotations
 
@@ -15,6 +18,13 @@ from provisioning.lab import network
 from provisioning.lab.apiserver.errors import ApiError
 from provisioning.lab.apiserver.model import Event, Obj
 from provisioning.lab.controllers.base import Controller, LabContext, PodState
+from provisioning.lab.controllers.podruntime import (
+    container_command,
+    enter,
+    start_holder,
+    stop_holder,
+    stop_processes,
+)
 from provisioning.lab.network import POD_GATEWAY, NodePlan
 
 log = logging.getLogger("netconform.lab.kubelet")
@@ -28,13 +38,32 @@ class Kubelet(Controller):
         self._next_host: dict[str, int] = {}
         self._ips_in_use: set[str] = set()
         self._dev_counter = 0
+        self._holders: dict[str, asyncio.subprocess.Process] = {}
+        self._terminating: set[tuple[str, str, str]] = set()
+
+    async def start(self, lab: LabContext) -> None:
+        await super().start(lab)
+        for store in lab.api.stores.values():
+            store.graceful_pods = True  # deletes of bound pods now wait for this kubelet
+
+    async def stop(self) -> None:
+        for state in list(self.lab.pods.values()):
+            holder = self._holders.pop(state.netns, None)
+            if holder is not None:
+                await stop_holder(state, holder)
 
     async def on_event(self, cluster: str, event: Event) -> None:
         """Slow work runs in tasks so API calls return at once."""
+        meta = event.obj["metadata"]
+        key = (cluster, meta.get("namespace", ""), meta["name"])
         if event.type == "ADDED" and event.obj["spec"].get("nodeName"):
             self.lab.tasks.spawn(self._start_pod(cluster, event.obj))
+        elif event.type == "MODIFIED" and meta.get("deletionTimestamp"):
+            if key not in self._terminating:
+                self._terminating.add(key)
+                self.lab.tasks.spawn(self._terminate(cluster, event.obj))
         elif event.type == "DELETED":
-            self.lab.tasks.spawn(self._stop_pod(cluster, event.obj))
+            self.lab.tasks.spawn(self._stop_pod(cluster, event.obj, 0))
 
     def _node(self, cluster: str, node_name: str) -> NodePlan:
         for node in self.lab.region(cluster).nodes:
@@ -76,6 +105,10 @@ class Kubelet(Controller):
             await asyncio.to_thread(wire_pod, state)
             for hook in self.lab.pod_hooks:
                 await hook.pod_started(state)
+            # after the hooks: files they put in /etc/netns/NETNS (resolv.conf) are bound too
+            holder = self._holders[state.netns] = await start_holder(state)
+            state.holder_pid = holder.pid
+            await self._run_commands(state)
         finally:
             state.started.set()
         if self.lab.pods.get(key) is not state:
@@ -90,14 +123,51 @@ class Kubelet(Controller):
         except ApiError:
             log.info("pod %s/%s deleted while it was being wired", state.namespace, state.name)
 
-    async def _stop_pod(self, cluster: str, pod: Obj) -> None:
+    async def _run_commands(self, state: PodState) -> None:
+        """Each container's command, where the image-to-behaviour mapping allows."""
+        for container in state.spec.get("containers", []):
+            argv, why = container_command(container, state.serving)
+            state.log.append(f"container {container['name']}: {why}")
+            if argv is None:
+                continue
+            proc = await asyncio.create_subprocess_exec(
+                *enter(state.holder_pid, argv, lasting=True),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+            self.lab.procs.add(proc)
+            self.lab.tasks.spawn(_collect(self.lab, proc, state, container["name"]))
+
+    async def _terminate(self, cluster: str, pod: Obj) -> None:
+        """Graceful deletion: stop the pod within its grace period, then remove the object."""
         meta = pod["metadata"]
-        state = self.lab.pods.pop((cluster, meta["namespace"], meta["name"]), None)
-        if state is None:
+        key = (cluster, meta["namespace"], meta["name"])
+        try:
+            await self._stop_pod(cluster, pod, int(meta.get("deletionGracePeriodSeconds") or 0))
+            store = self.lab.store(cluster)
+            current = store.get("Pod", meta["namespace"], meta["name"])
+            if current is not None and current["metadata"].get("uid") == meta.get("uid"):
+                await store.delete("Pod", meta["namespace"], meta["name"], 0)
+        finally:
+            self._terminating.discard(key)
+
+    async def _stop_pod(self, cluster: str, pod: Obj, grace: int) -> None:
+        meta = pod["metadata"]
+        key = (cluster, meta["namespace"], meta["name"])
+        state = self.lab.pods.get(key)
+        if state is None or (meta.get("uid") and not state.netns.endswith(meta["uid"][:8])):
             return
+        self.lab.pods.pop(key)
         await state.started.wait()  # never unwire half-way through wiring
         for hook in self.lab.pod_hooks:
             hook.pod_stopping(state)
+        holder = self._holders.pop(state.netns, None)
+        if holder is not None:
+            killed = await asyncio.to_thread(stop_processes, holder.pid, grace)
+            if killed:
+                state.log.append(f"killed {len(killed)} process(es) at the end of {grace}s")
+            await stop_holder(state, holder)
         await asyncio.to_thread(unwire_pod, state)
         self._ips_in_use.discard(state.ip)
 
@@ -111,14 +181,28 @@ async def exec_in_pod(
         raise LabError(f"pod {namespace}/{pod} has no network namespace yet")
     if not argv or ("/" not in argv[0] and shutil.which(argv[0]) is None):
         raise FileNotFoundError(argv[0] if argv else "")
+    if not state.holder_pid:
+        raise LabError(f"pod {namespace}/{pod} is still starting")
     state.execs += 1
     pipe = asyncio.subprocess.PIPE
     proc = await asyncio.create_subprocess_exec(
-        "ip", "netns", "exec", state.netns, *argv, stdin=pipe, stdout=pipe, stderr=pipe
+        *enter(state.holder_pid, argv), stdin=pipe, stdout=pipe, stderr=pipe
     )
     lab.procs.add(proc)
     lab.tasks.spawn(_reap(lab, proc))
     return proc
+
+
+async def _collect(
+    lab: LabContext, proc: asyncio.subprocess.Process, state: PodState, container: str
+) -> None:
+    """A container command's output into the pod's log, then its exit."""
+    assert proc.stdout is not None
+    async for line in proc.stdout:
+        state.log.append(line.decode(errors="replace").rstrip("\n"))
+    code = await proc.wait()
+    lab.procs.discard(proc)
+    state.log.append(f"container {container}: command exited with code {code}")
 
 
 async def _reap(lab: LabContext, proc: asyncio.subprocess.Process) -> None:
