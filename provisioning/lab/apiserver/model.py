@@ -17,6 +17,8 @@ class NodeSpec:
     name: str
     internal_ip: str
     labels: dict[str, str] = field(default_factory=dict)
+    pod_cidr: str = ""
+    """The node's slice of the pod range (`spec.podCIDR`), "" when the plan has none."""
 
 
 @dataclass(frozen=True)

@@ -26,8 +26,8 @@ from provisioning.lab.apiserver.errors import (
     not_found,
     required,
 )
+from provisioning.lab.apiserver.bootstrap import bootstrap
 from provisioning.lab.apiserver.kinds import KIND_RULES
-from provisioning.lab.apiserver.kinds.node import node_object
 from provisioning.lab.apiserver.kinds.pod import complete_pod_status
 from provisioning.lab.apiserver.kinds.service import ServiceAllocations
 from provisioning.lab.apiserver.model import BY_KIND, RESOURCES, ClusterSpec, Event, Obj, Resource
@@ -69,7 +69,7 @@ class Store:
         self._objects: dict[str, dict[tuple[str, str], Obj]] = {r.kind: {} for r in RESOURCES}
         self._settling = False
         self._dry = False
-        self._bootstrap()
+        bootstrap(self)
 
     # -- reading --
 
@@ -350,12 +350,9 @@ class Store:
         if wanted and wanted != old["metadata"]["resourceVersion"]:
             raise conflict(res, name)
 
-    def _bootstrap(self) -> None:
-        names = dict.fromkeys(("default", "kube-system", "kube-public", *self.spec.namespaces))
-        for ns in names:
-            self.create_now(BY_KIND["Namespace"], None, {"metadata": {"name": ns}})
-        for node in self.spec.nodes:
-            self._commit("ADDED", BY_KIND["Node"], node_object(node))
+    def commit_node(self, node: Obj) -> None:
+        """Store a Node (read-only kind: only the lab makes them)."""
+        self._commit("ADDED", BY_KIND["Node"], node)
 
     # -- settling --
 

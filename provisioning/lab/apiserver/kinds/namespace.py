@@ -11,7 +11,7 @@ from provisioning.lab.apiserver.model import BY_KIND, RESOURCES, Obj
 if TYPE_CHECKING:
     from provisioning.lab.apiserver.store import Store
 
-PROTECTED_NAMESPACES: Final = ("default", "kube-system", "kube-public")
+PROTECTED_NAMESPACES: Final = ("default", "kube-system", "kube-public", "kube-node-lease")
 DELETE_FIRST: Final = ("Deployment", "Service", "Pod")
 
 
