@@ -86,6 +86,7 @@ RESOURCES: Final = (
     Resource("Endpoints", "endpoints", "", True, ("ep",)),
     Resource("ConfigMap", "configmaps", "", True, ("cm",)),
     Resource("Secret", "secrets", "", True),
+    Resource("Event", "events", "", True, ("ev",)),
     Resource("Deployment", "deployments", "apps", True, ("deploy",), has_status=True),
     Resource("Ingress", "ingresses", NETWORKING, True, ("ing",), has_status=True),
     Resource("IngressClass", "ingressclasses", NETWORKING, False),

@@ -74,6 +74,13 @@ def _node_cells(node: Obj) -> list[Any]:
     return ["Ready" if ready else "NotReady", "<none>", version, address]
 
 
+def _event_cells(ev: Obj) -> list[Any]:
+    ref = ev.get("involvedObject") or {}
+    return [age(ev.get("lastTimestamp") or ev["metadata"]["creationTimestamp"]), ev.get("type", ""),
+            ev.get("reason", ""), f"{str(ref.get('kind', '')).lower()}/{ref.get('name', '')}",
+            ev.get("message", "")]  # fmt: skip
+
+
 AGE = ("Age", 0)
 TABLE_COLUMNS: Final[dict[str, tuple[list[tuple[str, int]], Callable[[Obj], list[Any]]]]] = {
     "Pod": ([("Ready", 0), ("Status", 0), ("Restarts", 0), AGE, ("IP", 1), ("Node", 1)],
@@ -85,6 +92,8 @@ TABLE_COLUMNS: Final[dict[str, tuple[list[tuple[str, int]], Callable[[Obj], list
     "Node": ([("Status", 0), ("Roles", 0), AGE, ("Version", 0), ("Internal-IP", 1)],
              _node_cells),
     "Namespace": ([("Status", 0), AGE], lambda o: [(o.get("status") or {}).get("phase", "")]),
+    "Event": ([("Last Seen", 0), ("Type", 0), ("Reason", 0), ("Object", 0), ("Message", 0)],
+              _event_cells),
     "ConfigMap": ([("Data", 0), AGE], lambda o: [len(o.get("data") or {})]),
     "Secret": ([("Type", 0), ("Data", 0), AGE],
                lambda o: [o.get("type", ""), len(o.get("data") or {})]),
@@ -94,7 +103,7 @@ TABLE_COLUMNS: Final[dict[str, tuple[list[tuple[str, int]], Callable[[Obj], list
 def as_table(kind: str, items: list[Obj], resource_version: str) -> Obj:
     """A meta.k8s.io/v1 Table, as kubectl asks for with `as=Table`."""
     extra, cells = TABLE_COLUMNS.get(kind, ([AGE], lambda o: []))
-    columns = [("Name", 0), *extra]
+    columns = [("Name", 1 if kind == "Event" else 0), *extra]
     computed = [c[0] for c in extra if c != AGE]
     definitions = [{"name": n, "type": "string", "format": "name" if n == "Name" else "",
                     "description": n, "priority": p} for n, p in columns]  # fmt: skip

@@ -21,10 +21,12 @@ from provisioning.lab.controllers.echo import EchoServers
 from provisioning.lab.controllers.endpoints import EndpointsController
 from provisioning.lab.controllers.kube_proxy import KubeProxy
 from provisioning.lab.controllers.kubelet import Kubelet
+from provisioning.lab.controllers.pod_events import PodEvents
 
 CONTROLLERS: Final[tuple[ControllerClass, ...]] = (
     DeploymentController,
     EndpointsController,
+    PodEvents,
     EchoServers,
     Kubelet,
     KubeProxy,

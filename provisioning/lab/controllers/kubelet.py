@@ -89,6 +89,18 @@ class Kubelet(Controller):
             )
         except ApiError:
             log.info("pod %s/%s deleted while it was being wired", state.namespace, state.name)
+            return
+        self._started_events(cluster, pod)
+
+    def _started_events(self, cluster: str, pod: Obj) -> None:
+        for c in pod["spec"].get("containers") or []:
+            image, name = c.get("image", ""), c["name"]
+            for reason, message in (
+                ("Pulled", f'Container image "{image}" already present on machine'),
+                ("Created", f"Created container: {name}"),
+                ("Started", f"Started container {name}"),
+            ):
+                self.lab.record_event(cluster, pod, reason, message, "kubelet")
 
     async def _stop_pod(self, cluster: str, pod: Obj) -> None:
         meta = pod["metadata"]
