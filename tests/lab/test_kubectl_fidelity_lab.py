@@ -45,3 +45,13 @@ def test_describe_pod_shows_its_events(kubectl: Kubectl, core: client.CoreV1Api,
     ok(kubectl("delete", "pod", "ev", "-n", ns, "--wait=false"))
     killing = wait_for(lambda: "Killing" in (out := ok(kubectl("get", "ev", "-n", ns))) and out)
     assert "Stopping container main" in killing
+
+
+def test_port_forward_says_it_is_not_supported(
+    kubectl: Kubectl, core: client.CoreV1Api, ns: str
+) -> None:
+    running_pod(core, ns, "pf")
+    refused = kubectl("port-forward", "-n", ns, "pod/pf", "18080:8080")
+    assert refused.returncode != 0
+    assert "port-forward is not supported by the netconform lab" in refused.stderr
+    assert "could not find the requested resource" not in refused.stderr

@@ -52,6 +52,7 @@ def _resource_entries(res: Resource) -> list[Obj]:
     if res.kind == "Pod":
         entries.append(_subresource(res, "exec", "PodExecOptions", ["create", "get"]))
         entries.append(_subresource(res, "log", "Pod", ["get"]))
+        entries.append(_subresource(res, "portforward", "PodPortForwardOptions", ["create", "get"]))
     if res.kind == "Deployment":
         entries.append(_subresource(res, "scale", "Scale", ["get", "patch", "update"],
                                     group="autoscaling", version="v1"))  # fmt: skip

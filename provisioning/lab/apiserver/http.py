@@ -46,6 +46,11 @@ from provisioning.lab.apiserver.store import Store
 from provisioning.lab.apiserver.tables import as_table, wants_table
 
 log = logging.getLogger("netconform.lab.apiserver")
+PORT_FORWARD_UNSUPPORTED = (
+    "port-forward is not supported by the netconform lab API server (pods live in the lab's "
+    "network namespaces: reach them with kubectl exec, or from the host with "
+    "`netconform-lab shell POD`)"
+)
 
 
 class ClusterApi:
@@ -256,6 +261,10 @@ class ClusterApi:
             lines = text.splitlines(keepends=True)
             text = "".join(lines[len(lines) - int(tail) :]) if int(tail) else ""
         return web.Response(text=text, content_type="text/plain")
+
+    async def _do_portforward(self, request: web.Request, t: Target) -> web.StreamResponse:
+        self._pod(t)
+        raise ApiError(501, "NotImplemented", PORT_FORWARD_UNSUPPORTED)
 
     async def _do_exec(self, request: web.Request, t: Target) -> web.StreamResponse:
         pod = self._pod(t)
