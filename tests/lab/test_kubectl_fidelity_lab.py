@@ -55,3 +55,21 @@ def test_port_forward_says_it_is_not_supported(
     assert refused.returncode != 0
     assert "port-forward is not supported by the netconform lab" in refused.stderr
     assert "could not find the requested resource" not in refused.stderr
+
+
+def test_auth_can_i_answers_as_each_identity_really_is(kubectl: Kubectl, ns: str) -> None:
+    admin = kubectl("auth", "can-i", "create", "pods/exec", "-n", ns)
+    assert (admin.returncode, admin.stdout.strip()) == (0, "yes"), admin.stderr
+    viewer = "lab-east-viewer"
+    for args, answer in (
+        (("create", "pods/exec"), "no"),
+        (("delete", "deployments"), "no"),
+        (("get", "pods"), "yes"),
+        (("watch", "services"), "yes"),
+        (("get", "pods", "--subresource", "log"), "yes"),
+    ):
+        got = kubectl("auth", "can-i", *args, "-n", ns, context=viewer)
+        assert got.stdout.split(" ")[0].strip() == answer, (args, got.stdout, got.stderr)
+        assert got.returncode == (0 if answer == "yes" else 1)
+    listed = ok(kubectl("auth", "can-i", "--list", "-n", ns, context=viewer))
+    assert "pods/log" in listed and "[get list watch]" in listed, listed

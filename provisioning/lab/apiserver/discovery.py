@@ -42,6 +42,8 @@ def _resource_entries(res: Resource) -> list[Obj]:
         "kind": res.kind,
         "verbs": list(READ_VERBS) if res.read_only else list(ALL_VERBS),
     }
+    if res.review:
+        return [{**entry, "singularName": res.singular, "verbs": ["create"]}]
     if res.short_names:
         entry["shortNames"] = list(res.short_names)
     if res.kind in ("Pod", "Service", "Deployment"):
@@ -92,7 +94,7 @@ def openapi_v3_group(group: str) -> Obj:
             "parameters": [parameter],
             "responses": {"200": {"description": "OK"}},
         }}
-        for res in RESOURCES if res.group == group and not res.read_only
+        for res in RESOURCES if res.group == group and not (res.read_only or res.review)
     }  # fmt: skip
     return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.0"},
             "paths": paths, "components": {"schemas": {}}}  # fmt: skip

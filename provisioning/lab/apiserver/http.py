@@ -12,7 +12,13 @@ from typing import Any
 from aiohttp import web
 
 from provisioning.lab.apiserver.discovery import READ_VERBS, discovery_documents
-from provisioning.lab.apiserver.errors import ApiError, bad_request, not_found
+from provisioning.lab.apiserver.access import access_review, rules_review
+from provisioning.lab.apiserver.errors import (
+    ApiError,
+    bad_request,
+    method_not_allowed,
+    not_found,
+)
 from provisioning.lab.apiserver.execstream import (
     V4_PROTOCOL,
     V5_PROTOCOL,
@@ -23,6 +29,7 @@ from provisioning.lab.apiserver.execstream import (
 from provisioning.lab.apiserver.model import Event, ExecHandler, LogHandler, Obj
 from provisioning.lab.apiserver.objects import labels_of, now
 from provisioning.lab.apiserver.patches import apply_patch
+from provisioning.lab.apiserver.reviewwire import review_from_protobuf
 from provisioning.lab.apiserver.routing import (
     Target,
     bearer_token,
@@ -103,6 +110,8 @@ class ClusterApi:
             return json_response(self._docs[path])
         target = parse_target(path)
         verb = verb_of(request.method, target, request.query)
+        if target.res.review:
+            return await self._review(request, target, verb, viewer)
         if viewer and verb not in (*READ_VERBS, "log"):
             raise forbidden(target, verb, "viewer")
         handler = getattr(self, f"_do_{verb}")
@@ -115,6 +124,19 @@ class ClusterApi:
             return response
         response = await handler(request, target)
         return response
+
+    async def _review(
+        self, request: web.Request, t: Target, verb: str, viewer: bool
+    ) -> web.StreamResponse:
+        if verb != "create":
+            raise method_not_allowed()
+        if "protobuf" in request.headers.get("Content-Type", ""):
+            body = review_from_protobuf(await request.read())
+        else:
+            body = await self._body(request)
+        if t.res.kind == "SelfSubjectAccessReview":
+            return json_response(access_review(body, viewer), 201)
+        return json_response(rules_review(body, viewer), 201)
 
     # reads
 

@@ -62,6 +62,8 @@ class Resource:
     has_status: bool = False
     read_only: bool = False
     version: str = "v1"
+    review: bool = False
+    """Create-only and never stored: answered from the request (access reviews)."""
 
     @property
     def api_version(self) -> str:
@@ -78,6 +80,7 @@ class Resource:
 
 
 NETWORKING = "networking.k8s.io"
+AUTHORIZATION = "authorization.k8s.io"
 RESOURCES: Final = (
     Resource("Namespace", "namespaces", "", False, ("ns",), has_status=True),
     Resource("Node", "nodes", "", False, ("no",), has_status=True, read_only=True),
@@ -91,6 +94,10 @@ RESOURCES: Final = (
     Resource("Ingress", "ingresses", NETWORKING, True, ("ing",), has_status=True),
     Resource("IngressClass", "ingressclasses", NETWORKING, False),
     Resource("NetworkPolicy", "networkpolicies", NETWORKING, True, ("netpol",)),
+    Resource("SelfSubjectAccessReview", "selfsubjectaccessreviews", AUTHORIZATION, False,
+             review=True),
+    Resource("SelfSubjectRulesReview", "selfsubjectrulesreviews", AUTHORIZATION, False,
+             review=True),
 )
 BY_KIND: Final = {r.kind: r for r in RESOURCES}
-GROUPS: Final = ("", "apps", NETWORKING)
+GROUPS: Final = ("", "apps", NETWORKING, AUTHORIZATION)
