@@ -8,9 +8,10 @@ import json
 import subprocess
 from collections.abc import Callable
 
+import yaml
 from kubernetes import client
 
-from tests.lab.apiserver_kit import running_pod, wait_for
+from tests.lab.apiserver_kit import Lab, expect_error, running_pod, wait_for
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 
@@ -27,9 +28,11 @@ def test_a_fresh_cluster_has_what_every_cluster_starts_with(kubectl: Kubectl) ->
     assert svc["spec"]["clusterIP"] == "10.201.0.1"
     assert [(p["name"], p["port"]) for p in svc["spec"]["ports"]] == [("https", 443)]
     ep = json.loads(ok(kubectl("get", "ep", "kubernetes", "-n", "default", "-o", "json")))
-    assert not ep.get("subsets") and "loopback" in ep["metadata"]["annotations"]["netconform.lab/note"]
+    assert not ep.get("subsets")
+    assert "loopback" in ep["metadata"]["annotations"]["netconform.lab/note"]
     node = json.loads(ok(kubectl("get", "node", "east-node-1", "-o", "json")))
-    assert node["spec"]["podCIDR"] == "10.101.2.0/24" and node["spec"]["podCIDRs"] == ["10.101.2.0/24"]
+    assert node["spec"]["podCIDR"] == "10.101.2.0/24"
+    assert node["spec"]["podCIDRs"] == ["10.101.2.0/24"]
     assert {c["type"] for c in node["status"]["conditions"]} >= {"Ready", "MemoryPressure"}
     assert node["status"]["allocatable"]["pods"] == "110"
     described = ok(kubectl("describe", "node", "east-node-1"))
@@ -73,3 +76,56 @@ def test_auth_can_i_answers_as_each_identity_really_is(kubectl: Kubectl, ns: str
         assert got.returncode == (0 if answer == "yes" else 1)
     listed = ok(kubectl("auth", "can-i", "--list", "-n", ns, context=viewer))
     assert "pods/log" in listed and "[get list watch]" in listed, listed
+
+
+def _deployment_yaml(name: str, replicas: int) -> str:
+    return f"""apiVersion: apps/v1
+kind: Deployment
+metadata: {{name: {name}}}
+spec:
+  replicas: {replicas}
+  selector: {{matchLabels: {{app: {name}}}}}
+  template:
+    metadata: {{labels: {{app: {name}}}}}
+    spec: {{containers: [{{name: c, image: nginx:1.25}}]}}
+"""
+
+
+def test_server_side_apply_is_idempotent_and_names_conflicts(
+    kubectl: Kubectl, lab_api: Lab, ns: str
+) -> None:
+    def apply(replicas: int, manager: str, *extra: str) -> subprocess.CompletedProcess[str]:
+        return kubectl("apply", "--server-side", f"--field-manager={manager}", "-n", ns,
+                       *extra, "-f", "-", stdin=_deployment_yaml("ssa", replicas))  # fmt: skip
+
+    assert "deployment.apps/ssa serverside-applied" in ok(apply(2, "mgr-a"))
+    version = ok(kubectl("get", "deploy", "ssa", "-n", ns, "-o",
+                         "jsonpath={.metadata.resourceVersion}"))  # fmt: skip
+    assert "serverside-applied" in ok(apply(2, "mgr-a"))
+    assert version == ok(kubectl("get", "deploy", "ssa", "-n", ns, "-o",
+                                 "jsonpath={.metadata.resourceVersion}"))  # fmt: skip
+    clash = apply(3, "mgr-b")
+    assert clash.returncode == 1
+    assert 'Apply failed with 1 conflict: conflict with "mgr-a": .spec.replicas' in clash.stderr
+    body = yaml.safe_load(_deployment_yaml("ssa", 3))
+    status = expect_error(409, "Conflict", lambda: client.AppsV1Api(lab_api.api())
+                          .patch_namespaced_deployment("ssa", ns, body, field_manager="mgr-b",
+                          _content_type="application/apply-patch+yaml"))  # fmt: skip
+    assert status["details"]["causes"] == [
+        {
+            "type": "FieldManagerConflict",
+            "field": ".spec.replicas",
+            "message": 'conflict with "mgr-a"',
+        }
+    ]
+    assert "serverside-applied" in ok(apply(3, "mgr-b", "--force-conflicts"))
+    got = json.loads(
+        ok(kubectl("get", "deploy", "ssa", "-n", ns, "-o", "json", "--show-managed-fields"))
+    )
+    assert got["spec"]["replicas"] == 3
+    owners = {e["manager"]: e["fieldsV1"] for e in got["metadata"]["managedFields"]}
+    assert "f:replicas" in owners["mgr-b"]["f:spec"]
+    assert "f:replicas" not in owners["mgr-a"]["f:spec"]
+    ok(kubectl("scale", "deploy", "ssa", "-n", ns, "--replicas=5"))
+    after_scale = apply(3, "mgr-b")
+    assert "conflict with" in after_scale.stderr and ".spec.replicas" in after_scale.stderr

@@ -11,8 +11,8 @@ from typing import Any
 
 from aiohttp import web
 
-from provisioning.lab.apiserver.discovery import READ_VERBS, discovery_documents
 from provisioning.lab.apiserver.access import access_review, rules_review
+from provisioning.lab.apiserver.discovery import READ_VERBS, discovery_documents
 from provisioning.lab.apiserver.errors import (
     ApiError,
     bad_request,
@@ -49,6 +49,7 @@ from provisioning.lab.apiserver.selectors import (
     parse_label_selector,
     selector_matches,
 )
+from provisioning.lab.apiserver.ssa import APPLY_PATCH, apply_body, field_manager
 from provisioning.lab.apiserver.store import Store
 from provisioning.lab.apiserver.tables import as_table, wants_table
 
@@ -223,7 +224,8 @@ class ClusterApi:
 
     async def _do_create(self, request: web.Request, t: Target) -> web.StreamResponse:
         body = await self._body(request)
-        return json_response(await self.store.create(t.res.kind, t.namespace, body), 201)
+        obj = await self.store.create(t.res.kind, t.namespace, body, field_manager(request))
+        return json_response(obj, 201)
 
     async def _do_update(self, request: web.Request, t: Target) -> web.StreamResponse:
         assert t.name is not None
@@ -231,17 +233,36 @@ class ClusterApi:
         if t.sub == "scale":
             if not isinstance(body, dict):
                 raise bad_request("the request body must be a JSON object")
-            return json_response(await self.store.set_scale(t.namespace or "", t.name, body))
-        return json_response(await self.store.replace(t.res.kind, t.namespace, t.name, body, t.sub))
+            scaled = await self.store.set_scale(t.namespace or "", t.name, body,
+                                                field_manager(request))  # fmt: skip
+            return json_response(scaled)
+        obj = await self.store.replace(t.res.kind, t.namespace, t.name, body, t.sub,
+                                       field_manager(request))  # fmt: skip
+        return json_response(obj)
 
     async def _do_patch(self, request: web.Request, t: Target) -> web.StreamResponse:
         assert t.name is not None
-        body = await self._body(request)
         content_type = request.headers.get("Content-Type", "application/merge-patch+json")
+        manager = field_manager(request)
+        if content_type.startswith(APPLY_PATCH) and not t.sub:
+            force = truthy(request.query.get("force"))
+            applied = await apply_body(request)
+            obj, created = await self.store.apply(
+                t.res.kind,
+                t.namespace,
+                t.name,
+                applied,
+                request.query.get("fieldManager", ""),
+                force,
+            )
+            return json_response(obj, 201 if created else 200)
+        body = await self._body(request)
         if t.sub == "scale":
             scale = apply_patch(self.store.scale(t.namespace or "", t.name), body, content_type)
-            return json_response(await self.store.set_scale(t.namespace or "", t.name, scale))
-        obj = await self.store.patch(t.res.kind, t.namespace, t.name, body, content_type, t.sub)
+            scaled = await self.store.set_scale(t.namespace or "", t.name, scale, manager)
+            return json_response(scaled)
+        obj = await self.store.patch(t.res.kind, t.namespace, t.name, body, content_type, t.sub,
+                                     manager)  # fmt: skip
         return json_response(obj)
 
     async def _do_delete(self, request: web.Request, t: Target) -> web.StreamResponse:

@@ -94,10 +94,12 @@ RESOURCES: Final = (
     Resource("Ingress", "ingresses", NETWORKING, True, ("ing",), has_status=True),
     Resource("IngressClass", "ingressclasses", NETWORKING, False),
     Resource("NetworkPolicy", "networkpolicies", NETWORKING, True, ("netpol",)),
-    Resource("SelfSubjectAccessReview", "selfsubjectaccessreviews", AUTHORIZATION, False,
-             review=True),
-    Resource("SelfSubjectRulesReview", "selfsubjectrulesreviews", AUTHORIZATION, False,
-             review=True),
+    Resource(
+        "SelfSubjectAccessReview", "selfsubjectaccessreviews", AUTHORIZATION, False, review=True
+    ),
+    Resource(
+        "SelfSubjectRulesReview", "selfsubjectrulesreviews", AUTHORIZATION, False, review=True
+    ),
 )
 BY_KIND: Final = {r.kind: r for r in RESOURCES}
 GROUPS: Final = ("", "apps", NETWORKING, AUTHORIZATION)

@@ -45,7 +45,10 @@ def parse_target(path: str) -> Target:
     return Target(res, namespace, name, sub)
 
 
-SUBRESOURCES: Final = {"Pod": ("status", "exec", "log", "portforward"), "Deployment": ("status", "scale")}
+SUBRESOURCES: Final = {
+    "Pod": ("status", "exec", "log", "portforward"),
+    "Deployment": ("status", "scale"),
+}
 
 
 def verb_of(method: str, target: Target, query: Mapping[str, str]) -> str:

@@ -8,7 +8,6 @@ from typing import Final
 from provisioning.lab.apiserver.model import NodeSpec, Obj
 from provisioning.lab.apiserver.objects import now
 
-
 NO_PRESSURE: Final = (
     ("MemoryPressure", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
     ("DiskPressure", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
