@@ -129,3 +129,27 @@ def test_server_side_apply_is_idempotent_and_names_conflicts(
     ok(kubectl("scale", "deploy", "ssa", "-n", ns, "--replicas=5"))
     after_scale = apply(3, "mgr-b")
     assert "conflict with" in after_scale.stderr and ".spec.replicas" in after_scale.stderr
+
+
+def test_deployments_run_replica_sets_with_history(kubectl: Kubectl, ns: str) -> None:
+    ok(kubectl("apply", "-n", ns, "-f", "-", stdin=_deployment_yaml("web", 2)))
+    ok(kubectl("rollout", "status", "deployment/web", "-n", ns, "--timeout=10s"))
+    sets = ok(kubectl("get", "rs", "-n", ns))
+    first = json.loads(ok(kubectl("get", "rs", "-n", ns, "-o", "json")))["items"]
+    assert len(first) == 1 and first[0]["metadata"]["ownerReferences"][0]["name"] == "web"
+    assert first[0]["metadata"]["name"] in sets and "DESIRED" in sets
+    everything = ok(kubectl("get", "all", "-n", ns))
+    assert "deployment.apps/web" in everything and "replicaset.apps/web-" in everything
+    assert everything.count("pod/web-") == 2
+    ok(kubectl("set", "image", "deployment/web", "c=nginx:1.27", "-n", ns))
+    ok(kubectl("annotate", "deployment/web", "kubernetes.io/change-cause=bump", "-n", ns))
+    ok(kubectl("rollout", "status", "deployment/web", "-n", ns, "--timeout=10s"))
+    history = ok(kubectl("rollout", "history", "deployment/web", "-n", ns))
+    assert [line.split()[0] for line in history.splitlines()[2:] if line.strip()] == ["1", "2"]
+    rs = json.loads(ok(kubectl("get", "rs", "-n", ns, "-o", "json")))["items"]
+    assert sorted(r["spec"]["replicas"] for r in rs) == [0, 2]
+    ok(kubectl("rollout", "undo", "deployment/web", "-n", ns))
+    image = "jsonpath={.spec.template.spec.containers[0].image}"
+    assert ok(kubectl("get", "deploy", "web", "-n", ns, "-o", image)) == "nginx:1.25"
+    described = ok(kubectl("describe", "deployment", "web", "-n", ns))
+    assert "ScalingReplicaSet" in described and "Scaled up replica set web-" in described

@@ -46,7 +46,7 @@ def _resource_entries(res: Resource) -> list[Obj]:
         return [{**entry, "singularName": res.singular, "verbs": ["create"]}]
     if res.short_names:
         entry["shortNames"] = list(res.short_names)
-    if res.kind in ("Pod", "Service", "Deployment"):
+    if res.kind in ("Pod", "Service", "Deployment", "ReplicaSet"):
         entry["categories"] = ["all"]
     entries = [entry]
     if res.has_status and not res.read_only:

@@ -176,7 +176,14 @@ class ClusterApi:
         fields = list(parse_field_selector(request.query.get("fieldSelector", "")))
         if t.name is not None:
             fields.append(FieldTerm("metadata.name", True, t.name))
-        queue = self.store.open_watch(t.res.kind, request.query.get("resourceVersion", ""))
+        initial = truthy(request.query.get("sendInitialEvents"))
+        since = "" if initial else request.query.get("resourceVersion", "")
+        queue = self.store.open_watch(t.res.kind, since)
+        if initial:  # a watch-list: the initial objects end with a bookmark saying so
+            queue.put_nowait(Event("BOOKMARK", t.res.kind, {
+                "kind": t.res.kind, "apiVersion": t.res.api_version,
+                "metadata": {"resourceVersion": str(self.store.resource_version),
+                             "annotations": {"k8s.io/initial-events-end": "true"}}}))  # fmt: skip
         response = web.StreamResponse(headers={"Content-Type": "application/json"})
         response.enable_chunked_encoding()
         self._streams.add(response)
@@ -199,6 +206,11 @@ class ClusterApi:
         while (event := await queue.get()) is not None:
             obj = event.obj
             if event.kind != t.res.kind:
+                continue
+            if event.type == "BOOKMARK":
+                await response.write(
+                    json.dumps({"type": event.type, "object": obj}).encode() + b"\n"
+                )
                 continue
             if t.namespace and obj["metadata"].get("namespace") != t.namespace:
                 continue

@@ -91,6 +91,7 @@ RESOURCES: Final = (
     Resource("Secret", "secrets", "", True),
     Resource("Event", "events", "", True, ("ev",)),
     Resource("Deployment", "deployments", "apps", True, ("deploy",), has_status=True),
+    Resource("ReplicaSet", "replicasets", "apps", True, ("rs",), has_status=True),
     Resource("Ingress", "ingresses", NETWORKING, True, ("ing",), has_status=True),
     Resource("IngressClass", "ingressclasses", NETWORKING, False),
     Resource("NetworkPolicy", "networkpolicies", NETWORKING, True, ("netpol",)),

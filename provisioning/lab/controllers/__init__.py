@@ -22,9 +22,11 @@ from provisioning.lab.controllers.endpoints import EndpointsController
 from provisioning.lab.controllers.kube_proxy import KubeProxy
 from provisioning.lab.controllers.kubelet import Kubelet
 from provisioning.lab.controllers.pod_events import PodEvents
+from provisioning.lab.controllers.replicaset import ReplicaSetController
 
 CONTROLLERS: Final[tuple[ControllerClass, ...]] = (
     DeploymentController,
+    ReplicaSetController,
     EndpointsController,
     PodEvents,
     EchoServers,

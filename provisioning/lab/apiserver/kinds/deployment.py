@@ -1,4 +1,5 @@
-"""Deployments: validation, defaults, generation, and the delete cascade to their pods."""
+"""Deployments: validation, defaults, generation, and the delete cascade to their
+ReplicaSets (whose own cascade takes their pods)."""
 
 from __future__ import annotations
 
@@ -33,16 +34,18 @@ class DeploymentRules(KindRules):
             obj["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
 
     def after_delete(self, store: Store, obj: Obj) -> None:
-        for pod in owned_pods(store, obj):
-            store.delete_now(BY_KIND["Pod"], obj["metadata"]["namespace"], pod["metadata"]["name"])
+        ns, res = obj["metadata"]["namespace"], BY_KIND["ReplicaSet"]
+        for rs in owned(store, "ReplicaSet", obj):
+            if store.lookup(res, ns, rs["metadata"]["name"]) is not None:
+                store.delete_now(res, ns, rs["metadata"]["name"])
 
 
-def owned_pods(store: Store, dep: Obj) -> list[Obj]:
-    """The stored pods whose owner is `dep`."""
-    uid = dep["metadata"]["uid"]
+def owned(store: Store, kind: str, owner: Obj) -> list[Obj]:
+    """The stored objects of `kind` whose owner is `owner` (not copies)."""
+    uid = owner["metadata"]["uid"]
     return [
-        pod for pod in store.select(BY_KIND["Pod"], dep["metadata"]["namespace"])
-        if any(ref.get("uid") == uid for ref in pod["metadata"].get("ownerReferences") or [])
+        obj for obj in store.select(BY_KIND[kind], owner["metadata"]["namespace"])
+        if any(ref.get("uid") == uid for ref in obj["metadata"].get("ownerReferences") or [])
     ]  # fmt: skip
 
 

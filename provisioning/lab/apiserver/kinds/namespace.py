@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from provisioning.lab.apiserver.store import Store
 
 PROTECTED_NAMESPACES: Final = ("default", "kube-system", "kube-public", "kube-node-lease")
-DELETE_FIRST: Final = ("Deployment", "Service", "Pod")
+DELETE_FIRST: Final = ("Deployment", "ReplicaSet", "Service", "Pod")
 
 
 class NamespaceRules(KindRules):
