@@ -153,3 +153,53 @@ def test_deployments_run_replica_sets_with_history(kubectl: Kubectl, ns: str) ->
     assert ok(kubectl("get", "deploy", "web", "-n", ns, "-o", image)) == "nginx:1.25"
     described = ok(kubectl("describe", "deployment", "web", "-n", ns))
     assert "ScalingReplicaSet" in described and "Scaled up replica set web-" in described
+
+
+RESTRICTED_POD = """apiVersion: v1
+kind: Pod
+metadata: {name: ok}
+spec:
+  securityContext: {runAsNonRoot: true, runAsUser: 1000, seccompProfile: {type: RuntimeDefault}}
+  containers:
+  - name: c
+    image: busybox:1.36
+    securityContext:
+      allowPrivilegeEscalation: false
+      capabilities: {drop: [ALL]}
+"""
+
+
+def test_pod_security_admission_refuses_what_the_level_forbids(kubectl: Kubectl, ns: str) -> None:
+    ok(kubectl("label", "ns", ns, "pod-security.kubernetes.io/enforce=restricted"))
+    refused = kubectl("run", "priv", "-n", ns, "--image=busybox:1.36", "--privileged")
+    assert refused.returncode == 1
+    assert (
+        'Error from server (Forbidden): pods "priv" is forbidden: violates PodSecurity '
+        '"restricted:latest": allowPrivilegeEscalation != false (container "priv" must set '
+        "securityContext.allowPrivilegeEscalation=false), unrestricted capabilities (container "
+        '"priv" must set securityContext.capabilities.drop=["ALL"]), privileged (container '
+        '"priv" must not set securityContext.privileged=true), runAsNonRoot != true (pod or '
+        'container "priv" must set securityContext.runAsNonRoot=true), seccompProfile (pod or '
+        'container "priv" must set securityContext.seccompProfile.type to "RuntimeDefault" or '
+        '"Localhost")'
+    ) in refused.stderr, refused.stderr
+    assert "pod/ok created" in ok(kubectl("apply", "-n", ns, "-f", "-", stdin=RESTRICTED_POD))
+    ok(kubectl("apply", "-n", ns, "-f", "-", stdin=_deployment_yaml("d", 1)))
+    assert ok(kubectl("get", "pods", "-n", ns, "-l", "app=d", "-o", "name")) == ""
+    failed = ok(kubectl("get", "events", "-n", ns, "--field-selector", "reason=FailedCreate"))
+    assert 'Error creating: pods "d-' in failed and "violates PodSecurity" in failed, failed
+    ok(kubectl("label", "ns", ns, "--overwrite", "pod-security.kubernetes.io/enforce=baseline",
+               "pod-security.kubernetes.io/enforce-version=v1.32"))  # fmt: skip
+    # baseline keeps the runtime's default capabilities (NET_RAW among them) but adds none
+    raw = RESTRICTED_POD.replace("name: ok", "name: raw").replace("drop: [ALL]", "add: [CHOWN]")
+    assert "pod/raw created" in ok(kubectl("apply", "-n", ns, "-f", "-", stdin=raw))
+    host = kubectl("run", "host", "-n", ns, "--image=busybox:1.36",
+                   "--overrides", '{"spec": {"hostNetwork": true}}')  # fmt: skip
+    assert 'violates PodSecurity "baseline:v1.32": host namespaces (hostNetwork=true)' in (
+        host.stderr
+    )
+    admin = raw.replace("name: raw", "name: admin").replace("CHOWN", "NET_ADMIN")
+    denied = kubectl("apply", "-n", ns, "-f", "-", stdin=admin)
+    assert 'non-default capabilities (container "c" must not include "NET_ADMIN" in ' in (
+        denied.stderr
+    )

@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 from typing import TYPE_CHECKING, ClassVar
 
+from provisioning.lab.apiserver.errors import ApiError
 from provisioning.lab.apiserver.events import record_event
 from provisioning.lab.apiserver.kinds.deployment import owned
 from provisioning.lab.apiserver.model import BY_KIND, Event, Obj
@@ -51,7 +52,12 @@ class ReplicaSetController(SettlingController):
                 current.append(pod)
         missing = rs["spec"]["replicas"] - len(current)
         for _ in range(missing):
-            pod = store.create_now(pod_res, namespace, pod_for(store, rs))
+            try:
+                pod = store.create_now(pod_res, namespace, pod_for(store, rs))
+            except ApiError as exc:  # e.g. Pod Security admission: retried on the next change
+                record_event(store, rs, "FailedCreate", f"Error creating: {exc.message}",
+                             COMPONENT, "Warning")  # fmt: skip
+                break
             record_event(store, rs, "SuccessfulCreate", f"Created pod: {pod['metadata']['name']}",
                          COMPONENT)  # fmt: skip
         surplus = sorted(current, key=deletion_order)
