@@ -8,9 +8,14 @@ import json
 import subprocess
 from collections.abc import Callable
 
+import pytest
 import yaml
 from kubernetes import client
 
+from netconform.cluster import ClusterClient
+from netconform.errors import ForbiddenError
+from netconform.rbac import check_permissions
+from netconform.topology import Cluster, ClusterName, Namespace, Region, Timeouts
 from tests.lab.apiserver_kit import Lab, expect_error, running_pod, wait_for
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
@@ -202,4 +207,20 @@ def test_pod_security_admission_refuses_what_the_level_forbids(kubectl: Kubectl,
     denied = kubectl("apply", "-n", ns, "-f", "-", stdin=admin)
     assert 'non-default capabilities (container "c" must not include "NET_ADMIN" in ' in (
         denied.stderr
+    )
+
+
+def _suite_client(lab_api: Lab, context: str) -> ClusterClient:
+    cluster = Cluster(ClusterName("east"), context, Region("east"), Namespace("apps"), ())
+    return ClusterClient(cluster, lab_api.kubeconfig, Timeouts())
+
+
+def test_rbac_preflight_asks_access_reviews(lab_api: Lab) -> None:
+    check_permissions(_suite_client(lab_api, "lab-east"), "apps")
+    with pytest.raises(ForbiddenError) as info:
+        check_permissions(_suite_client(lab_api, "lab-east-viewer"), "apps")
+    assert str(info.value) == (
+        f"east (context lab-east-viewer, http://127.0.0.1:{lab_api.ports['east']}/viewer): "
+        "RBAC does not allow create pods in namespace apps, which the suite needs (asked with "
+        "a SelfSubjectAccessReview)"
     )
