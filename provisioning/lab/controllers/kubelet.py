@@ -15,6 +15,7 @@ from provisioning.lab import network
 from provisioning.lab.apiserver.errors import ApiError
 from provisioning.lab.apiserver.model import Event, Obj
 from provisioning.lab.controllers.base import Controller, LabContext, PodState
+from provisioning.lab.controllers.confinement import confinement
 from provisioning.lab.network import POD_GATEWAY, NodePlan
 
 log = logging.getLogger("netconform.lab.kubelet")
@@ -125,6 +126,7 @@ async def exec_in_pod(
         raise FileNotFoundError(argv[0] if argv else "")
     state.execs += 1
     pipe = asyncio.subprocess.PIPE
+    argv = [*confinement(state.spec, container), *argv]
     proc = await asyncio.create_subprocess_exec(
         "ip", "netns", "exec", state.netns, *argv, stdin=pipe, stdout=pipe, stderr=pipe
     )
