@@ -50,6 +50,8 @@ def test_describe_pod_shows_its_events(kubectl: Kubectl, core: client.CoreV1Api,
     assert "Scheduled" in described and f"Successfully assigned {ns}/ev to east-node" in described
     listed = ok(kubectl("get", "events", "-n", ns))
     assert "Scheduled" in listed and "pod/ev" in listed, listed
+    newer = ok(kubectl("events", "-n", ns, "--for", "pod/ev"))
+    assert "Scheduled" in newer, newer
     ok(kubectl("delete", "pod", "ev", "-n", ns, "--wait=false"))
     killing = wait_for(lambda: "Killing" in (out := ok(kubectl("get", "ev", "-n", ns))) and out)
     assert "Stopping container main" in killing

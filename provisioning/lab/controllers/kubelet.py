@@ -194,7 +194,13 @@ def wire_pod(state: PodState) -> None:
             f"route add {state.ip}/32 dev {state.dev}",
         ],
     )
-    network.sysctl(state.node.netns, f"net.ipv4.conf.{state.dev}.proxy_arp=1")
+    # answer the pod's ARP for its gateway at once: the kernel delays proxy ARP replies to
+    # broadcast requests by up to proxy_delay (0.8 s), which a new pod's first pings lose
+    network.sysctl(
+        state.node.netns,
+        f"net.ipv4.conf.{state.dev}.proxy_arp=1",
+        f"net.ipv4.neigh.{state.dev}.proxy_delay=0",
+    )
 
 
 def unwire_pod(state: PodState) -> None:
