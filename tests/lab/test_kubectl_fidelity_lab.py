@@ -4,9 +4,12 @@ port-forward's refusal, Pod Security admission)."""
 
 from __future__ import annotations
 
+import http.server
 import json
 import subprocess
+import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import yaml
@@ -226,3 +229,39 @@ def test_rbac_preflight_asks_access_reviews(lab_api: Lab) -> None:
         "RBAC does not allow create pods in namespace apps, which the suite needs (asked with "
         "a SelfSubjectAccessReview)"
     )
+
+
+class _OldServer(http.server.BaseHTTPRequestHandler):
+    """An API server from before SelfSubjectAccessReview: every POST is 404."""
+
+    def do_POST(self) -> None:
+        body = json.dumps({"kind": "Status", "apiVersion": "v1", "status": "Failure",
+                           "reason": "NotFound", "code": 404}).encode()  # fmt: skip
+        self.send_response(404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+def test_rbac_preflight_is_skipped_where_access_reviews_do_not_exist(tmp_path: Path) -> None:
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _OldServer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        config = {"apiVersion": "v1", "kind": "Config", "current-context": "old",
+                  "clusters": [{"name": "old", "cluster": {
+                      "server": f"http://127.0.0.1:{server.server_address[1]}"}}],
+                  "users": [{"name": "old", "user": {}}],
+                  "contexts": [{"name": "old",
+                                "context": {"cluster": "old", "user": "old"}}]}  # fmt: skip
+        path = tmp_path / "kubeconfig"
+        path.write_text(json.dumps(config))
+        cluster = Cluster(ClusterName("old"), "old", Region("old"), Namespace("apps"), ())
+        check_permissions(ClusterClient(cluster, path, Timeouts()), "apps")  # no error
+    finally:
+        server.shutdown()
+        thread.join(5)
