@@ -265,3 +265,14 @@ def test_rbac_preflight_is_skipped_where_access_reviews_do_not_exist(tmp_path: P
     finally:
         server.shutdown()
         thread.join(5)
+
+
+def test_pod_security_warns_for_templates_and_the_warn_level(kubectl: Kubectl, ns: str) -> None:
+    ok(kubectl("label", "ns", ns, "pod-security.kubernetes.io/enforce=baseline",
+               "pod-security.kubernetes.io/warn=restricted"))  # fmt: skip
+    created = kubectl("apply", "-n", ns, "-f", "-", stdin=_deployment_yaml("w", 1))
+    assert created.returncode == 0, created.stderr
+    assert 'Warning: would violate PodSecurity "restricted:latest": allowPrivilegeEscalation' in (
+        created.stderr
+    )
+    assert ok(kubectl("get", "pods", "-n", ns, "-l", "app=w", "-o", "name")).startswith("pod/w-")

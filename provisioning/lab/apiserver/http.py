@@ -26,6 +26,7 @@ from provisioning.lab.apiserver.execstream import (
     pick_container,
     truthy,
 )
+from provisioning.lab.apiserver.kinds.podsecurity import WARNINGS
 from provisioning.lab.apiserver.model import Event, ExecHandler, LogHandler, Obj
 from provisioning.lab.apiserver.objects import labels_of, now
 from provisioning.lab.apiserver.patches import apply_patch
@@ -116,6 +117,21 @@ class ClusterApi:
         if viewer and verb not in (*READ_VERBS, "log"):
             raise forbidden(target, verb, "viewer")
         handler = getattr(self, f"_do_{verb}")
+        pending: list[str] = []
+        token = WARNINGS.set(pending)
+        try:
+            response = await self._run(request, handler, target, verb)
+        finally:
+            WARNINGS.reset(token)
+        if pending and not response.prepared:
+            for text in pending:
+                escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+                response.headers.add("Warning", f'299 - "{escaped}"')
+        return response
+
+    async def _run(
+        self, request: web.Request, handler: Any, target: Target, verb: str
+    ) -> web.StreamResponse:
         if verb in ("create", "update", "patch", "delete", "deletecollection") and (
             "All" in request.query.getall("dryRun", [])
         ):

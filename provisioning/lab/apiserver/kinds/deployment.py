@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from provisioning.lab.apiserver.errors import Cause, bad_value, invalid, required
 from provisioning.lab.apiserver.kinds.base import KindRules
 from provisioning.lab.apiserver.kinds.pod import default_pod_spec, pod_spec_problem
+from provisioning.lab.apiserver.kinds.podsecurity import warn_pod_template
 from provisioning.lab.apiserver.model import BY_KIND, Obj
 from provisioning.lab.apiserver.selectors import selector_from_spec, selector_matches
 
@@ -23,6 +24,9 @@ class DeploymentRules(KindRules):
         problem = deployment_spec_problem(spec)
         if problem:
             raise invalid(obj, problem)
+        namespace = store.lookup(BY_KIND["Namespace"], None, obj["metadata"]["namespace"])
+        if old is None or spec["template"] != old["spec"]["template"]:
+            warn_pod_template(namespace, spec["template"])
         default_deployment_spec(spec)
         if old is None:
             obj["metadata"]["generation"] = 1

@@ -1,19 +1,24 @@
 """Pod Security admission, as the API server's built-in plugin applies it from namespace labels
 (`pod-security.kubernetes.io/enforce: baseline|restricted`, `-version`): a pod asking for what
-the level forbids is refused with the plugin's own words. The checks and their order follow
-k8s.io/pod-security-admission/policy (one check per file, in file order); the checks a lab pod
-cannot ask for (Windows hostProcess, AppArmor, SELinux, procMount, sysctls) are left out.
-`warn` and `audit` labels are not acted on."""
+the level forbids is refused with the plugin's own words; the `warn` level, and the `enforce`
+level for pod templates (Deployments, ReplicaSets), answer a `Warning` header instead, which
+kubectl prints. The checks and their order follow k8s.io/pod-security-admission/policy (one
+check per file, in file order); the checks a lab pod cannot ask for (Windows hostProcess,
+AppArmor, SELinux, procMount, sysctls) are left out. The `audit` label is not acted on."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import Final
 
 from provisioning.lab.apiserver.errors import ApiError, object_details
 from provisioning.lab.apiserver.model import BY_KIND, Obj
 
-ENFORCE: Final = "pod-security.kubernetes.io/enforce"
+PREFIX: Final = "pod-security.kubernetes.io/"
+ENFORCE: Final = f"{PREFIX}enforce"
+WARNINGS: ContextVar[list[str] | None] = ContextVar("pod_security_warnings", default=None)
+"""Warnings of the request being handled (the HTTP layer sets a list and answers them)."""
 LEVELS: Final = ("privileged", "baseline", "restricted")
 BASELINE_CAPABILITIES: Final = frozenset({
     "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
@@ -204,17 +209,47 @@ def violations(pod: Obj, level: str) -> list[Violation]:
     return [v for v in found if v]
 
 
-def enforce_pod_security(namespace: Obj | None, pod: Obj) -> None:
-    """Refuse `pod` (403 Forbidden) when its namespace enforces a level it violates."""
+def _level(namespace: Obj | None, mode: str) -> tuple[str, str]:
     labels = ((namespace or {}).get("metadata") or {}).get("labels") or {}
-    level = labels.get(ENFORCE, "privileged")
-    if level not in LEVELS or level == "privileged":
-        return
-    found = violations(pod, level)
+    level = labels.get(f"{PREFIX}{mode}", "privileged")
+    return (level if level in LEVELS else "privileged",
+            labels.get(f"{PREFIX}{mode}-version", "latest"))  # fmt: skip
+
+
+def _violation_text(pod: Obj, level: str, version: str) -> str:
+    """`PodSecurity "restricted:latest": reason (detail), ...` ("" when none)."""
+    found = violations(pod, level) if level != "privileged" else []
     if not found:
-        return
-    version = labels.get(f"{ENFORCE}-version", "latest")
-    name = pod["metadata"].get("name") or pod["metadata"].get("generateName", "")
+        return ""
     text = ", ".join(f"{reason} ({detail})" for reason, detail in found)
-    message = f'pods "{name}" is forbidden: violates PodSecurity "{level}:{version}": {text}'
+    return f'PodSecurity "{level}:{version}": {text}'
+
+
+def _warn(text: str) -> None:
+    pending = WARNINGS.get()
+    if pending is not None and text not in pending:
+        pending.append(text)
+
+
+def enforce_pod_security(namespace: Obj | None, pod: Obj) -> None:
+    """Refuse `pod` (403 Forbidden) when its namespace enforces a level it violates; warn
+    when it violates the namespace's `warn` level."""
+    warned = _violation_text(pod, *_level(namespace, "warn"))
+    if warned:
+        _warn(f"would violate {warned}")
+    text = _violation_text(pod, *_level(namespace, "enforce"))
+    if not text:
+        return
+    name = pod["metadata"].get("name") or pod["metadata"].get("generateName", "")
+    message = f'pods "{name}" is forbidden: violates {text}'
     raise ApiError(403, "Forbidden", message, object_details(BY_KIND["Pod"], name))
+
+
+def warn_pod_template(namespace: Obj | None, template: Obj) -> None:
+    """Warn (never refuse) when a workload's pod template violates the enforce or warn level,
+    as the plugin does for Deployments and ReplicaSets."""
+    pod = {"metadata": template.get("metadata") or {}, "spec": template.get("spec") or {}}
+    for mode in ("enforce", "warn"):
+        text = _violation_text(pod, *_level(namespace, mode))
+        if text:
+            _warn(f"would violate {text}")

@@ -8,6 +8,7 @@ from provisioning.lab.apiserver.errors import bad_value, invalid, required
 from provisioning.lab.apiserver.kinds.base import KindRules
 from provisioning.lab.apiserver.kinds.deployment import deployment_spec_problem, owned
 from provisioning.lab.apiserver.kinds.pod import default_pod_spec
+from provisioning.lab.apiserver.kinds.podsecurity import warn_pod_template
 from provisioning.lab.apiserver.model import BY_KIND, Obj
 
 if TYPE_CHECKING:
@@ -22,6 +23,9 @@ class ReplicaSetRules(KindRules):
         problem = deployment_spec_problem(spec)
         if problem:
             raise invalid(obj, problem)
+        namespace = store.lookup(BY_KIND["Namespace"], None, obj["metadata"]["namespace"])
+        if old is None or spec["template"] != old["spec"]["template"]:
+            warn_pod_template(namespace, spec["template"])
         default_pod_spec(spec["template"]["spec"])
         if old is None:
             obj["metadata"]["generation"] = 1
