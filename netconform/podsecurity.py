@@ -48,6 +48,18 @@ def missing_capability(level: str, needs: frozenset[str]) -> str:
     return next((cap for cap in sorted(needs) if cap not in kept), "")
 
 
+def compliant_manifest(manifest: dict[str, Any], level: str) -> dict[str, Any]:
+    """A Pod, or a workload's pod template, made compliant with `level`."""
+    if manifest.get("kind") == "Pod":
+        return compliant(manifest, level)
+    template = (manifest.get("spec") or {}).get("template")
+    if level != "restricted" or not isinstance(template, dict) or "spec" not in template:
+        return manifest
+    manifest = copy.deepcopy(manifest)
+    manifest["spec"]["template"] = compliant(template, level)
+    return manifest
+
+
 def compliant(pod: dict[str, Any], level: str) -> dict[str, Any]:
     """`pod` with the security context `level` requires (unchanged below restricted)."""
     if level != "restricted":

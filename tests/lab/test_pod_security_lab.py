@@ -1,5 +1,6 @@
 """The conformance run on a region namespace that enforces Pod Security `restricted`: the
-probe pods are deployed compliant, TCP runs and passes, and ICMP from that namespace is
+probe pods and the checks' workloads are deployed compliant, TCP (and the ClusterIP check)
+runs and passes, and ICMP from that namespace is
 reported not supported with the reason (ping needs NET_RAW, which restricted drops; the lab
 really takes it away: ping fails to execute in such a pod)."""
 
@@ -18,7 +19,7 @@ from provisioning.lab.control import LabPaths
 from tests.labrun import run_suite
 from tests.tools import kubectl_binary
 
-SUITE = "suites/pod_to_pod"
+SUITES = ("suites/pod_to_pod", "suites/cluster_ip")
 RUN_ID = "selftest-pod-security"
 REGIONS = ("central", "east", "west")
 ENFORCE = "pod-security.kubernetes.io/enforce"
@@ -42,12 +43,13 @@ def restricted_east(lab: LabPaths) -> Iterator[ClusterClient]:
 def test_restricted_namespace_runs_tcp_and_reports_icmp_not_supported(
     lab: LabPaths, restricted_east: ClusterClient, tmp_path: Path
 ) -> None:
-    args = [SUITE, "--topology", str(lab.topology), "--run-id", RUN_ID, "--keep-workloads"]
+    args = [*SUITES, "--topology", str(lab.topology), "--run-id", RUN_ID, "--keep-workloads"]
     run = run_suite(args, tmp_path)
     assert run.rc == 0, run.output[-3000:]
-    assert set(run.outcomes) == {f"{a}->{b}" for a in REGIONS for b in REGIONS}
+    assert set(run.outcomes) == {f"{a}->{b}" for a in REGIONS for b in REGIONS} | set(REGIONS)
     assert set(run.outcomes.values()) == {"passed"}, run.output[-3000:]
     assert "some cases not supported: east enforces restricted, ICMP needs NET_RAW" in run.output
+    assert "cluster-ip       3 passed, 0 failed, 0 skipped" in run.output
     pods = restricted_east.objects("Pod", "east", f"netconform.io/run-id={RUN_ID}")
     assert pods and all(p.spec.security_context.run_as_non_root for p in pods)
     kubectl = [kubectl_binary(), "--kubeconfig", str(lab.kubeconfig), "--context", "lab-east"]

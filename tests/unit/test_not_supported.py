@@ -7,7 +7,7 @@ from typing import Any
 
 from netconform.check import Check
 from netconform.outcomes import ALLOW, Case, Endpoint, Verdict, pod
-from netconform.podsecurity import compliant, missing_capability
+from netconform.podsecurity import compliant, compliant_manifest, missing_capability
 from netconform.probes import Probe
 from netconform.result import Result
 from netconform.scenario import Scenario, always_allow
@@ -59,3 +59,14 @@ def test_restricted_takes_net_raw_and_probe_pods_comply() -> None:
     assert spec["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     assert spec["containers"][0]["securityContext"] == {
         "allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}  # fmt: skip
+
+
+def test_workload_templates_comply_too() -> None:
+    deployment = {"kind": "Deployment", "spec": {"template": {"spec": {"containers": [
+        {"name": "echo"}]}}}}  # fmt: skip
+    made = compliant_manifest(deployment, "restricted")
+    template = made["spec"]["template"]["spec"]
+    assert template["containers"][0]["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert compliant_manifest(deployment, "baseline") is deployment
+    service = {"kind": "Service", "spec": {"ports": [{"port": 80}]}}
+    assert compliant_manifest(service, "restricted") is service
