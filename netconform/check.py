@@ -8,7 +8,7 @@ test its slice, and reports `not supported: <reason>` when a requirement is not 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -17,6 +17,7 @@ import yaml
 from netconform.cluster import ClusterClient
 from netconform.errors import NetconformError
 from netconform.outcomes import Case, Endpoint
+from netconform.probes.base import Probe
 from netconform.reachability import likely_cause
 from netconform.result import Key, Result, region_pair
 from netconform.scenario import Oracle, Scenario, always_allow
@@ -54,6 +55,11 @@ class Environment(Protocol):
 
     def vantage(self, endpoint: Endpoint) -> Vantage:
         """Where probes from `endpoint` run (a pod's exec)."""
+        ...
+
+    def unsupported(self, source: Endpoint, probe: Probe) -> str:
+        """Why `probe` cannot run from `source` ("" when it can): e.g. its namespace
+        enforces a Pod Security level that takes away a capability the probe needs."""
         ...
 
 
@@ -110,12 +116,20 @@ class Check:
 
         converge = env.topology.timeouts.converge if self.converges else 0.0
         scenario = self.scenario(env)
+        own = scenario.unsupported
+
+        def unsupported(src: Endpoint, probe: Probe) -> str:
+            return own(src, probe) or env.unsupported(src, probe)
+
+        scenario = replace(scenario, unsupported=unsupported)
         result = measure(scenario, self.oracle, converge)
         return self.refine(scenario, self.oracle, result) if self.refine else result
 
     def verdict(self, result: Result, key: str) -> tuple[Result, str]:
         """The slice `key` and its failure report ("" when it passed)."""
         part = result.slice(self.slice_by, key)
+        if not part.cases and part.not_supported:
+            return part, ""  # not supported as a whole: verify skips it with the reasons
         if not part.cases:
             return part, f"{key}: nothing to test (no cases in this slice)"
         if not part.failed:

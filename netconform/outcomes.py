@@ -39,6 +39,8 @@ class Verdict(StrEnum):
     """The TLS handshake failed."""
     ERROR = "ERROR"
     """The probe could not run (exec failed, tool missing)."""
+    NOT_SUPPORTED = "NOT_SUPPORTED"
+    """The probe was not run: the source cannot (the reason is the case's detail)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ ALLOW = Outcome(Verdict.ALLOW)
 TIMEOUT = Outcome(Verdict.TIMEOUT)
 REFUSED = Outcome(Verdict.REFUSED)
 NXDOMAIN = Outcome(Verdict.NXDOMAIN)
+NOT_SUPPORTED = Outcome(Verdict.NOT_SUPPORTED)
 
 
 def plain(verdict: Verdict) -> Outcome:

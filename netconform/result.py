@@ -25,13 +25,21 @@ class Result:
     """Every case of one measurement."""
 
     cases: tuple[Case, ...]
+    not_supported: tuple[Case, ...] = ()
+    """Cases no probe ran for (the source cannot run it); the reason is each one's detail."""
 
     @property
     def failed(self) -> tuple[Case, ...]:
         return tuple(c for c in self.cases if not c.passed)
 
+    @property
+    def unsupported_reasons(self) -> str:
+        """Each distinct reason once, `; `-joined ("" when everything ran)."""
+        return "; ".join(dict.fromkeys(c.detail for c in self.not_supported))
+
     def where(self, keep: Callable[[Case], bool]) -> Result:
-        return Result(tuple(c for c in self.cases if keep(c)))
+        return Result(tuple(c for c in self.cases if keep(c)),
+                      tuple(c for c in self.not_supported if keep(c)))  # fmt: skip
 
     def slice(self, key: Key, value: str) -> Result:
         """The cases whose `key` is `value` (`region_pair`, `east->west`)."""

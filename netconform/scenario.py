@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from netconform.errors import WaitTimeoutError
-from netconform.outcomes import ALLOW, Case, Endpoint, Outcome
+from netconform.outcomes import ALLOW, NOT_SUPPORTED, Case, Endpoint, Outcome
 from netconform.probes.base import Probe, Task
 from netconform.probes.batch import run_batches
 from netconform.result import Result
@@ -37,6 +37,14 @@ def no_context(_src: Endpoint, _dst: Endpoint) -> str:
     return ""
 
 
+def all_supported(_src: Endpoint, _probe: Probe) -> str:
+    return ""
+
+
+Unsupported = Callable[[Endpoint, Probe], str]
+"""Why a probe cannot run from a source ("" when it can)."""
+
+
 @dataclass(frozen=True)
 class Scenario:
     """What to probe: every source tries every probe against every included destination."""
@@ -52,9 +60,11 @@ class Scenario:
     settings: ProbeSettings = field(default_factory=ProbeSettings)
     probes_of: Callable[[Endpoint], Sequence[Probe]] | None = None
     """Per-destination probes, replacing `probes` (a NodePort's own port, an LB's spread)."""
+    unsupported: Unsupported = all_supported
+    """Probes a source cannot run: their cases are reported not supported, not probed."""
 
     def tasks(self) -> dict[Endpoint, list[Task]]:
-        """Every source's tasks, ids unique per source."""
+        """Every source's tasks, ids unique per source (sources with none left out)."""
         plan: dict[Endpoint, list[Task]] = {}
         for src in self.vantages:
             tasks = [
@@ -64,10 +74,20 @@ class Scenario:
                     for d in self.destinations
                     if self.include(src, d)
                     for p in (self.probes_of(d) if self.probes_of else self.probes)
+                    if not self.unsupported(src, p)
                 )
-            ]
-            plan[src] = tasks
+            ]  # fmt: skip
+            if tasks:
+                plan[src] = tasks
         return plan
+
+    def not_supported(self, oracle: Oracle) -> tuple[Case, ...]:
+        """The cases no probe runs for, observed NOT_SUPPORTED with the reason as detail."""
+        return tuple(
+            Case(src, dst, p.kind, p.port, oracle(src, dst, p), NOT_SUPPORTED, why)
+            for src in self.vantages for dst in self.destinations if self.include(src, dst)
+            for p in self.probes if (why := self.unsupported(src, p))
+        )  # fmt: skip
 
 
 def measure(scenario: Scenario, oracle: Oracle = always_allow, converge: float = 0.0) -> Result:
@@ -79,8 +99,9 @@ def measure(scenario: Scenario, oracle: Oracle = always_allow, converge: float =
     """
     plan = scenario.tasks()
     cases = _probe(scenario, oracle, plan)
+    skipped = scenario.not_supported(oracle)
     if converge <= 0 or not any(not c.passed for c in cases.values()):
-        return Result(tuple(cases.values()))
+        return Result(tuple(cases.values()), skipped)
 
     def settled() -> bool:
         failing: dict[Endpoint, list[Task]] = {}
@@ -92,7 +113,7 @@ def measure(scenario: Scenario, oracle: Oracle = always_allow, converge: float =
 
     with contextlib.suppress(WaitTimeoutError):
         wait_until(settled, timeout=converge, name="converge", interval=0.2)
-    return Result(tuple(cases.values()))
+    return Result(tuple(cases.values()), skipped)
 
 
 def probe_again(

@@ -161,7 +161,8 @@ def test_lab_commands_without_a_lab(tmp_path: Path) -> None:
 
 
 def test_forbidden_verb(lab: LabPaths, tmp_path: Path) -> None:
-    """The lab's viewer user may only read: deploying probe pods is refused (HTTP 403)."""
+    """The lab's viewer user may only read: the RBAC preflight (SelfSubjectAccessReview) names
+    the first verb it lacks before anything is deployed."""
     topo = yaml.safe_load(lab.topology.read_text())
     topo["kubeconfig"] = str(lab.kubeconfig)
     for cluster in topo["clusters"]:
@@ -172,4 +173,6 @@ def test_forbidden_verb(lab: LabPaths, tmp_path: Path) -> None:
     text = proc.stdout + proc.stderr
     assert proc.returncode == ForbiddenError.exit_code, text
     assert "Traceback" not in text
-    assert "netconform: error: " in text and "forbidden to create Pod probe-0-0" in text, text
+    assert "netconform: error: " in text, text
+    assert "(context lab-central-viewer," in text, text
+    assert "RBAC does not allow create pods in namespace central" in text, text

@@ -74,6 +74,8 @@ class ProbeKind(ABC):
     name: ClassVar[str]
     tools: ClassVar[tuple[str, ...]] = ()
     """Programs the probe image must have."""
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+    """Linux capabilities the tool needs in the source pod (ICMP echo: NET_RAW)."""
 
     def invocations(self, tasks: Sequence[Task], settings: ProbeSettings) -> list[Invocation]:
         return [Invocation(tuple(self.argv(t, settings)), (t,), self.stdin(t)) for t in tasks]

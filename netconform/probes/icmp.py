@@ -20,6 +20,7 @@ _FPING_SEND_ERROR = re.compile(r"^(\S+?):? error while sending ping: (.*)$", re.
 class Icmp(ProbeKind):
     name = "icmp"
     tools = ("fping",)
+    capabilities = frozenset({"NET_RAW"})
 
     def invocations(self, tasks: Sequence[Task], settings: ProbeSettings) -> list[Invocation]:
         if settings.icmp_tool == "ping":

@@ -22,6 +22,7 @@ _REFUSED_MTU = re.compile(r"(?:mtu ?= ?|mtu=)(\d+)", re.IGNORECASE)
 class Mtu(ProbeKind):
     name = "mtu"
     tools = ("ping",)
+    capabilities = frozenset({"NET_RAW"})
 
     def argv(self, task: Task, settings: ProbeSettings) -> list[str]:
         size = task.probe.param("size", "1472")

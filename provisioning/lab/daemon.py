@@ -54,6 +54,7 @@ def cluster_specs(plan: LabPlan, secret: str = "") -> list[ClusterSpec]:
                         "topology.kubernetes.io/region": region.name,
                         "topology.kubernetes.io/zone": f"{region.name}-{'abcdefgh'[j % 8]}",
                     },
+                    pod_cidr=node.pod_cidr,
                 )
                 for j, node in enumerate(region.nodes)
             ),

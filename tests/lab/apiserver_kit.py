@@ -27,8 +27,12 @@ SERVICE_CIDR = "10.201.0.0/16"
 WEST_CIDR = "10.202.0.0/16"
 PENDING = "lab-test/pending"  # label: the fake runtime leaves such pods Pending
 NODES = (
-    NodeSpec("east-node-0", "10.101.0.10", {"topology.kubernetes.io/region": "east"}),
-    NodeSpec("east-node-1", "10.101.0.11", {"topology.kubernetes.io/region": "east"}),
+    NodeSpec(
+        "east-node-0", "10.101.0.10", {"topology.kubernetes.io/region": "east"}, "10.101.1.0/24"
+    ),
+    NodeSpec(
+        "east-node-1", "10.101.0.11", {"topology.kubernetes.io/region": "east"}, "10.101.2.0/24"
+    ),
 )
 WEST_NODES = (NodeSpec("west-node-0", "10.102.0.10", {"topology.kubernetes.io/region": "west"}),)
 

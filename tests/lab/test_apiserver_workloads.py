@@ -103,8 +103,10 @@ def test_deployment_converges_scales_and_cascades(
     assert all(re.fullmatch(rf"api-{pod_hash}-[a-z0-9]{{5}}", p.metadata.name) for p in pods)
     assert re.fullmatch(r"[0-9a-f]{10}", pod_hash)
     ref = pods[0].metadata.owner_references[0]
-    assert (ref.kind, ref.name, ref.uid, ref.controller) == ("Deployment", "api", dep.metadata.uid,
-                                                             True)  # fmt: skip
+    assert (ref.kind, ref.name, ref.controller) == ("ReplicaSet", f"api-{pod_hash}", True)
+    rs = apps.read_namespaced_replica_set(f"api-{pod_hash}", ns)
+    rs_ref = rs.metadata.owner_references[0]
+    assert (rs_ref.kind, rs_ref.name, rs_ref.uid) == ("Deployment", "api", dep.metadata.uid)
     core.delete_namespaced_pod(pods[0].metadata.name, ns)
     wait_for(lambda: len(owned_pods(core, ns, "api")) == 3, what="replacement pod")
     scaled = apps.patch_namespaced_deployment("api", ns, {"spec": {"replicas": 1}})

@@ -42,9 +42,11 @@ def _resource_entries(res: Resource) -> list[Obj]:
         "kind": res.kind,
         "verbs": list(READ_VERBS) if res.read_only else list(ALL_VERBS),
     }
+    if res.review:
+        return [{**entry, "singularName": res.singular, "verbs": ["create"]}]
     if res.short_names:
         entry["shortNames"] = list(res.short_names)
-    if res.kind in ("Pod", "Service", "Deployment"):
+    if res.kind in ("Pod", "Service", "Deployment", "ReplicaSet"):
         entry["categories"] = ["all"]
     entries = [entry]
     if res.has_status and not res.read_only:
@@ -52,6 +54,7 @@ def _resource_entries(res: Resource) -> list[Obj]:
     if res.kind == "Pod":
         entries.append(_subresource(res, "exec", "PodExecOptions", ["create", "get"]))
         entries.append(_subresource(res, "log", "Pod", ["get"]))
+        entries.append(_subresource(res, "portforward", "PodPortForwardOptions", ["create", "get"]))
     if res.kind == "Deployment":
         entries.append(_subresource(res, "scale", "Scale", ["get", "patch", "update"],
                                     group="autoscaling", version="v1"))  # fmt: skip
@@ -91,7 +94,7 @@ def openapi_v3_group(group: str) -> Obj:
             "parameters": [parameter],
             "responses": {"200": {"description": "OK"}},
         }}
-        for res in RESOURCES if res.group == group and not res.read_only
+        for res in RESOURCES if res.group == group and not (res.read_only or res.review)
     }  # fmt: skip
     return {"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": "v1.32.0"},
             "paths": paths, "components": {"schemas": {}}}  # fmt: skip

@@ -11,9 +11,15 @@ from typing import Any
 
 from aiohttp import web
 
+from provisioning.lab.apiserver.access import access_review, rules_review
 from provisioning.lab.apiserver.bodies import negotiate, request_body
 from provisioning.lab.apiserver.discovery import READ_VERBS, discovery_documents
-from provisioning.lab.apiserver.errors import ApiError, bad_request, not_found
+from provisioning.lab.apiserver.errors import (
+    ApiError,
+    bad_request,
+    method_not_allowed,
+    not_found,
+)
 from provisioning.lab.apiserver.execstream import (
     V4_PROTOCOL,
     V5_PROTOCOL,
@@ -21,6 +27,7 @@ from provisioning.lab.apiserver.execstream import (
     pick_container,
     truthy,
 )
+from provisioning.lab.apiserver.kinds.podsecurity import WARNINGS
 from provisioning.lab.apiserver.model import Event, ExecHandler, LogHandler, Obj
 from provisioning.lab.apiserver.objects import labels_of, now
 from provisioning.lab.apiserver.patches import apply_patch
@@ -43,10 +50,16 @@ from provisioning.lab.apiserver.selectors import (
     parse_label_selector,
     selector_matches,
 )
+from provisioning.lab.apiserver.ssa import APPLY_PATCH, apply_body, field_manager
 from provisioning.lab.apiserver.store import Store
 from provisioning.lab.apiserver.tables import as_table, wants_table
 
 log = logging.getLogger("netconform.lab.apiserver")
+PORT_FORWARD_UNSUPPORTED = (
+    "port-forward is not supported by the netconform lab API server (pods live in the lab's "
+    "network namespaces: reach them with kubectl exec, or from the host with "
+    "`netconform-lab shell POD`)"
+)
 
 
 class ClusterApi:
@@ -99,9 +112,26 @@ class ClusterApi:
             return json_response(self._docs[path])
         target = parse_target(path)
         verb = verb_of(request.method, target, request.query)
+        if target.res.review:
+            return await self._review(request, target, verb, viewer)
         if viewer and verb not in (*READ_VERBS, "log"):
             raise forbidden(target, verb, "viewer")
         handler = getattr(self, f"_do_{verb}")
+        pending: list[str] = []
+        token = WARNINGS.set(pending)
+        try:
+            response = await self._run(request, handler, target, verb)
+        finally:
+            WARNINGS.reset(token)
+        if pending and not response.prepared:
+            for text in pending:
+                escaped = text.replace("\\", "\\\\").replace('"', '\\"')
+                response.headers.add("Warning", f'299 - "{escaped}"')
+        return response
+
+    async def _run(
+        self, request: web.Request, handler: Any, target: Target, verb: str
+    ) -> web.StreamResponse:
         if verb in ("create", "update", "patch", "delete", "deletecollection") and (
             "All" in request.query.getall("dryRun", [])
         ):
@@ -111,6 +141,16 @@ class ClusterApi:
             return response
         response = await handler(request, target)
         return response
+
+    async def _review(
+        self, request: web.Request, t: Target, verb: str, viewer: bool
+    ) -> web.StreamResponse:
+        if verb != "create":
+            raise method_not_allowed()
+        body = await self._body(request, t)  # JSON or protobuf (kubectl sends protobuf)
+        if t.res.kind == "SelfSubjectAccessReview":
+            return json_response(access_review(body, viewer), 201)
+        return json_response(rules_review(body, viewer), 201)
 
     # reads
 
@@ -185,6 +225,11 @@ class ClusterApi:
             obj = event.obj
             if event.kind != t.res.kind:
                 continue
+            if event.type == "BOOKMARK":
+                await response.write(
+                    json.dumps({"type": event.type, "object": obj}).encode() + b"\n"
+                )
+                continue
             if t.namespace and obj["metadata"].get("namespace") != t.namespace:
                 continue
             if not (selector_matches(selector, labels_of(obj)) and fields_match(fields, obj)):
@@ -211,7 +256,8 @@ class ClusterApi:
 
     async def _do_create(self, request: web.Request, t: Target) -> web.StreamResponse:
         body = await self._body(request, t)
-        return json_response(await self.store.create(t.res.kind, t.namespace, body), 201)
+        obj = await self.store.create(t.res.kind, t.namespace, body, field_manager(request))
+        return json_response(obj, 201)
 
     async def _do_update(self, request: web.Request, t: Target) -> web.StreamResponse:
         assert t.name is not None
@@ -219,17 +265,36 @@ class ClusterApi:
         if t.sub == "scale":
             if not isinstance(body, dict):
                 raise bad_request("the request body must be a JSON object")
-            return json_response(await self.store.set_scale(t.namespace or "", t.name, body))
-        return json_response(await self.store.replace(t.res.kind, t.namespace, t.name, body, t.sub))
+            scaled = await self.store.set_scale(t.namespace or "", t.name, body,
+                                                field_manager(request))  # fmt: skip
+            return json_response(scaled)
+        obj = await self.store.replace(t.res.kind, t.namespace, t.name, body, t.sub,
+                                       field_manager(request))  # fmt: skip
+        return json_response(obj)
 
     async def _do_patch(self, request: web.Request, t: Target) -> web.StreamResponse:
         assert t.name is not None
-        body = await self._body(request, t)
         content_type = request.headers.get("Content-Type", "application/merge-patch+json")
+        manager = field_manager(request)
+        if content_type.startswith(APPLY_PATCH) and not t.sub:
+            force = truthy(request.query.get("force"))
+            applied = await apply_body(request)
+            obj, created = await self.store.apply(
+                t.res.kind,
+                t.namespace,
+                t.name,
+                applied,
+                request.query.get("fieldManager", ""),
+                force,
+            )
+            return json_response(obj, 201 if created else 200)
+        body = await self._body(request, t)
         if t.sub == "scale":
             scale = apply_patch(self.store.scale(t.namespace or "", t.name), body, content_type)
-            return json_response(await self.store.set_scale(t.namespace or "", t.name, scale))
-        obj = await self.store.patch(t.res.kind, t.namespace, t.name, body, content_type, t.sub)
+            scaled = await self.store.set_scale(t.namespace or "", t.name, scale, manager)
+            return json_response(scaled)
+        obj = await self.store.patch(t.res.kind, t.namespace, t.name, body, content_type, t.sub,
+                                     manager)  # fmt: skip
         return json_response(obj)
 
     @staticmethod
@@ -292,6 +357,10 @@ class ClusterApi:
             lines = text.splitlines(keepends=True)
             text = "".join(lines[len(lines) - int(tail) :]) if int(tail) else ""
         return web.Response(text=text, content_type="text/plain")
+
+    async def _do_portforward(self, request: web.Request, t: Target) -> web.StreamResponse:
+        self._pod(t)
+        raise ApiError(501, "NotImplemented", PORT_FORWARD_UNSUPPORTED)
 
     async def _do_exec(self, request: web.Request, t: Target) -> web.StreamResponse:
         pod = self._pod(t)

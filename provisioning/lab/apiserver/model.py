@@ -17,6 +17,8 @@ class NodeSpec:
     name: str
     internal_ip: str
     labels: dict[str, str] = field(default_factory=dict)
+    pod_cidr: str = ""
+    """The node's slice of the pod range (`spec.podCIDR`), "" when the plan has none."""
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,8 @@ class Resource:
     has_status: bool = False
     read_only: bool = False
     version: str = "v1"
+    review: bool = False
+    """Create-only and never stored: answered from the request (access reviews)."""
 
     @property
     def api_version(self) -> str:
@@ -76,6 +80,7 @@ class Resource:
 
 
 NETWORKING = "networking.k8s.io"
+AUTHORIZATION = "authorization.k8s.io"
 RESOURCES: Final = (
     Resource("Namespace", "namespaces", "", False, ("ns",), has_status=True),
     Resource("Node", "nodes", "", False, ("no",), has_status=True, read_only=True),
@@ -84,10 +89,18 @@ RESOURCES: Final = (
     Resource("Endpoints", "endpoints", "", True, ("ep",)),
     Resource("ConfigMap", "configmaps", "", True, ("cm",)),
     Resource("Secret", "secrets", "", True),
+    Resource("Event", "events", "", True, ("ev",)),
     Resource("Deployment", "deployments", "apps", True, ("deploy",), has_status=True),
+    Resource("ReplicaSet", "replicasets", "apps", True, ("rs",), has_status=True),
     Resource("Ingress", "ingresses", NETWORKING, True, ("ing",), has_status=True),
     Resource("IngressClass", "ingressclasses", NETWORKING, False),
     Resource("NetworkPolicy", "networkpolicies", NETWORKING, True, ("netpol",)),
+    Resource(
+        "SelfSubjectAccessReview", "selfsubjectaccessreviews", AUTHORIZATION, False, review=True
+    ),
+    Resource(
+        "SelfSubjectRulesReview", "selfsubjectrulesreviews", AUTHORIZATION, False, review=True
+    ),
 )
 BY_KIND: Final = {r.kind: r for r in RESOURCES}
-GROUPS: Final = ("", "apps", NETWORKING)
+GROUPS: Final = ("", "apps", NETWORKING, AUTHORIZATION)

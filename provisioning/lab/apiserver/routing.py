@@ -45,7 +45,10 @@ def parse_target(path: str) -> Target:
     return Target(res, namespace, name, sub)
 
 
-SUBRESOURCES: Final = {"Pod": ("status", "exec", "log"), "Deployment": ("status", "scale")}
+SUBRESOURCES: Final = {
+    "Pod": ("status", "exec", "log", "portforward"),
+    "Deployment": ("status", "scale"),
+}
 
 
 def verb_of(method: str, target: Target, query: Mapping[str, str]) -> str:
@@ -54,8 +57,8 @@ def verb_of(method: str, target: Target, query: Mapping[str, str]) -> str:
         allowed = SUBRESOURCES.get(target.res.kind, ("status",) if target.res.has_status else ())
         if target.sub not in allowed:
             raise ApiError(404, "NotFound", NO_ROUTE)
-        if target.sub in ("exec", "log"):
-            ok = method in ("GET", "POST") if target.sub == "exec" else method == "GET"
+        if target.sub in ("exec", "log", "portforward"):
+            ok = method in ("GET", "POST") if target.sub != "log" else method == "GET"
             if not ok:
                 raise method_not_allowed()
             return target.sub
@@ -82,7 +85,7 @@ def forbidden(target: Target, verb: str, user: str) -> ApiError:
     res = target.res
     what = f'{res.qualified} "{target.name}"' if target.name else res.qualified
     resource = res.plural + (f"/{target.sub}" if target.sub else "")
-    action = "create" if verb == "exec" else verb
+    action = "create" if verb in ("exec", "portforward") else verb
     where = f' in the namespace "{target.namespace}"' if target.namespace else ""
     message = (f'{what} is forbidden: User "{user}" cannot {action} resource "{resource}" in API '
                f'group "{res.group}"{where}')  # fmt: skip

@@ -15,6 +15,8 @@ import uuid
 from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from provisioning.lab.apiserver import fieldmanager
+from provisioning.lab.apiserver.bootstrap import bootstrap
 from provisioning.lab.apiserver.deletion import (
     grace_period,
     namespace_emptied,
@@ -33,7 +35,6 @@ from provisioning.lab.apiserver.errors import (
     required,
 )
 from provisioning.lab.apiserver.kinds import KIND_RULES
-from provisioning.lab.apiserver.kinds.node import node_object
 from provisioning.lab.apiserver.kinds.pod import complete_pod_status
 from provisioning.lab.apiserver.kinds.service import ServiceAllocations
 from provisioning.lab.apiserver.model import BY_KIND, RESOURCES, ClusterSpec, Event, Obj, Resource
@@ -84,7 +85,7 @@ class Store:
         self.graceful_pods = False
         """Set by a kubelet: a bound pod's delete then waits for it (`Terminating`); the API
         server alone has none, so its pods go at once."""
-        self._bootstrap()
+        bootstrap(self)
 
     # -- reading --
 
@@ -130,25 +131,46 @@ class Store:
 
     # -- public mutations (settled before they return) --
 
-    async def create(self, kind: str, namespace: str | None, body: Obj) -> Obj:
+    async def create(self, kind: str, namespace: str | None, body: Obj, manager: str = "") -> Obj:
         """Create an object (201 semantics); returns the stored copy."""
-        return self._settled(self.create_now(BY_KIND[kind], namespace, body))
+        return self._settled(self.create_now(BY_KIND[kind], namespace, body, manager))
 
     async def replace(
-        self, kind: str, namespace: str | None, name: str, body: Obj, subresource: str = ""
-    ) -> Obj:
+        self, kind: str, namespace: str | None, name: str, body: Obj, subresource: str = "",
+        manager: str = "",
+    ) -> Obj:  # fmt: skip
         """PUT semantics; `subresource="status"` replaces only the status."""
-        return self._settled(self.replace_now(BY_KIND[kind], namespace, name, body, subresource))
+        res = BY_KIND[kind]
+        return self._settled(self.replace_now(res, namespace, name, body, subresource, manager))
 
     async def patch(
         self, kind: str, namespace: str | None, name: str, patch: Any,
         content_type: str = "application/merge-patch+json", subresource: str = "",
+        manager: str = "",
     ) -> Obj:  # fmt: skip
         """PATCH semantics by content type."""
         res = BY_KIND[kind]
         old = self.require(res, namespace, name)
         patched = apply_patch(copy.deepcopy(old), patch, content_type)
-        return self._settled(self.replace_now(res, namespace, name, patched, subresource))
+        return self._settled(self.replace_now(res, namespace, name, patched, subresource, manager))
+
+    async def apply(
+        self, kind: str, namespace: str | None, name: str, applied: Any, manager: str,
+        force: bool = False,
+    ) -> tuple[Obj, bool]:  # fmt: skip
+        """Server-side apply by `manager`; (the object, whether it was created)."""
+        res = BY_KIND[kind]
+        if not isinstance(applied, dict):
+            raise bad_request("the applied configuration must be an object")
+        if not manager:
+            raise invalid(applied, required("fieldManager", "is required for apply requests"))
+        body = copy.deepcopy(applied)
+        body.setdefault("metadata", {}).setdefault("name", name)
+        live = self.lookup(res, namespace, name)
+        new = fieldmanager.apply(copy.deepcopy(live) if live else None, body, manager, force)
+        if live is None:
+            return self._settled(self.create_now(res, namespace, new, keep_fields=True)), True
+        return self._settled(self.replace_now(res, namespace, name, new)), False
 
     async def delete(
         self, kind: str, namespace: str | None, name: str, grace: int | None = None
@@ -192,7 +214,7 @@ class Store:
             "status": {"replicas": status.get("replicas", 0), "selector": selector},
         }  # fmt: skip
 
-    async def set_scale(self, namespace: str, name: str, scale: Obj) -> Obj:
+    async def set_scale(self, namespace: str, name: str, scale: Obj, manager: str = "") -> Obj:
         """PUT of the scale subresource."""
         dep = copy.deepcopy(self.require(BY_KIND["Deployment"], namespace, name))
         wanted = scale.get("metadata", {}).get("resourceVersion")
@@ -202,7 +224,7 @@ class Store:
         if not isinstance(replicas, int) or replicas < 0:
             raise invalid(dep, bad_value("spec.replicas", replicas, "must be >= 0"))
         dep["spec"]["replicas"] = replicas
-        await self.replace("Deployment", namespace, name, dep)
+        await self.replace("Deployment", namespace, name, dep, manager=manager)
         return self.scale(namespace, name)
 
     def _settled(self, obj: Obj) -> Obj:
@@ -223,8 +245,12 @@ class Store:
 
     # -- mutations without settling (for kind rules and settling controllers) --
 
-    def create_now(self, res: Resource, namespace: str | None, body: Any) -> Obj:
-        """Admit and store a new object; returns a copy."""
+    def create_now(
+        self, res: Resource, namespace: str | None, body: Any, manager: str = "",
+        keep_fields: bool = False,
+    ) -> Obj:  # fmt: skip
+        """Admit and store a new object; returns a copy. `manager` owns its fields;
+        `keep_fields` keeps the body's managedFields (server-side apply made them)."""
         if res.read_only:
             raise method_not_allowed()
         obj = self._as_object(res, body)
@@ -234,15 +260,21 @@ class Store:
         m = meta(obj)
         m.update(uid=str(uuid.uuid4()), creationTimestamp=now())
         for key in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds",
-                    "managedFields", "selfLink"):  # fmt: skip
+                    "selfLink"):  # fmt: skip
             m.pop(key, None)
+        if not keep_fields:
+            m.pop("managedFields", None)
+            if manager:
+                fieldmanager.track_update(obj, None, manager)
         self._commit("ADDED", res, obj)
         return copy.deepcopy(obj)
 
     def replace_now(
-        self, res: Resource, namespace: str | None, name: str, body: Any, sub: str = ""
-    ) -> Obj:
-        """Admit and store a new version of an object; returns a copy."""
+        self, res: Resource, namespace: str | None, name: str, body: Any, sub: str = "",
+        manager: str = "",
+    ) -> Obj:  # fmt: skip
+        """Admit and store a new version of an object; returns a copy. `manager` owns the
+        fields it changed; without one the body's managedFields (or the old ones) stay."""
         if res.read_only:
             raise method_not_allowed()
         old = self.require(res, namespace, name)
@@ -262,6 +294,10 @@ class Store:
         if res.has_status:
             new["status"] = copy.deepcopy(old.get("status", {}))
         KIND_RULES[res.kind].admit(self, new, old)
+        if manager:
+            fieldmanager.track_update(new, old, manager)
+        elif "managedFields" not in new["metadata"] and "managedFields" in old["metadata"]:
+            new["metadata"]["managedFields"] = copy.deepcopy(old["metadata"]["managedFields"])
         if new == old:
             return copy.deepcopy(old)
         self._commit("MODIFIED", res, new)
@@ -388,12 +424,9 @@ class Store:
         if wanted and wanted != old["metadata"]["resourceVersion"]:
             raise conflict(res, name)
 
-    def _bootstrap(self) -> None:
-        names = dict.fromkeys(("default", "kube-system", "kube-public", *self.spec.namespaces))
-        for ns in names:
-            self.create_now(BY_KIND["Namespace"], None, {"metadata": {"name": ns}})
-        for node in self.spec.nodes:
-            self._commit("ADDED", BY_KIND["Node"], node_object(node))
+    def commit_node(self, node: Obj) -> None:
+        """Store a Node (read-only kind: only the lab makes them)."""
+        self._commit("ADDED", BY_KIND["Node"], node)
 
     # -- settling --
 

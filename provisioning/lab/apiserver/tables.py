@@ -75,6 +75,13 @@ def _node_cells(node: Obj) -> list[Any]:
     return ["Ready" if ready else "NotReady", "<none>", version, address]
 
 
+def _event_cells(ev: Obj) -> list[Any]:
+    ref = ev.get("involvedObject") or {}
+    return [age(ev.get("lastTimestamp") or ev["metadata"]["creationTimestamp"]), ev.get("type", ""),
+            ev.get("reason", ""), f"{str(ref.get('kind', '')).lower()}/{ref.get('name', '')}",
+            ev.get("message", "")]  # fmt: skip
+
+
 AGE = ("Age", 0)
 TABLE_COLUMNS: Final[dict[str, tuple[list[tuple[str, int]], Callable[[Obj], list[Any]]]]] = {
     "Pod": ([("Ready", 0), ("Status", 0), ("Restarts", 0), AGE, ("IP", 1), ("Node", 1)],
@@ -82,10 +89,15 @@ TABLE_COLUMNS: Final[dict[str, tuple[list[tuple[str, int]], Callable[[Obj], list
     "Service": ([("Type", 0), ("Cluster-IP", 0), ("External-IP", 0), ("Port(s)", 0), AGE,
                  ("Selector", 1)], _service_cells),
     "Deployment": ([("Ready", 0), ("Up-to-date", 0), ("Available", 0), AGE], _deployment_cells),
+    "ReplicaSet": ([("Desired", 0), ("Current", 0), ("Ready", 0), AGE],
+                   lambda o: [o["spec"]["replicas"], (o.get("status") or {}).get("replicas", 0),
+                              (o.get("status") or {}).get("readyReplicas", 0)]),
     "Endpoints": ([("Endpoints", 0), AGE], _endpoints_cells),
     "Node": ([("Status", 0), ("Roles", 0), AGE, ("Version", 0), ("Internal-IP", 1)],
              _node_cells),
     "Namespace": ([("Status", 0), AGE], lambda o: [(o.get("status") or {}).get("phase", "")]),
+    "Event": ([("Last Seen", 0), ("Type", 0), ("Reason", 0), ("Object", 0), ("Message", 0)],
+              _event_cells),
     "ConfigMap": ([("Data", 0), AGE], lambda o: [len(o.get("data") or {})]),
     "Secret": ([("Type", 0), ("Data", 0), AGE],
                lambda o: [o.get("type", ""), len(o.get("data") or {})]),
@@ -95,7 +107,7 @@ TABLE_COLUMNS: Final[dict[str, tuple[list[tuple[str, int]], Callable[[Obj], list
 def as_table(kind: str, items: list[Obj], resource_version: str) -> Obj:
     """A meta.k8s.io/v1 Table, as kubectl asks for with `as=Table`."""
     extra, cells = TABLE_COLUMNS.get(kind, ([AGE], lambda o: []))
-    columns = [("Name", 0), *extra]
+    columns = [("Name", 1 if kind == "Event" else 0), *extra]
     computed = [c[0] for c in extra if c != AGE]
     definitions = [{"name": n, "type": "string", "format": "name" if n == "Name" else "",
                     "description": n, "priority": p} for n, p in columns]  # fmt: skip

@@ -25,10 +25,14 @@ from provisioning.lab.controllers.kube_proxy import KubeProxy
 from provisioning.lab.controllers.kubelet import Kubelet
 from provisioning.lab.controllers.load_balancer import LoadBalancers
 from provisioning.lab.controllers.network_policy import NetworkPolicyController
+from provisioning.lab.controllers.pod_events import PodEvents
+from provisioning.lab.controllers.replicaset import ReplicaSetController
 
 CONTROLLERS: Final[tuple[ControllerClass, ...]] = (
     DeploymentController,
+    ReplicaSetController,
     EndpointsController,
+    PodEvents,
     EchoServers,
     Kubelet,
     KubeProxy,

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from netconform.errors import LabError
+from provisioning.lab.apiserver.events import record_event
 from provisioning.lab.apiserver.model import Event, Obj
 
 if TYPE_CHECKING:
@@ -170,6 +171,13 @@ class LabContext:
     def store(self, cluster: str) -> Store:
         """The API objects of `cluster`."""
         return self.api.stores[cluster]
+
+    def record_event(
+        self, cluster: str, obj: Obj, reason: str, message: str, component: str,
+        type_: str = "Normal",
+    ) -> None:  # fmt: skip
+        """Record a core/v1 Event about `obj` (`kubectl describe` shows it)."""
+        record_event(self.store(cluster), obj, reason, message, component, type_)
 
     def region(self, cluster: str) -> RegionPlan:
         """The region (network plan) behind `cluster`."""

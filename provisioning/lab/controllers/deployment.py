@@ -1,32 +1,34 @@
-"""The deployment controller: a deployment's pods follow its template and replicas, and its
-status follows its pods (no ReplicaSets: pods are owned by the deployment directly)."""
+"""The deployment controller: a deployment owns one ReplicaSet per pod template (named by the
+template's hash, with a revision), scales the current one to its replicas and the older ones
+to 0 at once (a rollout without surge), keeps revisionHistoryLimit old ones for
+`kubectl rollout history`/`undo`, and its status follows the pods of its ReplicaSets."""
 
 from __future__ import annotations
 
 import copy
 import hashlib
 import json
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Final
 
-from provisioning.lab.apiserver.kinds.deployment import owned_pods
+from provisioning.lab.apiserver.events import record_event
+from provisioning.lab.apiserver.kinds.deployment import owned
 from provisioning.lab.apiserver.model import BY_KIND, Event, Obj
-from provisioning.lab.apiserver.objects import (
-    labels_of,
-    now,
-    pod_ready,
-    pod_terminal,
-    pod_terminating,
-    random_suffix,
-)
+from provisioning.lab.apiserver.objects import labels_of, now, pod_ready, pod_terminal
 from provisioning.lab.controllers.base import SettlingController
+from provisioning.lab.controllers.replicaset import owner_reference
 
 if TYPE_CHECKING:
     from provisioning.lab.apiserver.store import Store
 
 
+REVISION: Final = "deployment.kubernetes.io/revision"
+CHANGE_CAUSE: Final = "kubernetes.io/change-cause"
+COMPONENT: Final = "deployment-controller"
+
+
 class DeploymentController(SettlingController):
     name: ClassVar[str] = "deployment"
-    watches: ClassVar[frozenset[str]] = frozenset({"Deployment", "Pod"})
+    watches: ClassVar[frozenset[str]] = frozenset({"Deployment", "ReplicaSet"})
 
     def __init__(self) -> None:
         self._dirty: set[tuple[str, str]] = set()
@@ -36,7 +38,7 @@ class DeploymentController(SettlingController):
         ns = m.get("namespace", "")
         if event.kind == "Deployment" and event.type != "DELETED":
             self._dirty.add((ns, m["name"]))
-        elif event.kind == "Pod":
+        elif event.kind == "ReplicaSet":
             for ref in m.get("ownerReferences") or []:
                 if ref.get("kind") == "Deployment":
                     self._dirty.add((ns, ref.get("name", "")))
@@ -48,66 +50,123 @@ class DeploymentController(SettlingController):
         dep = store.lookup(BY_KIND["Deployment"], namespace, name)
         if dep is None:
             return True
-        pod_res = BY_KIND["Pod"]
         template_hash = pod_template_hash(dep["spec"]["template"])
-        current = []
-        for pod in owned_pods(store, dep):
-            if pod_terminating(pod):
-                continue  # going: neither counted nor deleted again (as a ReplicaSet does)
-            if pod_terminal(pod) or labels_of(pod).get("pod-template-hash") != template_hash:
-                store.delete_now(pod_res, namespace, pod["metadata"]["name"])
-            else:
-                current.append(pod)
-        missing = dep["spec"]["replicas"] - len(current)
-        for _ in range(missing):
-            store.create_now(pod_res, namespace, pod_for(store, dep, template_hash))
-        surplus = sorted(
-            current,
-            key=lambda p: (
-                pod_ready(p),
-                p["metadata"]["creationTimestamp"],
-                int(p["metadata"]["resourceVersion"]),
-            ),
-        )
-        for pod in surplus[: max(-missing, 0)]:
-            store.delete_now(pod_res, namespace, pod["metadata"]["name"])
+        sets = owned(store, "ReplicaSet", dep)
+        current = next((rs for rs in sets if labels_of(rs).get(HASH) == template_hash), None)
+        if current is None:
+            current = store.create_now(
+                BY_KIND["ReplicaSet"],
+                namespace,
+                replica_set_for(dep, template_hash, next_revision(sets)),
+            )
+            _scaled(store, dep, current, 0)
+        else:
+            _ensure_latest(store, current, sets)
+            _scale(store, dep, current, dep["spec"]["replicas"])
+        for rs in sets:
+            if rs["metadata"]["name"] != current["metadata"]["name"]:
+                _scale(store, dep, rs, 0)
+        _prune(store, dep, current["metadata"]["name"])
+        _set_revision(store, dep, revision(current))
         update_status(store, dep, template_hash)
         return True
 
 
-def pod_for(store: Store, dep: Obj, template_hash: str) -> Obj:
-    """A new pod of `dep`'s template, owned by it, with a free generated name."""
-    template = copy.deepcopy(dep["spec"]["template"])
-    tmeta, dmeta = template.get("metadata") or {}, dep["metadata"]
-    name = f"{dmeta['name']}-{template_hash}-{random_suffix()}"
-    while store.lookup(BY_KIND["Pod"], dmeta["namespace"], name) is not None:
-        name = f"{dmeta['name']}-{template_hash}-{random_suffix()}"
-    owner = {
+HASH: Final = "pod-template-hash"
+
+
+def revision(rs: Obj) -> int:
+    """A ReplicaSet's revision annotation (0 when absent)."""
+    value = (rs["metadata"].get("annotations") or {}).get(REVISION, "0")
+    return int(value) if str(value).isdigit() else 0
+
+
+def next_revision(sets: list[Obj]) -> int:
+    """One more than the highest revision of a deployment's ReplicaSets."""
+    return max((revision(rs) for rs in sets), default=0) + 1
+
+
+def _ensure_latest(store: Store, rs: Obj, sets: list[Obj]) -> None:
+    """A rollback to an older template makes its ReplicaSet the newest revision again."""
+    if revision(rs) < max(revision(r) for r in sets):
+        new = copy.deepcopy(rs)
+        new["metadata"].setdefault("annotations", {})[REVISION] = str(next_revision(sets))
+        store.replace_now(BY_KIND["ReplicaSet"], rs["metadata"]["namespace"],
+                          rs["metadata"]["name"], new)  # fmt: skip
+
+
+def _scale(store: Store, dep: Obj, rs: Obj, replicas: int) -> None:
+    before = rs["spec"]["replicas"]
+    if before == replicas:
+        return
+    new = copy.deepcopy(store.require(BY_KIND["ReplicaSet"], rs["metadata"]["namespace"],
+                                      rs["metadata"]["name"]))  # fmt: skip
+    new["spec"]["replicas"] = replicas
+    new["metadata"].setdefault("annotations", {})["deployment.kubernetes.io/desired-replicas"] = (
+        str(dep["spec"]["replicas"])
+    )
+    store.replace_now(BY_KIND["ReplicaSet"], rs["metadata"]["namespace"], rs["metadata"]["name"],
+                      new)  # fmt: skip
+    _scaled(store, dep, new, before)
+
+
+def _scaled(store: Store, dep: Obj, rs: Obj, before: int) -> None:
+    after = rs["spec"]["replicas"]
+    if after != before:
+        way = "up" if after > before else "down"
+        record_event(store, dep, "ScalingReplicaSet", f"Scaled {way} replica set "
+                     f"{rs['metadata']['name']} from {before} to {after}", COMPONENT)  # fmt: skip
+
+
+def _prune(store: Store, dep: Obj, keep: str) -> None:
+    """Old ReplicaSets beyond revisionHistoryLimit go, oldest revision first."""
+    limit = dep["spec"].get("revisionHistoryLimit", 10)
+    old = sorted((rs for rs in owned(store, "ReplicaSet", dep)
+                  if rs["metadata"]["name"] != keep and not rs["spec"]["replicas"]),
+                 key=revision)  # fmt: skip
+    for rs in old[: max(len(old) - limit, 0)]:
+        store.delete_now(BY_KIND["ReplicaSet"], rs["metadata"]["namespace"], rs["metadata"]["name"])
+
+
+def _set_revision(store: Store, dep: Obj, number: int) -> None:
+    if (dep["metadata"].get("annotations") or {}).get(REVISION) == str(number):
+        return
+    new = copy.deepcopy(dep)
+    new["metadata"].setdefault("annotations", {})[REVISION] = str(number)
+    store.replace_now(BY_KIND["Deployment"], dep["metadata"]["namespace"],
+                      dep["metadata"]["name"], new)  # fmt: skip
+
+
+def replica_set_for(dep: Obj, template_hash: str, number: int) -> Obj:
+    """The ReplicaSet of `dep`'s current template: its selector and labels carry the hash."""
+    dmeta, spec = dep["metadata"], dep["spec"]
+    template = copy.deepcopy(spec["template"])
+    tmeta = template.setdefault("metadata", {})
+    tmeta["labels"] = {**(tmeta.get("labels") or {}), HASH: template_hash}
+    selector = copy.deepcopy(spec["selector"])
+    selector["matchLabels"] = {**(selector.get("matchLabels") or {}), HASH: template_hash}
+    annotations = {REVISION: str(number),
+                   "deployment.kubernetes.io/desired-replicas": str(spec["replicas"]),
+                   "deployment.kubernetes.io/max-replicas": str(spec["replicas"])}  # fmt: skip
+    if CHANGE_CAUSE in (dmeta.get("annotations") or {}):
+        annotations[CHANGE_CAUSE] = dmeta["annotations"][CHANGE_CAUSE]
+    rs_meta = {"name": f"{dmeta['name']}-{template_hash}", "namespace": dmeta["namespace"],
+               "labels": dict(tmeta["labels"]), "annotations": annotations,
+               "ownerReferences": [owner_reference(dep)]}  # fmt: skip
+    return {
         "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "name": dmeta["name"],
-        "uid": dmeta["uid"],
-        "controller": True,
-        "blockOwnerDeletion": True,
+        "kind": "ReplicaSet",
+        "metadata": rs_meta,
+        "spec": {"replicas": spec["replicas"], "selector": selector, "template": template},
     }
-    pod_meta = {
-        "name": name,
-        "generateName": f"{dmeta['name']}-{template_hash}-",
-        "namespace": dmeta["namespace"],
-        "labels": {**(tmeta.get("labels") or {}), "pod-template-hash": template_hash},
-        "ownerReferences": [owner],
-    }  # fmt: skip
-    if tmeta.get("annotations"):
-        pod_meta["annotations"] = tmeta["annotations"]
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta,
-            "spec": template.get("spec") or {}}  # fmt: skip
 
 
 def update_status(store: Store, dep: Obj, template_hash: str) -> None:
-    """Replicas, readiness and conditions from the deployment's pods."""
-    pods = [p for p in owned_pods(store, dep) if not pod_terminal(p)]
+    """Replicas, readiness and conditions from the pods of the deployment's ReplicaSets."""
+    pods = [p for rs in owned(store, "ReplicaSet", dep) for p in owned(store, "Pod", rs)
+            if not pod_terminal(p)]  # fmt: skip
     ready = sum(pod_ready(p) for p in pods)
-    updated = sum(labels_of(p).get("pod-template-hash") == template_hash for p in pods)
+    updated = sum(labels_of(p).get(HASH) == template_hash for p in pods)
     wanted = dep["spec"]["replicas"]
     status: Obj = {
         "observedGeneration": dep["metadata"].get("generation", 1),
@@ -122,7 +181,8 @@ def update_status(store: Store, dep: Obj, template_hash: str) -> None:
     status["conditions"] = deployment_conditions(
         ready >= wanted, updated == wanted == len(pods) == ready, old_conditions
     )
-    new = copy.deepcopy(dep)
+    new = copy.deepcopy(store.require(BY_KIND["Deployment"], dep["metadata"]["namespace"],
+                                      dep["metadata"]["name"]))  # fmt: skip
     new["status"] = status
     store.write_status(BY_KIND["Deployment"], new)
 

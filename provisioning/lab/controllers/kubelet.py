@@ -18,6 +18,7 @@ from provisioning.lab import network
 from provisioning.lab.apiserver.errors import ApiError
 from provisioning.lab.apiserver.model import Event, Obj
 from provisioning.lab.controllers.base import Controller, LabContext, PodState
+from provisioning.lab.controllers.confinement import confinement
 from provisioning.lab.controllers.podruntime import (
     container_command,
     enter,
@@ -122,6 +123,18 @@ class Kubelet(Controller):
             )
         except ApiError:
             log.info("pod %s/%s deleted while it was being wired", state.namespace, state.name)
+            return
+        self._started_events(cluster, pod)
+
+    def _started_events(self, cluster: str, pod: Obj) -> None:
+        for c in pod["spec"].get("containers") or []:
+            image, name = c.get("image", ""), c["name"]
+            for reason, message in (
+                ("Pulled", f'Container image "{image}" already present on machine'),
+                ("Created", f"Created container: {name}"),
+                ("Started", f"Started container {name}"),
+            ):
+                self.lab.record_event(cluster, pod, reason, message, "kubelet")
 
     async def _run_commands(self, state: PodState) -> None:
         """Each container's command, where the image-to-behaviour mapping allows."""
@@ -185,6 +198,7 @@ async def exec_in_pod(
         raise LabError(f"pod {namespace}/{pod} is still starting")
     state.execs += 1
     pipe = asyncio.subprocess.PIPE
+    argv = [*confinement(state.spec, container), *argv]
     proc = await asyncio.create_subprocess_exec(
         *enter(state.holder_pid, argv), stdin=pipe, stdout=pipe, stderr=pipe
     )

@@ -15,6 +15,7 @@ from provisioning.lab.apiserver.kinds.deployment import DeploymentRules
 from provisioning.lab.apiserver.kinds.namespace import NamespaceRules
 from provisioning.lab.apiserver.kinds.networking import IngressRules, NetworkPolicyRules
 from provisioning.lab.apiserver.kinds.pod import PodRules
+from provisioning.lab.apiserver.kinds.replicaset import ReplicaSetRules
 from provisioning.lab.apiserver.kinds.service import ServiceRules
 
 KIND_RULES: Final[defaultdict[str, KindRules]] = defaultdict(
@@ -26,6 +27,7 @@ KIND_RULES: Final[defaultdict[str, KindRules]] = defaultdict(
         "ConfigMap": ConfigMapRules(),
         "Secret": SecretRules(),
         "Deployment": DeploymentRules(),
+        "ReplicaSet": ReplicaSetRules(),
         "Ingress": IngressRules(),
         "NetworkPolicy": NetworkPolicyRules(),
     },

@@ -1,4 +1,5 @@
-"""Deployments: validation, defaults, generation, and the delete cascade to their pods."""
+"""Deployments: validation, defaults, generation, and the delete cascade to their
+ReplicaSets (whose own cascade takes their pods)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import TYPE_CHECKING
 from provisioning.lab.apiserver.errors import Cause, bad_value, invalid, required
 from provisioning.lab.apiserver.kinds.base import KindRules
 from provisioning.lab.apiserver.kinds.pod import default_pod_spec, pod_spec_problem
+from provisioning.lab.apiserver.kinds.podsecurity import warn_pod_template
 from provisioning.lab.apiserver.model import BY_KIND, Obj
 from provisioning.lab.apiserver.selectors import selector_from_spec, selector_matches
 
@@ -22,6 +24,9 @@ class DeploymentRules(KindRules):
         problem = deployment_spec_problem(spec)
         if problem:
             raise invalid(obj, problem)
+        namespace = store.lookup(BY_KIND["Namespace"], None, obj["metadata"]["namespace"])
+        if old is None or spec["template"] != old["spec"]["template"]:
+            warn_pod_template(namespace, spec["template"])
         default_deployment_spec(spec)
         if old is None:
             obj["metadata"]["generation"] = 1
@@ -33,16 +38,18 @@ class DeploymentRules(KindRules):
             obj["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
 
     def after_delete(self, store: Store, obj: Obj) -> None:
-        for pod in owned_pods(store, obj):
-            store.delete_now(BY_KIND["Pod"], obj["metadata"]["namespace"], pod["metadata"]["name"])
+        ns, res = obj["metadata"]["namespace"], BY_KIND["ReplicaSet"]
+        for rs in owned(store, "ReplicaSet", obj):
+            if store.lookup(res, ns, rs["metadata"]["name"]) is not None:
+                store.delete_now(res, ns, rs["metadata"]["name"])
 
 
-def owned_pods(store: Store, dep: Obj) -> list[Obj]:
-    """The stored pods whose owner is `dep`."""
-    uid = dep["metadata"]["uid"]
+def owned(store: Store, kind: str, owner: Obj) -> list[Obj]:
+    """The stored objects of `kind` whose owner is `owner` (not copies)."""
+    uid = owner["metadata"]["uid"]
     return [
-        pod for pod in store.select(BY_KIND["Pod"], dep["metadata"]["namespace"])
-        if any(ref.get("uid") == uid for ref in pod["metadata"].get("ownerReferences") or [])
+        obj for obj in store.select(BY_KIND[kind], owner["metadata"]["namespace"])
+        if any(ref.get("uid") == uid for ref in obj["metadata"].get("ownerReferences") or [])
     ]  # fmt: skip
 
 

@@ -11,8 +11,8 @@ from provisioning.lab.apiserver.model import BY_KIND, RESOURCES, Obj
 if TYPE_CHECKING:
     from provisioning.lab.apiserver.store import Store
 
-PROTECTED_NAMESPACES: Final = ("default", "kube-system", "kube-public")
-DELETE_FIRST: Final = ("Deployment", "Service", "Pod")
+PROTECTED_NAMESPACES: Final = ("default", "kube-system", "kube-public", "kube-node-lease")
+DELETE_FIRST: Final = ("Deployment", "ReplicaSet", "Service", "Pod")
 
 
 class NamespaceRules(KindRules):

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from typing import Final
 
 from provisioning.lab.apiserver.model import NodeSpec, Obj
 from provisioning.lab.apiserver.objects import now
+
+NO_PRESSURE: Final = (
+    ("MemoryPressure", "KubeletHasSufficientMemory", "kubelet has sufficient memory available"),
+    ("DiskPressure", "KubeletHasNoDiskPressure", "kubelet has no disk pressure"),
+    ("PIDPressure", "KubeletHasSufficientPID", "kubelet has sufficient PID available"),
+)
 
 
 def node_object(node: NodeSpec) -> Obj:
@@ -20,7 +27,7 @@ def node_object(node: NodeSpec) -> Obj:
             "creationTimestamp": stamp,
             "labels": node_labels(node),
         },
-        "spec": {},
+        "spec": {"podCIDR": node.pod_cidr, "podCIDRs": [node.pod_cidr]} if node.pod_cidr else {},
         "status": node_status(node, stamp),
     }
 
@@ -33,14 +40,19 @@ def node_labels(node: NodeSpec) -> dict[str, str]:
 
 def node_status(node: NodeSpec, stamp: str) -> Obj:
     """A Ready node with its InternalIP."""
+    pressure = [
+        {"type": kind, "status": "False", "reason": reason, "message": message,
+         "lastHeartbeatTime": stamp, "lastTransitionTime": stamp}
+        for kind, reason, message in NO_PRESSURE
+    ]  # fmt: skip
     ready = {"type": "Ready", "status": "True", "reason": "KubeletReady",
              "message": "kubelet is posting ready status", "lastHeartbeatTime": stamp,
              "lastTransitionTime": stamp}  # fmt: skip
-    capacity = {"cpu": "2", "memory": "4Gi", "pods": "110"}
+    capacity = {"cpu": "2", "memory": "4Gi", "pods": "110", "ephemeral-storage": "20Gi"}
     return {
         "addresses": [{"type": "InternalIP", "address": node.internal_ip},
                       {"type": "Hostname", "address": node.name}],
-        "conditions": [ready],
+        "conditions": [*pressure, ready],
         "capacity": capacity,
         "allocatable": capacity,
         "nodeInfo": {

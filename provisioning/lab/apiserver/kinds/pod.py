@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from provisioning.lab.apiserver.errors import Cause, bad_value, forbidden_field, invalid, required
 from provisioning.lab.apiserver.kinds.base import KindRules
 from provisioning.lab.apiserver.kinds.node import node_labels
+from provisioning.lab.apiserver.kinds.podsecurity import enforce_pod_security
 from provisioning.lab.apiserver.model import BY_KIND, NodeSpec, Obj
 from provisioning.lab.apiserver.objects import LABEL, now, pod_terminal
 
@@ -27,6 +28,8 @@ class PodRules(KindRules):
         if old is not None:
             check_pod_update(obj, old)
             return
+        namespace = store.lookup(BY_KIND["Namespace"], None, obj["metadata"]["namespace"])
+        enforce_pod_security(namespace, obj)
         schedule(store, obj)
 
 

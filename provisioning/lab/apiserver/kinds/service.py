@@ -42,7 +42,8 @@ class ServiceRules(KindRules):
 
 
 class IpPool:
-    """ClusterIPs of one service CIDR; skips the network, first and broadcast addresses."""
+    """ClusterIPs of one service CIDR; skips the network and broadcast addresses and never
+    hands out the first one, which the `kubernetes` Service holds (as a real allocator)."""
 
     def __init__(self, cidr: str) -> None:
         self.network = ipaddress.ip_network(cidr, strict=False)
@@ -57,7 +58,7 @@ class IpPool:
             return "must be a valid IP address"
         size = self.network.num_addresses
         offset = int(addr) - int(self.network.network_address)
-        if addr not in self.network or offset < 2 or (size > 2 and offset == size - 1):
+        if addr not in self.network or offset < 1 or (size > 2 and offset == size - 1):
             return (f"provided IP is not in the valid range. The range of valid IPs is "
                     f"{self.network}")  # fmt: skip
         if str(addr) in self.used:
