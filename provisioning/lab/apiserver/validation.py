@@ -109,7 +109,8 @@ def check(obj: Obj, partial: bool = False) -> tuple[Findings, list[tuple[Obj, st
                     drops.append((error.instance, key))
         elif error.validator in ("type", "oneOf"):
             found.types.append(_type_error(error))
-        elif error.validator == "required" and not partial:
+        elif error.validator == "required" and not partial and path[:1] != ["status"]:
+            # a write's status is the server's to fill (reviews, pods): never required of it
             missing = [r for r in error.validator_value if r not in error.instance]
             found.missing.extend(field_path([*path, r]) for r in missing)
     return found, drops
