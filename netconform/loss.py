@@ -99,7 +99,7 @@ def judge_loss(scenario: Scenario, oracle: Oracle, result: Result) -> Result:
             key = (new.source, new.destination, new.protocol, new.port)
             cases[key] = _combined(cases[key], new)
     losses = pair_losses(list(cases.values()), settings.max_loss)
-    return Result(tuple(_verdict(c, losses) for c in cases.values()))
+    return Result(tuple(_verdict(c, losses) for c in cases.values()), result.not_supported)
 
 
 def _icmp_tasks(plan: dict[Endpoint, list[Task]], pairs: set[str]) -> dict[Endpoint, list[Task]]:

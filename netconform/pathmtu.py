@@ -65,7 +65,8 @@ def search_mtu(scenario: Scenario, _oracle: Oracle, result: Result) -> Result:
                 else:
                     lost_at[key] = size
             bounds[key] = (lo, hi)
-    return Result(tuple(_case(c, want, bounds, lost_at, refused) for c in result.cases))
+    cases = tuple(_case(c, want, bounds, lost_at, refused) for c in result.cases)
+    return Result(cases, result.not_supported)
 
 
 Key = tuple[Endpoint, Endpoint]

@@ -46,10 +46,8 @@ class Result:
         return self.where(lambda c: key(c) == value)
 
     def slices(self, key: Key) -> dict[str, Result]:
-        groups: dict[str, list[Case]] = {}
-        for case in self.cases:
-            groups.setdefault(key(case), []).append(case)
-        return {k: Result(tuple(v)) for k, v in groups.items()}
+        keys = dict.fromkeys(key(c) for c in (*self.cases, *self.not_supported))
+        return {k: self.slice(key, k) for k in keys}
 
     def report(self, cause: str = "") -> str:
         return failure_report(self.cases, cause)

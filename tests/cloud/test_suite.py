@@ -131,6 +131,6 @@ def test_suite_without_cloud_clusters_says_not_supported(pytester: pytest.Pytest
     pytester.makepyfile(test_cloud_preflight=SUITE.read_text())
     result = pytester.runpytest_inprocess("-rs", "-p", "no:cacheprovider")
     result.stdout.fnmatch_lines(
-        ["*SKIPPED*not supported: the topology names no aws, gcp or azure cluster*"]
+        ["*SKIPPED*not supported: the topology names no aws, gcp, azure or lab cluster*"]
     )
     assert result.parseoutcomes()["skipped"] == 4
