@@ -1,3 +1,9 @@
 """Loads the netconform plugin; everything else lives in fixtures/."""
 
-pytest_plugins = ["fixtures.plugin", "fixtures.workloads", "fixtures.checks", "fixtures.cloud"]
+pytest_plugins = [
+    "fixtures.plugin",
+    "fixtures.summary",
+    "fixtures.workloads",
+    "fixtures.checks",
+    "fixtures.cloud",
+]
