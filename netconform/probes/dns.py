@@ -2,7 +2,8 @@
 
 Parameters: `server` (default: the source's resolv.conf), `port`, `tcp` ("true"),
 `search` ("true": resolve with the search path, as `dig +search` and applications do).
-The destination is a dns-name endpoint: its name and the record type asked.
+The destination is a dns-name endpoint: its name and the record type asked. The detail ends
+with dig's own `query time N ms` (its `;; Query time:` line), read back by `query_time_ms`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from netconform.topology import ProbeSettings
 
 _STATUS = re.compile(r"->>HEADER<<- opcode: \w+, status: (\w+)")
 _RECORD = re.compile(r"^(\S+)\s+\d+\s+IN\s+(\w+)\s+(.+?)\s*$", re.MULTILINE)
+_QUERY_TIME = re.compile(r"^;; Query time: (\d+) msec", re.MULTILINE)
 _RCODES = {"NXDOMAIN": Verdict.NXDOMAIN, "SERVFAIL": Verdict.SERVFAIL, "REFUSED": Verdict.REFUSED}
 
 
@@ -27,7 +29,7 @@ class Dns(ProbeKind):
     def argv(self, task: Task, settings: ProbeSettings) -> list[str]:
         probe, dest = task.probe, task.destination
         argv = ["dig", f"+time={max(1, round(settings.connect_timeout))}", "+tries=1"]
-        argv += ["+nocmd", "+noquestion", "+nostats"]
+        argv += ["+nocmd", "+noquestion"]
         if probe.param("tcp") == "true":
             argv.append("+tcp")
         if probe.param("search") == "true":
@@ -40,6 +42,13 @@ class Dns(ProbeKind):
         return [*argv, dest.name, dest.record or "A"]
 
     def parse(self, task: Task, raw: CommandResult, settings: ProbeSettings) -> Observation:
+        seen = self._parse(task, raw)
+        took = query_time_ms(raw.stdout)
+        if took is None:
+            return seen
+        return Observation(seen.outcome, f"{seen.detail}, query time {took} ms", raw)
+
+    def _parse(self, task: Task, raw: CommandResult) -> Observation:
         status = _STATUS.search(raw.stdout)
         if status is None:
             text = raw.stdout + raw.stderr
@@ -66,3 +75,9 @@ class Dns(ProbeKind):
         return Observation(
             Answer(Verdict.ALLOW, records), f"{len(records)} {wanted} record(s)", raw
         )
+
+
+def query_time_ms(stdout: str) -> int | None:
+    """dig's `;; Query time: N msec` (None when dig printed no statistics)."""
+    found = _QUERY_TIME.search(stdout)
+    return int(found.group(1)) if found else None
