@@ -11,10 +11,13 @@ from pathlib import Path
 
 from fixtures.checks import Verify
 from fixtures.plugin import RegionPair
-from netconform.check import Check, Environment, load_manifests
+from netconform.check import Check, Environment, Table, load_manifests
+from netconform.dnsreport import LATENCY_HEADER, latency_rows
 from netconform.outcomes import NXDOMAIN, Answer, Case, Endpoint, Outcome, Verdict, dns_name
 from netconform.probes import Probe
+from netconform.result import Result
 from netconform.scenario import Scenario
+from netconform.topology import Topology
 
 ECHO = load_manifests(Path(__file__).with_name("echo.yaml"))
 ZONE = "svc.cluster.local"
@@ -91,7 +94,21 @@ def dns_cause(cases: Sequence[Case]) -> str:
     )
 
 
-CHECK = Check("dns", __doc__ or "", names, oracle=expected_answer, converges=True, cause=dns_cause)
+def latency(result: Result, topology: Topology) -> list[Table]:
+    """dig's query time through each pod's resolv.conf, per (asking, answering) cluster."""
+    rows, bad = latency_rows(result.cases, [str(n) for n in topology.names])
+    return [Table("dns resolution latency per region pair (dig)", LATENCY_HEADER, rows, bad)]
+
+
+CHECK = Check(
+    "dns",
+    __doc__ or "",
+    names,
+    oracle=expected_answer,
+    converges=True,
+    cause=dns_cause,
+    tables=latency,
+)
 
 
 def test_dns(region_pair: RegionPair, verify: Verify) -> None:
