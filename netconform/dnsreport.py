@@ -5,6 +5,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 
+from netconform.cluster import ClusterClient
 from netconform.outcomes import Case
 from netconform.probes.dns import query_time_ms
 
@@ -34,3 +35,37 @@ def latency_rows(
             rows.append((src, dst, len(pair), median, max(times) if times else "-", failed))
             bad.append(failed > 0)
     return tuple(rows), tuple(bad)
+
+
+def dns_pod_trouble(cluster: str, client: ClusterClient) -> list[str]:
+    """`east: coredns-x not ready: CrashLoopBackOff: [FATAL] plugin/loop: Loop ... detected`."""
+    found = []
+    for pod in client.objects("Pod", "kube-system", "k8s-app=kube-dns"):
+        for status in (pod.status.container_statuses or []) if pod.status else []:
+            if status.ready:
+                continue
+            waiting = status.state.waiting if status.state else None
+            why = f"{waiting.reason}: {waiting.message}" if waiting else "not ready"
+            found.append(f"{cluster}: kube-system/{pod.metadata.name} not ready: {why}")
+    return found
+
+
+def dns_cause(cases: Sequence[Case], trouble: Sequence[str] = ()) -> str:
+    """Which cluster's DNS fails for which zone; the cluster every failed pair involves; the
+    DNS pods that are not ready (a loop the loop plugin halted names itself there)."""
+    failed = [c for c in cases if not c.passed]
+    if not failed:
+        return ""
+    sources = sorted({c.source.cluster for c in failed})
+    zones = sorted({".".join(c.destination.name.split(".")[-4:]) for c in failed})
+    pairs = [{c.source.cluster, c.destination.cluster} for c in failed]
+    common = sorted(set.intersection(*pairs))
+    text = f"DNS of {', '.join(sources)} fails for {', '.join(zones)}"
+    if len(common) == 1 and len(sources) > 1:
+        text += f"; every failed lookup involves {common[0]}'s DNS (asked, or its zone asked)"
+    text += (
+        ": check that cluster's kube-dns pods (kube-system), its Service kube-dns-lb, and the "
+        "stub domain for the zone (ConfigMap kube-system/coredns Corefile or kube-dns "
+        "stubDomains) and its target"
+    )
+    return "; ".join([text, *trouble])

@@ -18,6 +18,7 @@ from netconform.topology import ProbeSettings
 _STATUS = re.compile(r"->>HEADER<<- opcode: \w+, status: (\w+)")
 _RECORD = re.compile(r"^(\S+)\s+\d+\s+IN\s+(\w+)\s+(.+?)\s*$", re.MULTILINE)
 _QUERY_TIME = re.compile(r"^;; Query time: (\d+) msec", re.MULTILINE)
+_SERVER = re.compile(r"^;; (?:SERVER: |communications error to )([^#\s]+)#", re.MULTILINE)
 _RCODES = {"NXDOMAIN": Verdict.NXDOMAIN, "SERVFAIL": Verdict.SERVFAIL, "REFUSED": Verdict.REFUSED}
 
 
@@ -43,10 +44,14 @@ class Dns(ProbeKind):
 
     def parse(self, task: Task, raw: CommandResult, settings: ProbeSettings) -> Observation:
         seen = self._parse(task, raw)
+        server = _SERVER.search(raw.stdout)
         took = query_time_ms(raw.stdout)
-        if took is None:
-            return seen
-        return Observation(seen.outcome, f"{seen.detail}, query time {took} ms", raw)
+        detail = seen.detail
+        if server is not None:  # which server answered, or did not: the report names it
+            detail += f" (server {server.group(1)})"
+        if took is not None:
+            detail += f", query time {took} ms"
+        return Observation(seen.outcome, detail, raw)
 
     def _parse(self, task: Task, raw: CommandResult) -> Observation:
         status = _STATUS.search(raw.stdout)
@@ -55,7 +60,7 @@ class Dns(ProbeKind):
             if "connection refused" in text:
                 return Observation(plain(Verdict.REFUSED), "nothing listens on the server", raw)
             if "timed out" in text or "no servers could be reached" in text:
-                return Observation(plain(Verdict.TIMEOUT), "no answer from the server", raw)
+                return Observation(plain(Verdict.TIMEOUT), "no answer", raw)
             if raw.rc == 127:
                 return Observation(plain(Verdict.ERROR), "dig not found in the probe image", raw)
             return Observation(plain(Verdict.ERROR), f"dig rc {raw.rc}: {last_line(raw)}", raw)

@@ -173,7 +173,7 @@ def test_dns_detail_carries_digs_query_time() -> None:
     task = Task("d", Probe("dns"), dns_name("", "kube-dns.kube-system.svc.cluster.local"))
     seen = kind("dns").parse(task, result(sample("dig_a_stats.txt")), SETTINGS)
     assert seen.outcome == Answer(Verdict.ALLOW, ("10.201.0.10",))
-    assert seen.detail == "1 A record(s), query time 0 ms"
+    assert seen.detail == "1 A record(s) (server 10.201.0.10), query time 0 ms"
     assert query_time_ms(sample("dig_a_stats.txt")) == 0
     assert query_time_ms(sample("dig_a.txt")) is None
 
@@ -196,7 +196,7 @@ def test_dns_answer_without_the_asked_type_is_an_empty_answer() -> None:
         ("dig_nxdomain.txt", 0, Verdict.NXDOMAIN, "status NXDOMAIN"),
         ("dig_servfail.txt", 0, Verdict.SERVFAIL, "status SERVFAIL"),
         ("dig_refused.txt", 0, Verdict.REFUSED, "status REFUSED"),
-        ("dig_timeout.txt", 9, Verdict.TIMEOUT, "no answer from the server"),
+        ("dig_timeout.txt", 9, Verdict.TIMEOUT, "no answer (server 127.0.0.1)"),
     ],
 )
 def test_dns_failures(name: str, rc: int, verdict: Verdict, detail: str) -> None:
