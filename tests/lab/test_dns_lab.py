@@ -56,6 +56,11 @@ def put_data(lab: LabPaths, cluster: str, name: str, data: dict[str, str]) -> No
     kubectl(lab, cluster, "patch", "configmap", name, "-n", "kube-system", "-p", patch)
 
 
+def system_configmap(name: str, data: dict[str, str]) -> dict[str, Any]:
+    meta = {"name": name, "namespace": "kube-system"}
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": data}
+
+
 @pytest.fixture
 def east_corefile(lab: LabPaths) -> Iterator[str]:
     """east's Corefile, put back as it was after the test."""
@@ -114,13 +119,13 @@ def test_glue_corefile_that_does_not_parse(lab: LabPaths, east_corefile: str) ->
 def test_glue_stub_domains_that_are_not_json(lab: LabPaths, east_corefile: str) -> None:
     # a kube-dns cluster: no coredns ConfigMap, the legacy kube-dns one with stubDomains
     kubectl(lab, "east", "delete", "configmap", "coredns", "-n", "kube-system")
-    legacy = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "kube-dns", "namespace": "kube-system"}, "data": {"stubDomains": '{"west.svc.cluster.local": ['}}  # fmt: skip
+    legacy = system_configmap("kube-dns", {"stubDomains": '{"west.svc.cluster.local": ['})
     kubectl(lab, "east", "apply", "-f", "-", stdin=json.dumps(legacy))
     try:
         rc, out = glue(lab, "plan")
     finally:
         kubectl(lab, "east", "delete", "configmap", "kube-dns", "-n", "kube-system")
-        coredns = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "coredns", "namespace": "kube-system"}, "data": {"Corefile": east_corefile}}  # fmt: skip
+        coredns = system_configmap("coredns", {"Corefile": east_corefile})
         kubectl(lab, "east", "apply", "-f", "-", stdin=json.dumps(coredns))
     errors = [ln for ln in out.splitlines() if "error" in ln]
     assert rc == DnsConfigError.exit_code and len(errors) == 1, out
