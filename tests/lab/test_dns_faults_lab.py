@@ -1,6 +1,6 @@
 """The dns checks against the real lab, broken on purpose: a forwarding loop (`stub-self`),
 east's DNS down, a stub removed by hand with `kubectl patch`, udp/53 dropped by hand on one
-node; and lookups typed in a pod through `kubectl exec`, as a user checks by hand."""
+node, east's kube-dns-lb down; and lookups typed in a pod through `kubectl exec`."""
 
 from __future__ import annotations
 
@@ -134,3 +134,21 @@ def test_lookups_typed_in_a_pod(kept: LabPaths, tmp_path: Path) -> None:
         kept, "east", *shell, "dig", "+short", "SRV", "_http._tcp.echo.east.svc.cluster.local"
     )
     assert srv.strip().endswith(" echo.east.svc.cluster.local."), srv
+
+
+def test_dns_lb_down_fails_only_that_lb(kept: LabPaths, tmp_path: Path) -> None:
+    lb = "suites/dns/test_dns_lb.py::test_dns_load_balancer"
+    fault = {"name": "lb-down", "args": ["east/kube-system/kube-dns-lb"]}
+    control.call(kept, "POST", "/fault", fault)
+    try:
+        broken = run_suite([lb, "--topology", str(kept.topology), *KEEP], tmp_path)
+    finally:
+        control.call(kept, "POST", "/heal")
+    assert broken.failed() == {"east"}, broken.output[-3000:]
+    assert broken.outcomes["central"] == broken.outcomes["west"] == "passed"
+    message = broken.messages["east"]
+    lines = [ln.strip() for ln in message.splitlines() if " expected " in ln]
+    asked = [ln for ln in lines if "echo.east.svc.cluster.local dns expected ANSWER" in ln]
+    assert asked and all("observed TIMEOUT (no answer (server 10.101.255." in ln for ln in asked)
+    assert all(ln.startswith(("central/probe-", "west/probe-")) for ln in lines), lines
+    assert "the DNS LoadBalancer of east (kube-system/kube-dns-lb)" in message, message
