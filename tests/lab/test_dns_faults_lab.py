@@ -152,3 +152,25 @@ def test_dns_lb_down_fails_only_that_lb(kept: LabPaths, tmp_path: Path) -> None:
     assert asked and all("observed TIMEOUT (no answer (server 10.101.255." in ln for ln in asked)
     assert all(ln.startswith(("central/probe-", "west/probe-")) for ln in lines), lines
     assert "the DNS LoadBalancer of east (kube-system/kube-dns-lb)" in message, message
+
+
+def test_stub_to_own_dns_written_by_hand_is_a_loop_in_the_audit(
+    kept: LabPaths, tmp_path: Path
+) -> None:
+    out = kubectl(kept, "east", "get", "configmap", "coredns", "-n", "kube-system", "-o", "json")
+    corefile = json.loads(out)["data"]["Corefile"]
+    west = next(c for k, c in kube.split_blocks(corefile) if k == "west.svc.cluster.local")
+    looped = corefile.replace(west, west.replace("forward . 10.102.", "forward . 10.201.0.10 #"))
+    patch = json.dumps({"data": {"Corefile": looped}})
+    kubectl(kept, "east", "patch", "configmap", "coredns", "-n", "kube-system", "-p", patch)
+    try:
+        broken = run_suite([AUDIT, "--topology", str(kept.topology), *KEEP], tmp_path)
+    finally:
+        patch = json.dumps({"data": {"Corefile": corefile}})
+        kubectl(kept, "east", "patch", "configmap", "coredns", "-n", "kube-system", "-p", patch)
+    assert broken.failed() == {"east:west.svc.cluster.local"}, broken.output[-3000:]
+    message = broken.messages["east:west.svc.cluster.local"]
+    assert (
+        "east: stub west.svc.cluster.local forwards to east's own DNS 10.201.0.10 (a loop)"
+        in message
+    ), message
