@@ -6,7 +6,7 @@ line), then stub domains for every OTHER cluster's zone -> that cluster's DNS ad
 its own. CoreDNS clusters (a `coredns` ConfigMap) get Corefile server blocks; kube-dns
 clusters get `stubDomains`. Idempotent: a second apply reports no changes.
 
-`--dns-endpoint pods` (lab until LoadBalancers exist there): a cluster's DNS address is its
+`--dns-endpoint pods` (flat pod networks without LoadBalancers): a cluster's DNS address is its
 ready kube-dns endpoints (pod IPs, flat-routed across peered VPCs) instead of the LB's.
 Bad input is one line naming the cluster and ConfigMap or Service, with its own exit code:
 11 for a Corefile or stubDomains that does not parse, 10 for an LB that never gets an address.
@@ -190,15 +190,14 @@ def run(
     clients: dict[str, ClusterClient] = {
         c.name: ClusterClient(c, topology.kubeconfig, topology.timeouts) for c in topology.clusters
     }
-    if mode == "lb":
-        for name, client in clients.items():
-            if _find(client, "Service", LB_NAME) is None:
-                print(
-                    f"{name}: create Service {SYSTEM}/{LB_NAME} (internal LoadBalancer)", file=out
-                )
-                if apply:
-                    client.apply(lb_manifest())
-    if mode == "lb" and not apply:
+    missing = [
+        n for n, c in clients.items() if mode == "lb" and _find(c, "Service", LB_NAME) is None
+    ]
+    for name in missing:
+        print(f"{name}: create Service {SYSTEM}/{LB_NAME} (internal LoadBalancer)", file=out)
+        if apply:
+            clients[name].apply(lb_manifest())
+    if missing and not apply:  # no address to plan stubs with until the Services exist
         print("plan: stub domains are planned once the LB addresses exist", file=out)
         return 0
     addresses = {n: dns_address(c, mode, lb_timeout, out) for n, c in clients.items()}

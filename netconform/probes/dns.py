@@ -2,7 +2,8 @@
 
 Parameters: `server` (default: the source's resolv.conf), `port`, `tcp` ("true"),
 `search` ("true": resolve with the search path, as `dig +search` and applications do).
-The destination is a dns-name endpoint: its name and the record type asked.
+The destination is a dns-name endpoint: its name and the record type asked. The detail ends
+with dig's own `query time N ms` (its `;; Query time:` line), read back by `query_time_ms`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ from netconform.topology import ProbeSettings
 
 _STATUS = re.compile(r"->>HEADER<<- opcode: \w+, status: (\w+)")
 _RECORD = re.compile(r"^(\S+)\s+\d+\s+IN\s+(\w+)\s+(.+?)\s*$", re.MULTILINE)
+_QUERY_TIME = re.compile(r"^;; Query time: (\d+) msec", re.MULTILINE)
+_SERVER = re.compile(r"^;; (?:SERVER: |communications error to )([^#\s]+)#", re.MULTILINE)
 _RCODES = {"NXDOMAIN": Verdict.NXDOMAIN, "SERVFAIL": Verdict.SERVFAIL, "REFUSED": Verdict.REFUSED}
 
 
@@ -27,7 +30,7 @@ class Dns(ProbeKind):
     def argv(self, task: Task, settings: ProbeSettings) -> list[str]:
         probe, dest = task.probe, task.destination
         argv = ["dig", f"+time={max(1, round(settings.connect_timeout))}", "+tries=1"]
-        argv += ["+nocmd", "+noquestion", "+nostats"]
+        argv += ["+nocmd", "+noquestion"]
         if probe.param("tcp") == "true":
             argv.append("+tcp")
         if probe.param("search") == "true":
@@ -40,13 +43,24 @@ class Dns(ProbeKind):
         return [*argv, dest.name, dest.record or "A"]
 
     def parse(self, task: Task, raw: CommandResult, settings: ProbeSettings) -> Observation:
+        seen = self._parse(task, raw)
+        server = _SERVER.search(raw.stdout)
+        took = query_time_ms(raw.stdout)
+        detail = seen.detail
+        if server is not None:  # which server answered, or did not: the report names it
+            detail += f" (server {server.group(1)})"
+        if took is not None:
+            detail += f", query time {took} ms"
+        return Observation(seen.outcome, detail, raw)
+
+    def _parse(self, task: Task, raw: CommandResult) -> Observation:
         status = _STATUS.search(raw.stdout)
         if status is None:
             text = raw.stdout + raw.stderr
             if "connection refused" in text:
                 return Observation(plain(Verdict.REFUSED), "nothing listens on the server", raw)
             if "timed out" in text or "no servers could be reached" in text:
-                return Observation(plain(Verdict.TIMEOUT), "no answer from the server", raw)
+                return Observation(plain(Verdict.TIMEOUT), "no answer", raw)
             if raw.rc == 127:
                 return Observation(plain(Verdict.ERROR), "dig not found in the probe image", raw)
             return Observation(plain(Verdict.ERROR), f"dig rc {raw.rc}: {last_line(raw)}", raw)
@@ -66,3 +80,9 @@ class Dns(ProbeKind):
         return Observation(
             Answer(Verdict.ALLOW, records), f"{len(records)} {wanted} record(s)", raw
         )
+
+
+def query_time_ms(stdout: str) -> int | None:
+    """dig's `;; Query time: N msec` (None when dig printed no statistics)."""
+    found = _QUERY_TIME.search(stdout)
+    return int(found.group(1)) if found else None

@@ -228,12 +228,12 @@ def up(
 
 
 def seed_dns(paths: LabPaths, progress: Callable[[str], None]) -> None:
-    """Seed 000's stub domains, as `netconform-kube apply` makes them (until the lab has
-    LoadBalancers, every zone forwards to the other cluster's DNS pod IPs, flat-routed)."""
+    """Seed 000's stub domains, as `netconform-kube apply` makes them: every cluster's
+    `kube-dns-lb` internal LoadBalancer, then every other region's zone -> that address."""
     from provisioning import kube  # the glue needs the kubernetes client: load it late
 
     out = io.StringIO()
-    kube.run(load_topology(paths.topology), True, "pods", out, kube.LB_READY)
+    kube.run(load_topology(paths.topology), True, "lb", out, kube.LB_READY)
     progress(f"stub domains: {out.getvalue().splitlines()[-1]}")
 
 

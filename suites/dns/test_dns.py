@@ -11,10 +11,15 @@ from pathlib import Path
 
 from fixtures.checks import Verify
 from fixtures.plugin import RegionPair
-from netconform.check import Check, Environment, load_manifests
+from netconform.check import Check, Environment, Table, load_manifests
+from netconform.cluster import ClusterClient
+from netconform.dnsreport import LATENCY_HEADER, dns_pod_trouble, latency_rows
+from netconform.dnsreport import dns_cause as explain
 from netconform.outcomes import NXDOMAIN, Answer, Case, Endpoint, Outcome, Verdict, dns_name
 from netconform.probes import Probe
+from netconform.result import Result
 from netconform.scenario import Scenario
+from netconform.topology import Topology
 
 ECHO = load_manifests(Path(__file__).with_name("echo.yaml"))
 ZONE = "svc.cluster.local"
@@ -33,8 +38,13 @@ def _pod_ips(env: Environment, cluster: str, service: str) -> tuple[str, ...]:
     )
 
 
+CLIENTS: dict[str, ClusterClient] = {}
+"""The clusters of the run, for the cause (their DNS pods' state once something failed)."""
+
+
 def names(env: Environment) -> Scenario:
     """Every probe pod asks its cluster's DNS (resolv.conf) for own and other regions' names."""
+    CLIENTS.update(env.clusters)
     for cluster in env.clusters:
         for manifest in ECHO:
             env.apply(cluster, manifest)
@@ -80,18 +90,28 @@ def expected_answer(_src: Endpoint, dst: Endpoint, _probe: Probe) -> Outcome:
 
 
 def dns_cause(cases: Sequence[Case]) -> str:
-    """Which cluster's DNS fails for which zone, and where its stubs live."""
-    failed = [c for c in cases if not c.passed]
-    sources = sorted({c.source.cluster for c in failed})
-    zones = sorted({".".join(c.destination.name.split(".")[-4:]) for c in failed})
-    return (
-        f"DNS of {', '.join(sources)} fails for {', '.join(zones)}: check that cluster's "
-        "kube-dns pods (kube-system) and its stub domain for the zone (ConfigMap "
-        "kube-system/coredns Corefile or kube-dns stubDomains) and its target"
-    )
+    """Which cluster's DNS fails for which zone, and DNS pods that are not ready (why)."""
+    if all(c.passed for c in cases):
+        return ""
+    trouble = [t for name, client in CLIENTS.items() for t in dns_pod_trouble(name, client)]
+    return explain(cases, trouble)
 
 
-CHECK = Check("dns", __doc__ or "", names, oracle=expected_answer, converges=True, cause=dns_cause)
+def latency(result: Result, topology: Topology) -> list[Table]:
+    """dig's query time through each pod's resolv.conf, per (asking, answering) cluster."""
+    rows, bad = latency_rows(result.cases, [str(n) for n in topology.names])
+    return [Table("dns resolution latency per region pair (dig)", LATENCY_HEADER, rows, bad)]
+
+
+CHECK = Check(
+    "dns",
+    __doc__ or "",
+    names,
+    oracle=expected_answer,
+    converges=True,
+    cause=dns_cause,
+    tables=latency,
+)
 
 
 def test_dns(region_pair: RegionPair, verify: Verify) -> None:

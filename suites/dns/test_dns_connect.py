@@ -11,6 +11,9 @@ from pathlib import Path
 from fixtures.checks import Verify
 from fixtures.plugin import RegionPair
 from netconform.check import Check, Environment, load_manifests
+from netconform.cluster import ClusterClient
+from netconform.dnsreport import dns_cause as explain
+from netconform.dnsreport import dns_pod_trouble
 from netconform.outcomes import Case, Endpoint, service_name
 from netconform.probes import Probe
 from netconform.scenario import Scenario
@@ -18,7 +21,12 @@ from netconform.scenario import Scenario
 ECHO = load_manifests(Path(__file__).with_name("echo.yaml"))
 
 
+CLIENTS: dict[str, ClusterClient] = {}
+"""The clusters of the run, for the cause (their DNS pods' state once something failed)."""
+
+
 def by_name(env: Environment) -> Scenario:
+    CLIENTS.update(env.clusters)
     for cluster in env.clusters:
         for manifest in ECHO:
             env.apply(cluster, manifest)
@@ -39,15 +47,11 @@ def by_name(env: Environment) -> Scenario:
 
 
 def dns_cause(cases: Sequence[Case]) -> str:
-    """Which cluster's DNS fails for which zone, and where its stubs live."""
-    failed = [c for c in cases if not c.passed]
-    sources = sorted({c.source.cluster for c in failed})
-    zones = sorted({".".join(c.destination.name.split(".")[-4:]) for c in failed})
-    return (
-        f"DNS of {', '.join(sources)} fails for {', '.join(zones)}: check that cluster's "
-        "kube-dns pods (kube-system) and its stub domain for the zone (ConfigMap "
-        "kube-system/coredns Corefile or kube-dns stubDomains) and its target"
-    )
+    """Which cluster's DNS fails for which zone, and DNS pods that are not ready (why)."""
+    if all(c.passed for c in cases):
+        return ""
+    trouble = [t for name, client in CLIENTS.items() for t in dns_pod_trouble(name, client)]
+    return explain(cases, trouble)
 
 
 CHECK = Check("dns-connect", __doc__ or "", by_name, converges=True, cause=dns_cause)

@@ -35,6 +35,7 @@ from netconform.outcomes import (
 )
 from netconform.probes import Probe, Task, kind
 from netconform.probes.batch import run_batch
+from netconform.probes.dns import query_time_ms
 from netconform.probes.udp import PAYLOAD
 from netconform.topology import ProbeSettings
 from netconform.vantage import RunnerVantage
@@ -110,7 +111,6 @@ def test_dns_argv_words_for_server_port_tcp_and_search() -> None:
         "+tries=1",
         "+nocmd",
         "+noquestion",
-        "+nostats",
         "+tcp",
         "+search",
         "@10.200.0.10",
@@ -169,6 +169,15 @@ def test_dns_answer_a() -> None:
     assert seen.detail == "1 A record(s)"
 
 
+def test_dns_detail_carries_digs_query_time() -> None:
+    task = Task("d", Probe("dns"), dns_name("", "kube-dns.kube-system.svc.cluster.local"))
+    seen = kind("dns").parse(task, result(sample("dig_a_stats.txt")), SETTINGS)
+    assert seen.outcome == Answer(Verdict.ALLOW, ("10.201.0.10",))
+    assert seen.detail == "1 A record(s) (server 10.201.0.10), query time 0 ms"
+    assert query_time_ms(sample("dig_a_stats.txt")) == 0
+    assert query_time_ms(sample("dig_a.txt")) is None
+
+
 def test_dns_answer_srv_keeps_the_whole_record() -> None:
     seen = kind("dns").parse(SRV_TASK, result(sample("dig_srv.txt")), SETTINGS)
     assert seen.outcome == Answer(Verdict.ALLOW, ("0 10 8080 web.a.test.",))
@@ -187,7 +196,7 @@ def test_dns_answer_without_the_asked_type_is_an_empty_answer() -> None:
         ("dig_nxdomain.txt", 0, Verdict.NXDOMAIN, "status NXDOMAIN"),
         ("dig_servfail.txt", 0, Verdict.SERVFAIL, "status SERVFAIL"),
         ("dig_refused.txt", 0, Verdict.REFUSED, "status REFUSED"),
-        ("dig_timeout.txt", 9, Verdict.TIMEOUT, "no answer from the server"),
+        ("dig_timeout.txt", 9, Verdict.TIMEOUT, "no answer (server 127.0.0.1)"),
     ],
 )
 def test_dns_failures(name: str, rc: int, verdict: Verdict, detail: str) -> None:

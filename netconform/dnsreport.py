@@ -1,0 +1,71 @@
+"""DNS resolution latency per region pair, from dig's own `;; Query time:` of each case."""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+
+from netconform.cluster import ClusterClient
+from netconform.outcomes import Case
+from netconform.probes.dns import query_time_ms
+
+LATENCY_HEADER = ("from", "zone of", "lookups", "median ms", "max ms", "failed")
+
+
+def latency_rows(
+    cases: Sequence[Case], regions: Sequence[str]
+) -> tuple[tuple[tuple[object, ...], ...], tuple[bool, ...]]:
+    """One row per (asking cluster, cluster whose zone was asked) that has dns cases."""
+    rows: list[tuple[object, ...]] = []
+    bad: list[bool] = []
+    for src in regions:
+        for dst in regions:
+            pair = [
+                c
+                for c in cases
+                if c.protocol == "dns" and c.source.cluster == src and c.destination.cluster == dst
+            ]
+            if not pair:
+                continue
+            times = [
+                t for t in (query_time_ms(c.raw.stdout) for c in pair if c.raw) if t is not None
+            ]
+            failed = sum(not c.passed for c in pair)
+            median = f"{statistics.median(times):g}" if times else "-"
+            rows.append((src, dst, len(pair), median, max(times) if times else "-", failed))
+            bad.append(failed > 0)
+    return tuple(rows), tuple(bad)
+
+
+def dns_pod_trouble(cluster: str, client: ClusterClient) -> list[str]:
+    """`east: coredns-x not ready: CrashLoopBackOff: [FATAL] plugin/loop: Loop ... detected`."""
+    found = []
+    for pod in client.objects("Pod", "kube-system", "k8s-app=kube-dns"):
+        for status in (pod.status.container_statuses or []) if pod.status else []:
+            if status.ready:
+                continue
+            waiting = status.state.waiting if status.state else None
+            why = f"{waiting.reason}: {waiting.message}" if waiting else "not ready"
+            found.append(f"{cluster}: kube-system/{pod.metadata.name} not ready: {why}")
+    return found
+
+
+def dns_cause(cases: Sequence[Case], trouble: Sequence[str] = ()) -> str:
+    """Which cluster's DNS fails for which zone; the cluster every failed pair involves; the
+    DNS pods that are not ready (a loop the loop plugin halted names itself there)."""
+    failed = [c for c in cases if not c.passed]
+    if not failed:
+        return ""
+    sources = sorted({c.source.cluster for c in failed})
+    zones = sorted({".".join(c.destination.name.split(".")[-4:]) for c in failed})
+    pairs = [{c.source.cluster, c.destination.cluster} for c in failed]
+    common = sorted(set.intersection(*pairs))
+    text = f"DNS of {', '.join(sources)} fails for {', '.join(zones)}"
+    if len(common) == 1 and len(sources) > 1:
+        text += f"; every failed lookup involves {common[0]}'s DNS (asked, or its zone asked)"
+    text += (
+        ": check that cluster's kube-dns pods (kube-system), its Service kube-dns-lb, and the "
+        "stub domain for the zone (ConfigMap kube-system/coredns Corefile or kube-dns "
+        "stubDomains) and its target"
+    )
+    return "; ".join([text, *trouble])
