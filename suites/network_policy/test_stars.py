@@ -10,6 +10,7 @@ in full; the test of a (cluster, step) fails with its findings and truth tables.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -67,7 +68,10 @@ def deploy(env: Workloads) -> Scenario:
         return src.cluster == dst.cluster and src != dst
 
     destinations = sorted(vantages, key=lambda e: e.label)
-    settings = env.topology.probe
+    # a drop costs the connect timeout on every step: 1 s, as the k8s e2e netpol tests wait
+    settings = replace(
+        env.topology.probe, connect_timeout=min(env.topology.probe.connect_timeout, 1.0)
+    )
     return Scenario(
         vantages, destinations, (), same_cluster, settings=settings, probes_of=probes.__getitem__
     )
