@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from netconform.outcomes import ALLOW, Case, Endpoint, PingStats, Verdict, plain
+from netconform.policyhint import policy_cause
 from netconform.probes.base import Task
 from netconform.reachability import icmp_only_cause, likely_cause
 from netconform.result import Result, region_pair
@@ -140,5 +141,6 @@ def loss_cause(cases: Sequence[Case]) -> str:
 
 
 def pod_cause(cases: Sequence[Case]) -> str:
-    """Loss above budget, or ICMP dropped where TCP connects, else the shape of the failures."""
-    return loss_cause(cases) or icmp_only_cause(cases) or likely_cause(cases)
+    """Live NetworkPolicies selecting the failing pods, loss above budget, ICMP dropped where
+    TCP connects, else the shape of the failures."""
+    return policy_cause(cases) or loss_cause(cases) or icmp_only_cause(cases) or likely_cause(cases)
