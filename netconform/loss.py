@@ -82,6 +82,7 @@ def merge(a: PingStats, b: PingStats) -> PingStats:
         min((s.rtt_min for s in (a, b) if s.rtt_min is not None), default=None),
         round(sum(v * n for v, n in avgs) / weight, 3) if weight else None,
         max((s.rtt_max for s in (a, b) if s.rtt_max is not None), default=None),
+        a.starved or b.starved,
     )
 
 
