@@ -1,7 +1,7 @@
 """The network_policy stars suite's wall time vs a sequential `kubectl exec ... nc` loop over
 the same matrix (every step: each stars pod to each other of its cluster, on its port).
 
-One lab of its own (prefix ncb) with REGIONS regions (default 3). The suite runs as a user
+One lab of its own (prefix ncp) with REGIONS regions (default 3). The suite runs as a user
 runs it (one pytest process, fresh run id, deploy + 5 steps + delete), RUNS times; the loop
 deploys the same pods once per run, applies each step's policies and runs one `kubectl exec`
 per case, one after another. Medians of RUNS (default 3). Prints JSON.
@@ -71,7 +71,7 @@ def main() -> None:
     regions = int(sys.argv[1]) if len(sys.argv) > 1 else 3
     runs = int(sys.argv[2]) if len(sys.argv) > 2 else 3
     figures: dict[str, Any] = {"regions": regions, "runs": runs}
-    with running_lab(regions, figures) as lab:
+    with running_lab(regions, figures, prefix="ncp") as lab:
         suite = [suite_wall(lab, f"bench-np-{i}") for i in range(runs)]
         loop = [kubectl_loop(lab, f"bench-np-loop-{i}") for i in range(runs)]
     figures["suite_s"] = suite

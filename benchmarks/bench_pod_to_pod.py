@@ -113,15 +113,15 @@ class Lab:
 
 
 @contextmanager
-def running_lab(regions: int, figures: dict[str, Any]) -> Iterator[Lab]:
-    """A lab of its own (prefix ncb) for the benchmark; down in any case, both timed."""
+def running_lab(regions: int, figures: dict[str, Any], prefix: str = PREFIX) -> Iterator[Lab]:
+    """A lab of its own (prefix ncb unless told) for the benchmark; down in any case, timed."""
     with TemporaryDirectory(prefix="netconform-bench-") as tmp:
         paths = LabPaths(Path(tmp) / "lab")
         try:
-            _, figures["lab_up_s"] = timed(control.up, paths, regions=regions, prefix=PREFIX)
+            _, figures["lab_up_s"] = timed(control.up, paths, regions=regions, prefix=prefix)
             yield Lab(paths)
         finally:
-            _, figures["lab_down_s"] = timed(control.down, paths, prefix=PREFIX)
+            _, figures["lab_down_s"] = timed(control.down, paths, prefix=prefix)
 
 
 def suite_wall(lab: Lab, mode: str, run_id: str) -> tuple[float, list[str]]:

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from netconform.outcomes import ALLOW, Case, Endpoint, PingStats, Verdict, plain
+from netconform.policyhint import policy_cause
 from netconform.probes.base import Task
 from netconform.reachability import icmp_only_cause, likely_cause
 from netconform.result import Result, region_pair
@@ -81,6 +82,7 @@ def merge(a: PingStats, b: PingStats) -> PingStats:
         min((s.rtt_min for s in (a, b) if s.rtt_min is not None), default=None),
         round(sum(v * n for v, n in avgs) / weight, 3) if weight else None,
         max((s.rtt_max for s in (a, b) if s.rtt_max is not None), default=None),
+        a.starved or b.starved,
     )
 
 
@@ -140,5 +142,6 @@ def loss_cause(cases: Sequence[Case]) -> str:
 
 
 def pod_cause(cases: Sequence[Case]) -> str:
-    """Loss above budget, or ICMP dropped where TCP connects, else the shape of the failures."""
-    return loss_cause(cases) or icmp_only_cause(cases) or likely_cause(cases)
+    """Live NetworkPolicies selecting the failing pods, loss above budget, ICMP dropped where
+    TCP connects, else the shape of the failures."""
+    return policy_cause(cases) or loss_cause(cases) or icmp_only_cause(cases) or likely_cause(cases)

@@ -231,6 +231,9 @@ class PingStats:
     rtt_min: float | None = None
     rtt_avg: float | None = None
     rtt_max: float | None = None
+    starved: bool = False
+    """The RTTs were measured while the pinging node was starved of CPU (netconform.probes.cpu):
+    they include scheduling delay, not only the network's."""
 
 
 @dataclass(frozen=True)

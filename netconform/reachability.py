@@ -28,6 +28,10 @@ class PairSummary:
     rtt_avg: float | None
     rtt_max: float | None
     failed_cases: int
+    starved: int = 0
+    """Pod pairs whose RTTs were measured while their node was starved of CPU."""
+    measured: int = 0
+    """Pod pairs with RTTs at all."""
 
     @property
     def loss_percent(self) -> float:
@@ -48,6 +52,8 @@ def summarize(cases: Sequence[Case], source: str, destination: str) -> PairSumma
         rtt_avg=(sum((s.rtt_avg or 0.0) * s.received for s in rtts) / weights if weights else None),
         rtt_max=max((s.rtt_max for s in rtts if s.rtt_max is not None), default=None),
         failed_cases=sum(1 for c in pings if not c.passed),
+        starved=sum(1 for s in rtts if s.starved),
+        measured=len(rtts),
     )
 
 
@@ -102,11 +108,20 @@ LOSS_RTT_HEADER = (
     "rtt avg ms",
     "rtt max ms",
     "failed cases",
+    "rtt measured",
 )
 
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.3f}"
+
+
+def _measured(summary: PairSummary) -> str:
+    """`ok`, or `starved (k of n)`: RTTs taken while the pinging node was starved of CPU
+    include scheduling delay, so they are not the network's."""
+    if not summary.starved:
+        return "ok" if summary.measured else "-"
+    return f"starved ({summary.starved} of {summary.measured} pod pairs)"
 
 
 def loss_rtt_rows(
@@ -126,6 +141,7 @@ def loss_rtt_rows(
             _fmt(s.rtt_avg),
             _fmt(s.rtt_max),
             s.failed_cases,
+            _measured(s),
         )
         for s in summaries
     )

@@ -12,15 +12,21 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 
 from netconform.command import CommandResult
 from netconform.outcomes import Verdict, plain
 from netconform.probes.base import Invocation, Observation, Task, kind
+from netconform.probes.cpu import CPU_LINES, CPU_START, CpuTime, parse_cpu
 from netconform.topology import ProbeSettings
 from netconform.vantage import Vantage
 
-BATCH_PROGRAM = r"""set -f
+BATCH_PROGRAM = (
+    r"""set -f
 max=$1
+"""
+    + CPU_START
+    + r"""
 d=$(mktemp -d)
 n=0
 while read -r id data args; do
@@ -33,6 +39,9 @@ while read -r id data args; do
   if [ "$n" -ge "$max" ]; then wait; n=0; fi
 done
 wait
+"""
+    + CPU_LINES
+    + r"""
 set +f
 for r in "$d"/*.r; do
   [ -e "$r" ] || continue
@@ -44,6 +53,7 @@ for r in "$d"/*.r; do
 done
 rm -rf "$d"
 """
+)
 _MARKER = re.compile(r"^@@probe (\S+) (\d+)$", re.MULTILINE)
 _WORD = re.compile(r"^[A-Za-z0-9_.:/@=+,%{}\\\[\]-]+$")
 
@@ -101,7 +111,16 @@ def run_batch(
         rc, out, err = decoded[f"i{i}"]
         raw = CommandResult(inv.argv, rc, out, err, vantage.name)
         observations.update(kind(inv.tasks[0].probe.kind).interpret(inv, raw, settings))
-    return observations
+    cpu = parse_cpu(batch.stdout)
+    return {k: mark_starved(o, cpu) for k, o in observations.items()} if cpu else observations
+
+
+def mark_starved(observation: Observation, cpu: CpuTime) -> Observation:
+    """A ping's RTTs flagged `starved` when its batch was starved of CPU where it ran."""
+    if observation.ping is None or not cpu.starved:
+        return observation
+    detail = f"{observation.detail}, rtt starved of CPU ({cpu.describe()})"
+    return replace(observation, detail=detail, ping=replace(observation.ping, starved=True))
 
 
 def _batch_failed(

@@ -11,6 +11,8 @@ from fixtures.checks import Verify
 from fixtures.plugin import RegionPair
 from netconform.check import Check, Environment, Table
 from netconform.loss import judge_loss, pod_cause
+from netconform.outcomes import Endpoint
+from netconform.policyhint import policy_note, read_selecting
 from netconform.probes import Probe
 from netconform.reachability import LOSS_RTT_HEADER, loss_rtt_rows, relation
 from netconform.result import Result
@@ -24,7 +26,13 @@ def probe_pods(env: Environment) -> Scenario:
     everyone = [p for cluster_pods in env.probe_pods().values() for p in cluster_pods]
     probes = [Probe("icmp"), Probe("tcp", settings.tcp_port)]
     vantages = {p: env.vantage(p) for p in everyone}
-    return Scenario(vantages, everyone, probes, context=relation, settings=settings)
+    spaces = {name: env.topology.cluster(name).namespace for name in env.clusters}
+    selected = read_selecting(env.clusters, spaces, everyone)
+
+    def context(src: Endpoint, dst: Endpoint) -> str:
+        return "; ".join(filter(None, (relation(src, dst), policy_note(selected, src, dst))))
+
+    return Scenario(vantages, everyone, probes, context=context, settings=settings)
 
 
 def loss_rtt(result: Result, topology: Topology) -> list[Table]:

@@ -128,3 +128,26 @@ def test_policy_extra_deny_fault_comes_and_goes(kept: LabPaths) -> None:
     assert not client.objects("NetworkPolicy", "east")
     with pytest.raises(LabError, match="no namespace 'nope' in east"):
         control.call(kept, "POST", "/fault", {"name": "policy-extra-deny", "args": ["east/nope"]})
+
+
+def test_policy_extra_deny_fails_pod_to_pod_naming_the_policy(
+    kept: LabPaths, tmp_path: Path
+) -> None:
+    """A deny-all nobody expected in east: pod-to-pod fails on exactly the pairs that touch
+    east, and the likely cause names the live policy selecting the failing pods."""
+    control.call(kept, "POST", "/fault", {"name": "policy-extra-deny", "args": ["east/east"]})
+    try:
+        run = suite(kept, tmp_path, "suites/pod_to_pod")
+    finally:
+        control.call(kept, "POST", "/heal", {})
+    touching = {f"{a}->{b}" for a in REGIONS for b in REGIONS if "east" in (a, b)}
+    assert run.failed() == touching, run.output[-3000:]
+    assert set(run.outcomes) - touching and all(
+        run.outcomes[k] == "passed" for k in set(run.outcomes) - touching
+    )
+    for key in touching:
+        assert (
+            "likely cause: NetworkPolicies select the failing pods: east/east/"
+            in (run.messages[key])
+        ), run.messages[key]
+        assert "netconform-fault-deny-all[Ingress+Egress]" in run.messages[key]
