@@ -21,6 +21,9 @@ from netconform.probes.cpu import CPU_LINES, CPU_START, CpuTime, parse_cpu
 from netconform.topology import ProbeSettings
 from netconform.vantage import Vantage
 
+# Two processes per probe (its subshell and its tool): each writes its own framing, and one
+# `cat` prints every probe's output at the end (a `cat` per file was 4 more processes per
+# probe, most of a 9-region batch's CPU).
 BATCH_PROGRAM = (
     r"""set -f
 max=$1
@@ -28,13 +31,18 @@ max=$1
     + CPU_START
     + r"""
 d=$(mktemp -d)
+printf '\n@@stderr\n' >"$d/sep"
 n=0
+files=
 while read -r id data args; do
   if [ "$data" = "-" ]; then
-    ( set -- $args; "$@" </dev/null >"$d/$id.o" 2>"$d/$id.e"; echo $? >"$d/$id.r" ) &
+    ( set -- $args; "$@" </dev/null >"$d/$id.o" 2>"$d/$id.e"
+      printf '\n@@probe %s %s\n' "$id" "$?" >"$d/$id.h" ) &
   else
-    ( set -- $args; printf '%s\n' "$data" | "$@" >"$d/$id.o" 2>"$d/$id.e"; echo $? >"$d/$id.r" ) &
+    ( set -- $args; printf '%s\n' "$data" | "$@" >"$d/$id.o" 2>"$d/$id.e"
+      printf '\n@@probe %s %s\n' "$id" "$?" >"$d/$id.h" ) &
   fi
+  files="$files $d/$id.h $d/$id.o $d/sep $d/$id.e"
   n=$((n + 1))
   if [ "$n" -ge "$max" ]; then wait; n=0; fi
 done
@@ -42,15 +50,7 @@ wait
 """
     + CPU_LINES
     + r"""
-set +f
-for r in "$d"/*.r; do
-  [ -e "$r" ] || continue
-  id=${r##*/}; id=${id%.r}
-  printf '\n@@probe %s %s\n' "$id" "$(cat "$r")"
-  cat "$d/$id.o"
-  printf '\n@@stderr\n'
-  cat "$d/$id.e"
-done
+[ -z "$files" ] || cat $files
 rm -rf "$d"
 """
 )
