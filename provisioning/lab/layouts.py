@@ -18,6 +18,7 @@ per-cluster forwarding-rule range); the world reaches neither the shared network
 
 from __future__ import annotations
 
+from netconform.errors import LabError
 from provisioning.lab import network
 from provisioning.lab.network import LabPlan, NodePlan, RegionPlan, SharedNet
 
@@ -34,7 +35,7 @@ def plan(prefix: str, regions: int, layout: str = "default") -> LabPlan:
         return network.plan_lab(prefix, network.region_names(regions))
     if layout == "overlap":
         return plan_overlap(prefix)
-    raise network.LabError(f"unknown lab layout {layout!r} (layouts: {', '.join(LAYOUTS)})")
+    raise LabError(f"unknown lab layout {layout!r} (layouts: {', '.join(LAYOUTS)})")
 
 
 def plan_overlap(prefix: str) -> LabPlan:

@@ -342,7 +342,7 @@ def router_filter(region: RegionPlan) -> str:
     so the source of its pods' traffic to the world uplink). Anything else arriving here was
     routed through a third region: dropped silently, as a cloud drops it (a timeout, no ICMP).
     """
-    own = (region.vpc_cidr, region.lb_cidr)
+    own: tuple[str, ...] = (region.vpc_cidr, region.lb_cidr)
     if region.ilb_cidr and not ipaddress.IPv4Network(region.ilb_cidr).subnet_of(
         ipaddress.IPv4Network(own[0])
     ):
