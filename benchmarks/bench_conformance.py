@@ -4,7 +4,7 @@ A benchmark, not a test: it prints figures and writes benchmarks/results/conform
 
     python benchmarks/bench_conformance.py [--regions 3 9] [--runs 3]
 
-For each region count it builds one lab (prefix `ncb`, state in a temporary directory, always
+For each region count it builds one lab (prefix `ncf<pid>`, state in a temporary directory, always
 stopped at the end; lab up timed once), then runs `python -m pytest suites --topology ...`
 --runs times, each with a fresh `--run-id` (so each deploys, measures and deletes its own
 workloads, as a user's run does) and a JUnit XML report.
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -37,7 +38,8 @@ sys.path.insert(0, str(REPO))
 from provisioning.lab import control  # noqa: E402
 from provisioning.lab.control import LabPaths  # noqa: E402
 
-PREFIX = "ncb"
+#: its own prefix per process: another benchmark's `down` sweeps `ncb-*`, never `ncf<pid>-*`
+PREFIX = f"ncf{os.getpid() % 100000}"
 TARGET_S = 30.0
 
 
@@ -124,6 +126,8 @@ def bench(regions: int, runs: int) -> dict[str, Any]:
                     f"exit {results[-1]['exit']}, {len(results[-1]['failed'])} failed",
                     flush=True,
                 )
+                for failed in results[-1]["failed"][:5]:
+                    print(f"    failed: {failed}", flush=True)
         finally:
             control.down(paths, prefix=PREFIX)
     summary = median_of(results)
