@@ -80,6 +80,35 @@ def refuse_overlaps(clusters: Sequence[Cluster]) -> None:
         raise TopologyError(f"refusing to peer: {found[0].message}{more}")
 
 
+def between(topology: Topology, a: str, b: str) -> list[Overlap]:
+    """The overlaps between two named clusters of the topology (none for one cluster)."""
+    if a == b:
+        return []
+    return overlaps(topology.cluster(a), topology.cluster(b))
+
+
+def overlap_reason(found: Sequence[Overlap]) -> str:
+    """Why pod IPs between two clusters are not probed (seed 003):
+    `c1 and c2 overlap: 10.120.0.0/16; reached through their internal load balancers instead`.
+    """
+    first = found[0]
+    ranges = sorted({c for o in found for c in (o.a_cidr, o.b_cidr)})
+    return (
+        f"{first.a} and {first.b} overlap: {' and '.join(ranges)}; "
+        "reached through their internal load balancers instead"
+    )
+
+
+def in_overlap(address: str, found: Sequence[Overlap]) -> bool:
+    """True when `address` lies in a range both clusters claim (a pod or node IP of either:
+    from one cluster it cannot name the other's). Names (DNS destinations) are not."""
+    try:
+        ip = ipaddress.IPv4Address(address)
+    except ValueError:
+        return False
+    return any(ip in IPv4(o.a_cidr) and ip in IPv4(o.b_cidr) for o in found)
+
+
 def pairs(clusters: Sequence[Cluster]) -> list[tuple[Cluster, Cluster]]:
     """Unordered pairs (a before b in topology order): one peering each."""
     return list(combinations(clusters, 2))

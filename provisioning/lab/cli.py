@@ -13,7 +13,7 @@ from pathlib import Path
 
 from netconform.errors import NetconformError
 from netconform.topology import Timeouts
-from provisioning.lab import control
+from provisioning.lab import control, layouts
 from provisioning.lab.control import LabPaths
 
 FAULTS_HELP = """faults:
@@ -58,6 +58,13 @@ def _parser() -> argparse.ArgumentParser:
     up = sub.add_parser("up", help="build the lab and start its API servers")
     up.add_argument("--regions", type=int, default=3, help="number of regions (default 3)")
     up.add_argument(
+        "--layout",
+        choices=layouts.LAYOUTS,
+        default="default",
+        help="default: peered regions; overlap: seed 003, clusters c1 and c2 with the same "
+        "pod CIDR joined only by a shared network of internal LoadBalancers",
+    )
+    up.add_argument(
         "--prefix",
         default=control.DEFAULT_PREFIX,
         help="name prefix of every namespace the lab creates (default ncl)",
@@ -76,7 +83,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     sub.add_parser("status", help="regions, API ports, pods and active faults")
     shell = sub.add_parser("shell", help="a shell (or command) inside a lab namespace")
-    shell.add_argument("target", help="world, REGION (its router), NODE, or POD")
+    shell.add_argument(
+        "target", help="world, shared (overlap layout), REGION (its router), NODE, or POD"
+    )
     shell.add_argument("cmd", nargs=argparse.REMAINDER, help="command (default: $SHELL)")
     fault = sub.add_parser("fault", help="break something on purpose (see below)")
     fault.add_argument("name")
@@ -101,13 +110,19 @@ def _dispatch(args: argparse.Namespace, paths: LabPaths) -> int:
     command: str = args.command
     if command == "up":
         state = control.up(
-            paths, regions=args.regions, prefix=args.prefix, timeout=args.timeout, progress=print
+            paths,
+            regions=args.regions,
+            prefix=args.prefix,
+            timeout=args.timeout,
+            progress=print,
+            layout=args.layout,
         )
         for region, port in state["api_ports"].items():
             print(f"  lab-{region}: http://127.0.0.1:{port}")
+        first = next(iter(state["api_ports"]))
         print(
             f"topology: {paths.topology}\n"
-            f"try: kubectl --kubeconfig {paths.kubeconfig} --context lab-east get nodes"
+            f"try: kubectl --kubeconfig {paths.kubeconfig} --context lab-{first} get nodes"
         )
     elif command == "down":
         control.require_root()

@@ -24,7 +24,7 @@ from aiohttp import web
 
 from netconform.errors import NetconformError
 from netconform.topology import Cluster, ClusterName, Namespace, Region, Topology, dump_topology
-from provisioning.lab import network
+from provisioning.lab import layouts, network
 from provisioning.lab.apiserver import ClusterSpec, LabApiServer, NodeSpec, write_kubeconfig
 from provisioning.lab.control import TOKEN_HEADER, LabPaths
 from provisioning.lab.controllers import CONTROLLERS, LabContext
@@ -32,7 +32,7 @@ from provisioning.lab.controllers.firewall import LAB_CLOSED_PORTS, LAB_REQUIRED
 from provisioning.lab.controllers.kubelet import exec_in_pod, pod_log
 from provisioning.lab.controllers.runner import ControllerSet
 from provisioning.lab.faults import FaultBook
-from provisioning.lab.network import LabPlan, plan_lab, region_names
+from provisioning.lab.network import LabPlan
 
 log = logging.getLogger("netconform.lab")
 OWNER_POLL_INTERVAL = 1.0
@@ -94,13 +94,20 @@ def lab_topology(plan: LabPlan, paths: LabPaths) -> Topology:
 class Daemon:
     """Owns the lab for its lifetime."""
 
-    def __init__(self, paths: LabPaths, prefix: str, regions: int, owner_pid: int = 0) -> None:
+    def __init__(
+        self,
+        paths: LabPaths,
+        prefix: str,
+        regions: int,
+        owner_pid: int = 0,
+        layout: str = "default",
+    ) -> None:
         self.paths = paths
         self.owner_pid = owner_pid
         # exec in a lab pod runs as root on this host: only holders of the 0600 kubeconfig
         # and state file (which carry this secret) may reach the APIs and the control port
         self.secret = secrets.token_urlsafe(24)
-        self.plan = plan_lab(prefix, region_names(regions))
+        self.plan = layouts.plan(prefix, regions, layout)
         specs = cluster_specs(self.plan, self.secret)
         self.api = LabApiServer(specs, self._exec, self._log, CONTROLLERS)
         self.lab = LabContext(self.plan, self.api)
@@ -118,7 +125,7 @@ class Daemon:
 
     async def run(self) -> None:
         started = time.monotonic()
-        await asyncio.to_thread(network.build, self.plan)
+        await asyncio.to_thread(layouts.build, self.plan)
         log.info("network built in %.2fs", time.monotonic() - started)
         try:
             await self.controllers.start(self.lab)
@@ -254,6 +261,8 @@ class Daemon:
     def _resolve_netns(self, name: str) -> str:
         if name == "world":
             return self.plan.world_netns
+        if name == "shared" and self.plan.shared is not None:
+            return self.plan.shared.netns
         for region in self.plan.regions:
             if name in (f"{region.name}-router", region.name):
                 return region.router_netns
@@ -268,6 +277,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--state-dir", type=Path, required=True)
     parser.add_argument("--prefix", required=True)
     parser.add_argument("--regions", type=int, required=True)
+    parser.add_argument("--layout", choices=layouts.LAYOUTS, default="default")
     parser.add_argument(
         "--owner-pid",
         type=int,
@@ -279,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     paths = LabPaths(args.state_dir)
 
     async def run() -> None:
-        daemon = Daemon(paths, args.prefix, args.regions, args.owner_pid)
+        daemon = Daemon(paths, args.prefix, args.regions, args.owner_pid, args.layout)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, daemon.stopping.set)

@@ -73,6 +73,9 @@ class RegionPlan:
     lb_cidr: str
     """LoadBalancer addresses of this region, reachable from the world."""
     nodes: tuple[NodePlan, ...]
+    ilb_cidr: str = ""
+    """Internal LoadBalancer addresses: the VPC's last /24 unless a layout puts them in a
+    shared network (see `layouts`)."""
 
 
 @dataclass(frozen=True)
@@ -86,12 +89,26 @@ class Peering:
 
 
 @dataclass(frozen=True)
+class SharedNet:
+    """A network joined to some regions' routers only, holding their internal LoadBalancers
+    (seed 003's `shared` subnet); the routers NAT their regions' traffic into it."""
+
+    netns: str
+    cidr: str
+    gateway: str
+    """The shared network's own address on every leg (what the routers route through)."""
+    legs: tuple[tuple[str, str], ...]
+    """(region, the region router's address in the shared network)."""
+
+
+@dataclass(frozen=True)
 class LabPlan:
     """All addresses and names of one lab; derived, never stored by hand."""
 
     prefix: str
     regions: tuple[RegionPlan, ...]
     peerings: tuple[Peering, ...]
+    shared: SharedNet | None = None
 
     @property
     def world_netns(self) -> str:
@@ -146,6 +163,7 @@ def _plan_region(prefix: str, i: int, name: str) -> RegionPlan:
     return RegionPlan(
         name=name,
         index=i,
+        ilb_cidr=f"10.{octet}.255.0/24",
         vpc_cidr=f"10.{octet}.0.0/16",
         service_cidr=f"10.{200 + i}.0.0/16" if i < 55 else f"172.{16 + i - 55}.0.0/16",
         router_netns=f"{prefix}-{name}-rtr",
@@ -331,7 +349,11 @@ def router_filter(region: RegionPlan) -> str:
     so the source of its pods' traffic to the world uplink). Anything else arriving here was
     routed through a third region: dropped silently, as a cloud drops it (a timeout, no ICMP).
     """
-    own = (region.vpc_cidr, region.lb_cidr)
+    own: tuple[str, ...] = (region.vpc_cidr, region.lb_cidr)
+    if region.ilb_cidr and not ipaddress.IPv4Network(region.ilb_cidr).subnet_of(
+        ipaddress.IPv4Network(own[0])
+    ):
+        own += (region.ilb_cidr,)  # internal LBs in a shared network (the overlap layout)
     accept = "".join(f"-A FORWARD -{end} {cidr} -j ACCEPT\n" for cidr in own for end in "sd")
     return _ROUTER_FILTER.format(accept=accept)
 

@@ -21,7 +21,7 @@ def test_choose_target_passes_the_lab_topologys_lab_up(
     monkeypatch.setattr(
         fixtures_lab,
         "lab_preview",
-        lambda regions, lab_dir: fixtures_lab.Topology(
+        lambda regions, lab_dir, layout: fixtures_lab.Topology(
             name="lab", clusters=(), timeouts=Timeouts(lab_up=7.5)
         ),
     )

@@ -92,7 +92,7 @@ class ClusterDns(Controller):
         networks = tuple(
             ipaddress.IPv4Network(c)
             for r in lab.plan.regions
-            for c in (r.vpc_cidr, r.service_cidr, r.lb_cidr)
+            for c in (r.vpc_cidr, r.service_cidr, r.lb_cidr, r.ilb_cidr)
         )
         for region in lab.plan.regions:
             cluster = region.name

@@ -12,7 +12,8 @@ External addresses come from the region's world range 198.18.i.0/24 (routed from
 the region router). Internal ones (the AWS, GCP and Azure internal annotations) come from the
 last /24 of the region's VPC, reserved for internal load balancers as a cloud subnet is: the
 peers' routers already send the whole VPC over the peering, and the world never routes
-private addresses, so peered regions reach them and the world does not.
+private addresses, so peered regions reach them and the world does not. In the overlap layout
+(seed 003) they come from the region's slice of the shared network instead (see `layouts`).
 """
 
 from __future__ import annotations
@@ -47,9 +48,9 @@ def is_internal(svc: dict[str, Any]) -> bool:
 
 
 def ilb_cidr(region: RegionPlan) -> str:
-    """The /24 of the region's VPC reserved for internal load balancers (its last one)."""
-    vpc = ipaddress.IPv4Network(region.vpc_cidr)
-    return str(ipaddress.IPv4Network((int(vpc.broadcast_address) - 255, 24)))
+    """The range of the region's internal load balancers: the last /24 of its VPC, or its
+    slice of a shared network (the overlap layout)."""
+    return region.ilb_cidr
 
 
 def wants_lb(svc: dict[str, Any]) -> bool:
@@ -115,7 +116,7 @@ class LoadBalancers(Controller):
         if held is not None and ipaddress.IPv4Address(held) in pool:
             return held
         taken = set(self._addresses.values())
-        for host in range(FIRST_HOST, LAST_HOST + 1):
+        for host in range(FIRST_HOST, min(LAST_HOST, pool.num_addresses - 2) + 1):
             candidate = str(pool.network_address + host)
             if candidate not in taken:
                 self._addresses[key] = candidate

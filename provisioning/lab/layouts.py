@@ -1,0 +1,121 @@
+"""Lab layouts: `default` (peered regions with distinct VPCs, see `network`) and `overlap`.
+
+`overlap` is seed 003: two clusters, c1 and c2, whose networks are the SAME 10.120.0.0/16
+(nodes, router and pods inside), each with its own router, NOT peered, joined only by a shared
+network 10.210.200.0/24 holding each cluster's internal LoadBalancers:
+
+    c1 pods -> c1 router --shared leg 10.210.200.2--+
+                                                    shared netns (10.210.200.1 on every leg)
+    c2 pods -> c2 router --shared leg 10.210.200.3--+   routes c1's ILB slice .64/26 to c1,
+                                                        c2's .128/26 to c2
+
+Each router masquerades what its pods send into the shared network (and to the world), as
+seed 003's gateways NAT between each cluster and the shared network: the other cluster sees
+the router's shared address, so its replies never aim at its own, overlapping, pod range.
+The ILB addresses are carved per cluster out of the shared subnet (static routes, as a
+per-cluster forwarding-rule range); the world reaches neither the shared network nor the pods.
+"""
+
+from __future__ import annotations
+
+from netconform.errors import LabError
+from provisioning.lab import network
+from provisioning.lab.network import LabPlan, NodePlan, RegionPlan, SharedNet
+
+LAYOUTS = ("default", "overlap")
+OVERLAP_CLUSTERS = ("c1", "c2")
+OVERLAP_CIDR = "10.120.0.0/16"
+SHARED_CIDR = "10.210.200.0/24"
+SHARED_GATEWAY = "10.210.200.1"
+
+
+def plan(prefix: str, regions: int, layout: str = "default") -> LabPlan:
+    """The lab plan of a layout (`regions` applies to `default` only)."""
+    if layout == "default":
+        return network.plan_lab(prefix, network.region_names(regions))
+    if layout == "overlap":
+        return plan_overlap(prefix)
+    raise LabError(f"unknown lab layout {layout!r} (layouts: {', '.join(LAYOUTS)})")
+
+
+def plan_overlap(prefix: str) -> LabPlan:
+    regions = tuple(_overlap_region(prefix, i, name) for i, name in enumerate(OVERLAP_CLUSTERS))
+    legs = tuple((r.name, f"10.210.200.{2 + r.index}") for r in regions)
+    shared = SharedNet(f"{prefix}-shared", SHARED_CIDR, SHARED_GATEWAY, legs)
+    return LabPlan(prefix, regions, (), shared)
+
+
+def _overlap_region(prefix: str, i: int, name: str) -> RegionPlan:
+    nodes = tuple(
+        NodePlan(
+            f"{name}-node-{j}",
+            f"{prefix}-{name}-n{j}",
+            f"10.120.0.{10 + j}",
+            f"10.120.{1 + j}.0/24",
+        )
+        for j in range(network.NODES_PER_REGION)
+    )
+    return RegionPlan(
+        name=name,
+        index=i,
+        vpc_cidr=OVERLAP_CIDR,
+        service_cidr=f"10.{200 + i}.0.0/16",
+        router_netns=f"{prefix}-{name}-rtr",
+        router_ip="10.120.0.1",
+        world_link=(f"100.100.{i}.0", f"100.100.{i}.1"),
+        lb_cidr=f"198.18.{i}.0/24",
+        nodes=nodes,
+        ilb_cidr=f"10.210.200.{64 * (i + 1)}/26",
+    )
+
+
+def build(lab: LabPlan) -> None:
+    """The lab's network, and its shared network when the layout has one."""
+    network.build(lab)
+    if lab.shared is None:
+        return
+    try:
+        _build_shared(lab, lab.shared)
+    except BaseException:
+        network.destroy(lab.prefix)  # never leave half a lab behind
+        raise
+
+
+def _build_shared(lab: LabPlan, shared: SharedNet) -> None:
+    network.add_netns([shared.netns])
+    lines = ["link set lo up"]
+    for name, address in shared.legs:
+        region = lab.region(name)
+        dev = f"r{region.index}"
+        network.veth(shared.netns, dev, region.router_netns, "shared")
+        lines += [
+            f"link set {dev} up",
+            f"addr add {shared.gateway}/32 dev {dev}",
+            f"route add {address}/32 dev {dev}",
+            f"route add {region.ilb_cidr} via {address} dev {dev}",
+        ]
+        network.ip_batch(
+            region.router_netns,
+            [
+                "link set shared up",
+                f"addr add {address}/32 dev shared",
+                f"route add {shared.gateway}/32 dev shared",
+                f"route add {shared.cidr} via {shared.gateway} dev shared",
+            ],
+        )
+        network.iptables_restore(region.router_netns, _ROUTER_NAT)
+    network.ip_batch(shared.netns, lines)
+    network.sysctl(shared.netns, "net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0")
+
+
+# The cluster's gateway NAT (seed 003's gateways): new connections leaving the cluster's
+# network take the router's address; replies are un-NATed by conntrack.
+_ROUTER_NAT = """*nat
+:PREROUTING ACCEPT [0:0]
+:INPUT ACCEPT [0:0]
+:OUTPUT ACCEPT [0:0]
+:POSTROUTING ACCEPT [0:0]
+-A POSTROUTING -o shared -j MASQUERADE
+-A POSTROUTING -o world -j MASQUERADE
+COMMIT
+"""
