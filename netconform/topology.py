@@ -70,9 +70,10 @@ class ProbeSettings:
     """Path MTU (bytes) every region pair must carry unfragmented."""
     pods_per_node: int = 2
     """Probe pods per node; two give same-node pairs too."""
-    parallel_execs: int = 16
-    """Batches (one exec per source pod) running at the same time."""
-    probes_per_wave: int = 32
+    parallel_execs: int = 40
+    """Batches (one exec per source pod) running at the same time (40: all 36 sources of a
+    9-region lab in one round; measured 9.7 -> 8.1 s against 16)."""
+    probes_per_wave: int = 48
     """Probes one batch starts at once; bounds the processes a source pod runs."""
     icmp_tool: str = "fping"
     """`fping` (one process reaches every destination) or `ping` (one per destination)."""
