@@ -32,6 +32,7 @@ from tests.lab.apiserver_kit import (
     pod_body,
     run_exec,
     running_pod,
+    wait_for,
 )
 
 # -- exec and logs -----------------------------------------------------------------------------
@@ -125,6 +126,34 @@ def test_kubectl_viewer_context_is_read_only(
         denied = kubectl("-n", ns, *args, context="lab-east-viewer")
         assert denied.returncode != 0 and "forbidden" in denied.stderr.lower(), denied.stderr
     assert core.read_namespaced_pod("ro", ns).metadata.labels == {}
+
+
+def test_kubectl_run_it_attaches_to_a_shell_image(
+    kubectl: Callable[..., subprocess.CompletedProcess[str]], lab_api: Lab, ns: str
+) -> None:
+    run = kubectl("run", "--image=alpine:3.5", "-it", "shell", "-n", ns,
+                  stdin="echo attached-$((6 * 7))\nexit\n")  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert "attached-42" in run.stdout
+    assert "couldn't attach" not in run.stderr
+    assert lab_api.runtime.execs[-1] == ("east", ns, "shell", "shell", ["sh"])
+    again = kubectl("attach", "-i", "shell", "-n", ns, stdin="echo again\n")
+    assert (again.returncode, again.stdout.strip()) == (0, "again"), again.stderr
+    denied = kubectl("attach", "-i", "shell", "-n", ns, context="lab-east-viewer", stdin="")
+    assert denied.returncode != 0
+    assert 'cannot create resource "pods/attach"' in denied.stderr, denied.stderr
+
+
+def test_attach_to_an_echo_server_says_it_cannot(
+    kubectl: Callable[..., subprocess.CompletedProcess[str]], core: client.CoreV1Api, ns: str
+) -> None:
+    body = pod_body("echo")
+    body["spec"]["containers"][0]["image"] = "nginx:1.25"  # the lab's echo server
+    core.create_namespaced_pod(ns, body)
+    wait_for(lambda: core.read_namespaced_pod("echo", ns).status.phase == "Running")
+    refused = kubectl("attach", "echo", "-n", ns)
+    assert refused.returncode != 0
+    assert "cannot be attached in the netconform lab" in refused.stderr, refused.stderr
 
 
 def test_kubectl_apply_creates_and_updates(

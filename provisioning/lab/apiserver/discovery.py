@@ -52,6 +52,7 @@ def _resource_entries(res: Resource) -> list[Obj]:
     if res.has_status and not res.read_only:
         entries.append(_subresource(res, "status", res.kind, ["get", "patch", "update"]))
     if res.kind == "Pod":
+        entries.append(_subresource(res, "attach", "PodAttachOptions", ["create", "get"]))
         entries.append(_subresource(res, "exec", "PodExecOptions", ["create", "get"]))
         entries.append(_subresource(res, "log", "Pod", ["get"]))
         entries.append(_subresource(res, "portforward", "PodPortForwardOptions", ["create", "get"]))

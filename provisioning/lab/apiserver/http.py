@@ -1,4 +1,4 @@
-"""The aiohttp application of one cluster: routing, identity, verbs, watch, exec, log."""
+"""The aiohttp application of one cluster: routing, identity, verbs, watch, exec, attach, log."""
 
 from __future__ import annotations
 
@@ -7,11 +7,13 @@ import contextlib
 import copy
 import json
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
 
 from provisioning.lab.apiserver.access import access_review, rules_review
+from provisioning.lab.apiserver.attach import attach_command
 from provisioning.lab.apiserver.bodies import negotiate, request_body
 from provisioning.lab.apiserver.discovery import READ_VERBS, discovery_documents
 from provisioning.lab.apiserver.errors import (
@@ -336,7 +338,7 @@ class ClusterApi:
         return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {},
                               "status": "Success"})  # fmt: skip
 
-    # pods: exec and log
+    # pods: exec, attach and log
 
     def _pod(self, t: Target) -> Obj:
         assert t.name is not None
@@ -363,22 +365,36 @@ class ClusterApi:
         raise ApiError(501, "NotImplemented", PORT_FORWARD_UNSUPPORTED)
 
     async def _do_exec(self, request: web.Request, t: Target) -> web.StreamResponse:
+        argv = request.query.getall("command", [])
+        if not argv:
+            raise bad_request("you must specify at least 1 command")
+        return await self._stream(request, t, lambda pod, container: argv, "stdin")
+
+    async def _do_attach(self, request: web.Request, t: Target) -> web.StreamResponse:
+        # the lab's main process of a shell image is a shell per session (see attach.py); its
+        # stdin stays open without the client's: a shell waiting on its console, as attached
+        return await self._stream(request, t, attach_command, None)
+
+    async def _stream(
+        self, request: web.Request, t: Target, command: Callable[[Obj, str], list[str]],
+        stdin_flag: str | None,
+    ) -> web.StreamResponse:  # fmt: skip
+        """A process in the pod over the v5/v4 channel protocol (exec, attach)."""
         pod = self._pod(t)
         name = pod["metadata"]["name"]
         if (pod.get("status") or {}).get("phase") != "Running":
             raise bad_request(f"pod {name} is not running")
         container = pick_container(pod, request.query.get("container"))
-        argv = request.query.getall("command", [])
-        if not argv:
-            raise bad_request("you must specify at least 1 command")
+        argv = command(pod, container)
         ws = web.WebSocketResponse(protocols=(V5_PROTOCOL, V4_PROTOCOL), max_msg_size=0)
         if not ws.can_prepare(request).ok:
             raise bad_request("Upgrade request required")
+        stdin = stdin_flag is None or truthy(request.query.get(stdin_flag))
         self._streams.add(ws)
         try:
             await ws.prepare(request)
             start = self.exec_handler(self.store.name, t.namespace or "", name, container, argv)
-            await ExecSession(ws, argv, truthy(request.query.get("stdin"))).run(start)
+            await ExecSession(ws, argv, stdin).run(start)
         finally:
             self._streams.discard(ws)
         return ws

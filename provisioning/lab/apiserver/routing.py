@@ -46,18 +46,18 @@ def parse_target(path: str) -> Target:
 
 
 SUBRESOURCES: Final = {
-    "Pod": ("status", "exec", "log", "portforward"),
+    "Pod": ("status", "exec", "attach", "log", "portforward"),
     "Deployment": ("status", "scale"),
 }
 
 
 def verb_of(method: str, target: Target, query: Mapping[str, str]) -> str:
-    """The API verb of a request (or a subresource action: exec, log)."""
+    """The API verb of a request (or a subresource action: exec, attach, log)."""
     if target.sub:
         allowed = SUBRESOURCES.get(target.res.kind, ("status",) if target.res.has_status else ())
         if target.sub not in allowed:
             raise ApiError(404, "NotFound", NO_ROUTE)
-        if target.sub in ("exec", "log", "portforward"):
+        if target.sub in ("exec", "attach", "log", "portforward"):
             ok = method in ("GET", "POST") if target.sub != "log" else method == "GET"
             if not ok:
                 raise method_not_allowed()
@@ -85,7 +85,7 @@ def forbidden(target: Target, verb: str, user: str) -> ApiError:
     res = target.res
     what = f'{res.qualified} "{target.name}"' if target.name else res.qualified
     resource = res.plural + (f"/{target.sub}" if target.sub else "")
-    action = "create" if verb in ("exec", "portforward") else verb
+    action = "create" if verb in ("exec", "attach", "portforward") else verb
     where = f' in the namespace "{target.namespace}"' if target.namespace else ""
     message = (f'{what} is forbidden: User "{user}" cannot {action} resource "{resource}" in API '
                f'group "{res.group}"{where}')  # fmt: skip

@@ -15,6 +15,8 @@ so none outlives a daemon killed outright. /etc/hosts is the kubelet-managed fil
 for everything in the pod (as it binds any other file there, such as a resolv.conf).
 
 Container commands, by the lab's image-to-behaviour mapping:
+- a shell image (alpine, busybox...) with no `command`, `args` or ports: its shell, which
+  runs once per `kubectl attach` session (apiserver/attach.py), so nothing runs meanwhile;
 - no `command` (only the image's entrypoint, with or without `args`): the image's behaviour,
   i.e. the echo server on every declared TCP containerPort (agnhost, nginx, netshoot...);
 - a `command` whose program this host has (`sleep N`, `nc -lk -p PORT`...): run inside the
@@ -36,6 +38,7 @@ from pathlib import Path
 
 from netconform.errors import LabError, WaitTimeoutError
 from netconform.waits import wait_until
+from provisioning.lab.apiserver.attach import runs_a_shell
 from provisioning.lab.apiserver.model import Obj
 from provisioning.lab.controllers.base import PodState
 
@@ -170,6 +173,8 @@ def expand(word: str, env: dict[str, str]) -> str:
 def container_command(container: Obj, served: list[int]) -> tuple[list[str] | None, str]:
     """What the lab runs for a container (None: the image's behaviour) and why, for the log."""
     command = [str(w) for w in container.get("command") or []]
+    if runs_a_shell(container):
+        return None, "image behaviour: a shell, started for each kubectl attach session"
     if not command:
         return None, "image behaviour: echo server on the declared TCP ports"
     env = {str(e.get("name")): str(e.get("value", "")) for e in container.get("env") or []}
