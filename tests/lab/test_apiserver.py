@@ -40,7 +40,7 @@ def test_version_and_discovery(lab_api: Lab, core: client.CoreV1Api) -> None:
     api = lab_api.api()
     assert client.VersionApi(api).get_code().major == "1"
     groups = {g.name for g in client.ApisApi(api).get_api_versions().groups}
-    assert groups == {"apps", "networking.k8s.io", "authorization.k8s.io"}
+    assert groups == {"apps", "discovery.k8s.io", "networking.k8s.io", "authorization.k8s.io"}
     pods = next(r for r in core.get_api_resources().resources if r.name == "pods")
     assert pods.short_names == ["po"] and pods.namespaced and pods.kind == "Pod"
     names = {r.name for r in client.NetworkingV1Api(api).get_api_resources().resources}

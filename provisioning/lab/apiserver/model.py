@@ -81,6 +81,7 @@ class Resource:
 
 NETWORKING = "networking.k8s.io"
 AUTHORIZATION = "authorization.k8s.io"
+DISCOVERY = "discovery.k8s.io"
 RESOURCES: Final = (
     Resource("Namespace", "namespaces", "", False, ("ns",), has_status=True),
     Resource("Node", "nodes", "", False, ("no",), has_status=True, read_only=True),
@@ -90,6 +91,7 @@ RESOURCES: Final = (
     Resource("ConfigMap", "configmaps", "", True, ("cm",)),
     Resource("Secret", "secrets", "", True),
     Resource("Event", "events", "", True, ("ev",)),
+    Resource("EndpointSlice", "endpointslices", DISCOVERY, True),
     Resource("Deployment", "deployments", "apps", True, ("deploy",), has_status=True),
     Resource("ReplicaSet", "replicasets", "apps", True, ("rs",), has_status=True),
     Resource("Ingress", "ingresses", NETWORKING, True, ("ing",), has_status=True),
@@ -103,4 +105,4 @@ RESOURCES: Final = (
     ),
 )
 BY_KIND: Final = {r.kind: r for r in RESOURCES}
-GROUPS: Final = ("", "apps", NETWORKING, AUTHORIZATION)
+GROUPS: Final = ("", "apps", DISCOVERY, NETWORKING, AUTHORIZATION)

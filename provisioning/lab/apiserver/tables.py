@@ -67,6 +67,18 @@ def _endpoints_cells(ep: Obj) -> list[Any]:
             or "<none>"]  # fmt: skip
 
 
+def _first_three(values: list[str]) -> str:
+    """`a,b,c + 2 more...`, or `<unset>` (how kubectl's printers shorten EndpointSlices)."""
+    more = f" + {len(values) - 3} more..." if len(values) > 3 else ""
+    return ",".join(values[:3]) + more if values else "<unset>"
+
+
+def _endpoint_slice_cells(eps: Obj) -> list[Any]:
+    ports = [str(p["port"]) for p in eps.get("ports") or [] if p.get("port") is not None]
+    addresses = [a for e in eps.get("endpoints") or [] for a in e.get("addresses") or []]
+    return [eps.get("addressType", ""), _first_three(ports), _first_three(addresses)]
+
+
 def _node_cells(node: Obj) -> list[Any]:
     status = node["status"]
     ready = any(c["type"] == "Ready" and c["status"] == "True" for c in status["conditions"])
@@ -93,6 +105,8 @@ TABLE_COLUMNS: Final[dict[str, tuple[list[tuple[str, int]], Callable[[Obj], list
                    lambda o: [o["spec"]["replicas"], (o.get("status") or {}).get("replicas", 0),
                               (o.get("status") or {}).get("readyReplicas", 0)]),
     "Endpoints": ([("Endpoints", 0), AGE], _endpoints_cells),
+    "EndpointSlice": ([("AddressType", 0), ("Ports", 0), ("Endpoints", 0), AGE],
+                      _endpoint_slice_cells),
     "Node": ([("Status", 0), ("Roles", 0), AGE, ("Version", 0), ("Internal-IP", 1)],
              _node_cells),
     "Namespace": ([("Status", 0), AGE], lambda o: [(o.get("status") or {}).get("phase", "")]),

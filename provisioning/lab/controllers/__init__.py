@@ -19,6 +19,7 @@ from provisioning.lab.controllers.base import (
 from provisioning.lab.controllers.cluster_dns import ClusterDns
 from provisioning.lab.controllers.deployment import DeploymentController
 from provisioning.lab.controllers.echo import EchoServers
+from provisioning.lab.controllers.endpoint_slices import EndpointSliceController
 from provisioning.lab.controllers.endpoints import EndpointsController
 from provisioning.lab.controllers.firewall import Firewall
 from provisioning.lab.controllers.kube_proxy import KubeProxy
@@ -32,6 +33,7 @@ CONTROLLERS: Final[tuple[ControllerClass, ...]] = (
     DeploymentController,
     ReplicaSetController,
     EndpointsController,
+    EndpointSliceController,
     PodEvents,
     EchoServers,
     Kubelet,
