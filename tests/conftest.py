@@ -27,7 +27,8 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabPaths]:
     if reason:
         pytest.skip(reason)
     paths = LabPaths(tmp_path_factory.mktemp("lab"))
-    control.up(paths, regions=3, prefix=TEST_PREFIX, progress=print)
+    # owned by this process: a test run killed outright (a timeout, Ctrl-C twice) takes its lab
+    control.up(paths, regions=3, prefix=TEST_PREFIX, progress=print, owner_pid=os.getpid())
     try:
         yield paths
     finally:

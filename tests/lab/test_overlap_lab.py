@@ -31,7 +31,7 @@ def overlap_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LabPaths]:
     if os.geteuid() != 0:
         pytest.skip("lab tests need root (network namespaces)")
     paths = LabPaths(tmp_path_factory.mktemp("overlap"))
-    control.up(paths, prefix=PREFIX, layout="overlap", progress=print)
+    control.up(paths, prefix=PREFIX, layout="overlap", progress=print, owner_pid=os.getpid())
     try:
         yield paths
         remove_run(paths, RUN_ID)

@@ -46,7 +46,7 @@ def shell(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shell]:
     root = tmp_path_factory.mktemp("seeds")
     paths = LabPaths(root / "lab")
     try:
-        control.up(paths, regions=3, prefix=PREFIX)
+        control.up(paths, regions=3, prefix=PREFIX, owner_pid=os.getpid())
         config = yaml.safe_load(paths.kubeconfig.read_text())
         # `aws eks update-kubeconfig --alias mrc-central` names the context mrc-central
         config["contexts"] = [{**c, "name": c["name"].replace("lab-", "mrc-")}
