@@ -19,7 +19,7 @@ from provisioning.lab.apiserver.model import BY_KIND, Event, Obj
 from provisioning.lab.apiserver.objects import labels_of, pod_ready, pod_terminal, pod_terminating
 from provisioning.lab.apiserver.selectors import selector_from_spec
 from provisioning.lab.controllers.base import SettlingController
-from provisioning.lab.controllers.endpoints import resolve_target_port
+from provisioning.lab.controllers.endpoints import resolve_target_port, services_touched
 
 if TYPE_CHECKING:
     from provisioning.lab.apiserver.store import Store
@@ -40,14 +40,7 @@ class EndpointSliceController(SettlingController):
         self._dirty: set[tuple[str, str]] = set()
 
     def observe(self, store: Store, event: Event) -> None:
-        m = event.obj["metadata"]
-        ns = m.get("namespace", "")
-        if event.kind == "Service":
-            self._dirty.add((ns, m["name"]))
-        elif event.kind == "Pod":
-            for svc in store.select(BY_KIND["Service"], ns):
-                if svc["spec"].get("selector"):
-                    self._dirty.add((ns, svc["metadata"]["name"]))
+        self._dirty |= services_touched(store, event)  # a deleted Service's slices go too
 
     def reconcile(self, store: Store) -> bool:
         if not self._dirty:

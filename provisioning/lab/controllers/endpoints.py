@@ -26,14 +26,8 @@ class EndpointsController(SettlingController):
         self._dirty: set[tuple[str, str]] = set()
 
     def observe(self, store: Store, event: Event) -> None:
-        m = event.obj["metadata"]
-        ns = m.get("namespace", "")
-        if event.kind == "Service" and event.type != "DELETED":
-            self._dirty.add((ns, m["name"]))
-        elif event.kind == "Pod":
-            for svc in store.select(BY_KIND["Service"], ns):
-                if svc["spec"].get("selector"):
-                    self._dirty.add((ns, svc["metadata"]["name"]))
+        if not (event.kind == "Service" and event.type == "DELETED"):  # the cascade removes it
+            self._dirty |= services_touched(store, event)
 
     def reconcile(self, store: Store) -> bool:
         if not self._dirty:
@@ -127,3 +121,15 @@ def endpoint_subsets(svc: Obj, pods: Iterable[Obj]) -> list[Obj]:
             subset["ports"] = ports
         subsets.append(subset)
     return subsets
+
+
+def services_touched(store: Store, event: Event) -> set[tuple[str, str]]:
+    """(namespace, name) of the Services whose endpoints a Service or Pod event may change."""
+    m = event.obj["metadata"]
+    ns = m.get("namespace", "")
+    if event.kind == "Service":
+        return {(ns, m["name"])}
+    if event.kind != "Pod":
+        return set()
+    services = store.select(BY_KIND["Service"], ns)
+    return {(ns, s["metadata"]["name"]) for s in services if s["spec"].get("selector")}

@@ -3,6 +3,7 @@ ReplicaSets (whose own cascade takes their pods)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from provisioning.lab.apiserver.errors import Cause, bad_value, invalid, required
@@ -18,30 +19,38 @@ if TYPE_CHECKING:
 
 class DeploymentRules(KindRules):
     def admit(self, store: Store, obj: Obj, old: Obj | None) -> None:
-        spec = obj.get("spec")
-        if not isinstance(spec, dict):
-            raise invalid(obj, required("spec"))
-        problem = deployment_spec_problem(spec)
-        if problem:
-            raise invalid(obj, problem)
-        namespace = store.lookup(BY_KIND["Namespace"], None, obj["metadata"]["namespace"])
-        if old is None or spec["template"] != old["spec"]["template"]:
-            warn_pod_template(namespace, spec["template"])
-        default_deployment_spec(spec)
-        if old is None:
-            obj["metadata"]["generation"] = 1
-            obj["status"] = {}
-            return
-        if spec["selector"] != old["spec"]["selector"]:
-            raise invalid(obj, bad_value("spec.selector", spec["selector"], "field is immutable"))
-        if spec != old["spec"]:
-            obj["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
+        admit_workload(store, obj, old, default_deployment_spec, {})
 
     def after_delete(self, store: Store, obj: Obj) -> None:
         ns, res = obj["metadata"]["namespace"], BY_KIND["ReplicaSet"]
         for rs in owned(store, "ReplicaSet", obj):
             if store.lookup(res, ns, rs["metadata"]["name"]) is not None:
                 store.delete_now(res, ns, rs["metadata"]["name"])
+
+
+def admit_workload(
+    store: Store, obj: Obj, old: Obj | None, defaults: Callable[[Obj], None], status: Obj
+) -> None:
+    """Admission shared by Deployments and ReplicaSets (a selector and a pod template):
+    validate, warn on the template's Pod Security, default, count generations."""
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        raise invalid(obj, required("spec"))
+    problem = deployment_spec_problem(spec)
+    if problem:
+        raise invalid(obj, problem)
+    namespace = store.lookup(BY_KIND["Namespace"], None, obj["metadata"]["namespace"])
+    if old is None or spec["template"] != old["spec"]["template"]:
+        warn_pod_template(namespace, spec["template"])
+    defaults(spec)
+    if old is None:
+        obj["metadata"]["generation"] = 1
+        obj["status"] = dict(status)
+        return
+    if spec["selector"] != old["spec"]["selector"]:
+        raise invalid(obj, bad_value("spec.selector", spec["selector"], "field is immutable"))
+    if spec != old["spec"]:
+        obj["metadata"]["generation"] = old["metadata"].get("generation", 1) + 1
 
 
 def owned(store: Store, kind: str, owner: Obj) -> list[Obj]:
