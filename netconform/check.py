@@ -19,6 +19,7 @@ from netconform.cluster import ClusterClient
 from netconform.errors import NetconformError
 from netconform.outcomes import Case, Endpoint
 from netconform.probes.base import Probe
+from netconform.profiles import FULL, SMOKE, Selector
 from netconform.reachability import likely_cause
 from netconform.result import Key, Result, region_pair
 from netconform.scenario import Oracle, Scenario, always_allow
@@ -106,17 +107,21 @@ class Check:
     converges: bool = False
     """Re-probe failures until they pass or `timeouts.converge` ends (for what the cluster
     programs asynchronously after the API says ready: Service rules, policies, DNS)."""
+    smoke: Selector | None = None
+    """The cases the `smoke` profile keeps (`netconform.profiles`); None: the whole check."""
 
     def unmet(self, env: Environment) -> str:
         """The reason of the first unmet requirement ("" when all are met)."""
         return next((r.reason for r in self.requires if not r.met(env)), "")
 
-    def run(self, env: Environment) -> Result:
-        """Build the scenario, probe, judge every case against the oracle."""
+    def run(self, env: Environment, profile: str = FULL) -> Result:
+        """Build the scenario (the profile's subset of it), probe, judge every case."""
         from netconform.scenario import measure
 
         converge = env.topology.timeouts.converge if self.converges else 0.0
         scenario = without_overlaps(self.scenario(env), env.topology)
+        if profile == SMOKE and self.smoke is not None:
+            scenario = self.smoke(scenario)
         own = scenario.unsupported
 
         def unsupported(src: Endpoint, probe: Probe) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
@@ -86,7 +87,8 @@ class ClusterClient:
         return str(self.configuration.host)
 
     def describe(self) -> str:
-        return f"{self.name} (context {self.cluster.context}, {self.server})"
+        """For messages: the server without its path (a lab's path carries its secret)."""
+        return f"{self.name} (context {self.cluster.context}, {public_url(self.server)})"
 
     # -- calls ----------------------------------------------------------------------------
 
@@ -374,10 +376,19 @@ def _status_message(err: ApiException) -> str:
         return str(err.reason)
 
 
+def public_url(url: str) -> str:
+    """`https://host:port` of a server URL, with a `/...` for a path left out: a path can hold
+    a secret (the lab's API servers answer only under `/s/<secret>`)."""
+    scheme, sep, rest = url.partition("://")
+    host, slash, path = rest.partition("/")
+    return f"{scheme}{sep}{host}" + ("/..." if slash and path else "")
+
+
 def _root_cause(err: BaseException) -> str:
     reason = getattr(err, "reason", None)
     text = str(reason or err)
     for marker in ("Connection refused", "timed out", "Name or service not known"):
         if marker in text:
             return marker.lower()
-    return text.splitlines()[0][:200]
+    # urllib3 names the URL it failed on: its path may carry a secret
+    return re.sub(r"url: \S+", "url: ...", text.splitlines()[0][:200])

@@ -65,3 +65,15 @@ class DnsConfigError(NetconformError):
     """A cluster's DNS configuration (Corefile, stubDomains) does not parse."""
 
     exit_code = 11
+
+
+class BaselineMismatchError(NetconformError):
+    """A baseline outcome file is of another topology (digest) or profile than this run."""
+
+    exit_code = 12
+
+
+class OutcomeFileError(NetconformError):
+    """An outcome file is unreadable, not JSON, of an unknown schema version, or invalid."""
+
+    exit_code = 13

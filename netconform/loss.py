@@ -83,6 +83,7 @@ def merge(a: PingStats, b: PingStats) -> PingStats:
         round(sum(v * n for v, n in avgs) / weight, 3) if weight else None,
         max((s.rtt_max for s in (a, b) if s.rtt_max is not None), default=None),
         a.starved or b.starved,
+        a.rtts + b.rtts,
     )
 
 

@@ -9,6 +9,8 @@ failure reads `expected HTTP 308 -> https://shop/ observed HTTP 200`.
 
 from __future__ import annotations
 
+import calendar
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -52,6 +54,11 @@ class Outcome:
     def satisfied_by(self, observed: Outcome) -> bool:
         """True when `observed` is what this expectation asks for."""
         return observed.verdict == self.verdict
+
+    def numbers(self) -> dict[str, float]:
+        """The facts this outcome carries as numbers (outcome file, baseline drift); a plain
+        verdict carries none. Subclasses with measured facts name theirs."""
+        return {}
 
     def __str__(self) -> str:
         return str(self.verdict)
@@ -120,6 +127,15 @@ class Certificate(Outcome):
         fields = ("subject", "issuer", "not_after", "verified")
         return all(not getattr(self, f) or getattr(self, f) == getattr(observed, f) for f in fields)
 
+    def numbers(self) -> dict[str, float]:
+        """`cert_not_after`: the expiry as seconds since the epoch (openssl's `Jan  1 00:00:00
+        2027 GMT`), when it parses."""
+        try:
+            parsed = time.strptime(" ".join(self.not_after.split()), "%b %d %H:%M:%S %Y GMT")
+        except ValueError:
+            return {}
+        return {"cert_not_after": float(calendar.timegm(parsed))}
+
     def __str__(self) -> str:
         parts = [
             f"{f}={getattr(self, f)}" for f in ("subject", "issuer", "verified") if getattr(self, f)
@@ -138,6 +154,9 @@ class Share(Outcome):
     def satisfied_by(self, observed: Outcome) -> bool:
         return isinstance(observed, Share) and self.low <= observed.fraction <= self.high
 
+    def numbers(self) -> dict[str, float]:
+        return {"share": self.fraction, "share_low": self.low, "share_high": self.high}
+
     def __str__(self) -> str:
         if self.low == 0.0 and self.high == 1.0:
             return f"SHARE {self.fraction:.1%}"
@@ -152,6 +171,9 @@ class Mtu(Outcome):
 
     def satisfied_by(self, observed: Outcome) -> bool:
         return isinstance(observed, Mtu) and observed.size >= self.size
+
+    def numbers(self) -> dict[str, float]:
+        return {"mtu": float(self.size)}
 
     def __str__(self) -> str:
         return f"MTU {self.size}"
@@ -234,6 +256,23 @@ class PingStats:
     starved: bool = False
     """The RTTs were measured while the pinging node was starved of CPU (netconform.probes.cpu):
     they include scheduling delay, not only the network's."""
+    rtts: tuple[float, ...] = field(default=(), compare=False)
+    """Every answered echo's round trip in ms, where the tool prints them (fping `-C`)."""
+
+    def numbers(self) -> dict[str, float]:
+        """Counts, loss and the RTT summary, as the outcome file records them."""
+        found = {
+            "ping_sent": float(self.transmitted),
+            "ping_received": float(self.received),
+            "loss": (self.transmitted - self.received) / self.transmitted
+            if self.transmitted
+            else 1.0,
+        }
+        for name in ("rtt_min", "rtt_avg", "rtt_max"):
+            value = getattr(self, name)
+            if value is not None:
+                found[name] = float(value)
+        return found
 
 
 @dataclass(frozen=True)

@@ -80,6 +80,29 @@ class ProbeSettings:
 
 
 @dataclass(frozen=True)
+class Drift:
+    """How far a number may move from a baseline run before it is flagged; a move is flagged
+    only when it is also beyond the two runs' own noise (see `reports.baseline`)."""
+
+    rtt_ms: float = 5.0
+    """ICMP round trip, p50 and p99 per region pair: ms on top of the baseline's value."""
+    connect_ms: float = 50.0
+    """TCP handshake time (curl's connect time), p50 and p99 per region pair, ms."""
+    dns_ms: float = 50.0
+    """DNS query time (dig's), p50 and p99 per region pair, ms."""
+    relative: float = 0.5
+    """...or this fraction of the baseline's value, whichever is larger (latencies)."""
+    loss: float = 0.02
+    """Packet loss per region pair, as a fraction (0.02: two percentage points)."""
+    share: float = 0.05
+    """A measured traffic share (canary), as a fraction."""
+    mtu_bytes: int = 0
+    """A path MTU may shrink by this many bytes (0: any decrease is flagged)."""
+    min_samples: int = 8
+    """Fewer samples than this in either run: the metric is not judged (said so)."""
+
+
+@dataclass(frozen=True)
 class Images:
     """Container images the suite deploys."""
 
@@ -160,6 +183,8 @@ class Topology:
     runner_netns: str | None = None
     """The network namespace the runner's probes run in (the lab's world); None: this machine
     as it is (real clusters)."""
+    drift: Drift = field(default_factory=Drift)
+    """Thresholds of numeric drift against a baseline run."""
 
     def cluster(self, name: str) -> Cluster:
         """The cluster called `name`; TopologyError naming the known ones otherwise."""
@@ -224,6 +249,7 @@ def parse_topology(data: Any, source: Path | None = None) -> Topology:
         images=reader.dataclass_of(Images, root.get("images", {}), "images"),
         probe=reader.dataclass_of(ProbeSettings, root.get("probe", {}), "probe"),
         timeouts=reader.dataclass_of(Timeouts, root.get("timeouts", {}), "timeouts"),
+        drift=reader.dataclass_of(Drift, root.get("drift", {}), "drift"),
         source=source,
         runner_netns=reader.string(root["runner_netns"], "runner_netns")
         if root.get("runner_netns") is not None
@@ -300,6 +326,14 @@ _RANGES: dict[str, tuple[float, float | None]] = {
     "ping_interval": (0.2, None),
     "ping_deadline": (0.1, None),
     "connect_timeout": (0.1, None),
+    "rtt_ms": (0, None),
+    "connect_ms": (0, None),
+    "dns_ms": (0, None),
+    "relative": (0, None),
+    "loss": (0, 1),
+    "share": (0, 1),
+    "mtu_bytes": (0, 65535),
+    "min_samples": (2, 100000),
 }
 
 #: Allowed values of string settings.

@@ -89,6 +89,11 @@ class ProbeKind(ABC):
     def stdin(self, task: Task) -> str:
         return ""
 
+    def numbers(self, raw: CommandResult, outcome: Outcome) -> dict[str, float]:
+        """Numbers the tool's own output gives beyond the outcome (dig's query time, curl's
+        connect time), for the outcome file and baseline drift; none by default."""
+        return {}
+
     @abstractmethod
     def argv(self, task: Task, settings: ProbeSettings) -> list[str]:
         """The command for one task, as the probe image's tools take it."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 
 from netconform.command import CommandResult
-from netconform.outcomes import Answer, Verdict, plain
+from netconform.outcomes import Answer, Outcome, Verdict, plain
 from netconform.probes.base import Observation, ProbeKind, Task, last_line, register
 from netconform.topology import ProbeSettings
 
@@ -52,6 +52,11 @@ class Dns(ProbeKind):
         if took is not None:
             detail += f", query time {took} ms"
         return Observation(seen.outcome, detail, raw)
+
+    def numbers(self, raw: CommandResult, outcome: Outcome) -> dict[str, float]:
+        """`dns_ms`: dig's query time, when it got an answer."""
+        took = query_time_ms(raw.stdout)
+        return {"dns_ms": float(took)} if took is not None else {}
 
     def _parse(self, task: Task, raw: CommandResult) -> Observation:
         status = _STATUS.search(raw.stdout)

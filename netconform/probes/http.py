@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from netconform.command import CommandResult
-from netconform.outcomes import HttpStatus, Verdict, plain
+from netconform.outcomes import HttpStatus, Outcome, Verdict, plain
 from netconform.probes.base import Observation, ProbeKind, Task, last_line, register
 from netconform.topology import ProbeSettings
 
@@ -65,6 +65,22 @@ class Http(ProbeKind):
             return Observation(outcome, f"HTTP {outcome.code} from {info.get('remote_ip')}", raw)
         verdict, what = CURL_CODES.get(code, (Verdict.ERROR, f"curl exit {code}"))
         return Observation(plain(verdict), f"{what}: {info.get('errormsg') or ''}".strip(), raw)
+
+    def numbers(self, raw: CommandResult, outcome: Outcome) -> dict[str, float]:
+        """`connect_ms` (the TCP handshake) and `total_ms` from curl's own timings, for a
+        response that came back."""
+        if not isinstance(outcome, HttpStatus):
+            return {}
+        try:
+            info = json.loads(raw.stdout.rpartition("\n")[2])
+        except ValueError:
+            return {}
+        found = {}
+        for key, name in (("time_connect", "connect_ms"), ("time_total", "total_ms")):
+            value = info.get(key) if isinstance(info, dict) else None
+            if isinstance(value, int | float) and value > 0:
+                found[name] = round(1000.0 * value, 3)
+        return found
 
 
 @register

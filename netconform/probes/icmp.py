@@ -114,6 +114,7 @@ def fping_stats(rtts: Sequence[str]) -> PingStats:
         rtt_min=min(values) if values else None,
         rtt_avg=round(sum(values) / len(values), 3) if values else None,
         rtt_max=max(values) if values else None,
+        rtts=tuple(values),
     )
 
 

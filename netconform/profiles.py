@@ -1,0 +1,57 @@
+"""Profiles: `full` (nightly: every case) and `smoke` (gating: a fast subset).
+
+A check declares its smoke subset as a function from its full scenario to a smaller one
+(`Check.smoke`); a check that declares none runs whole in smoke too, so nothing is left out of
+a gate silently. The selectors here are the common ones; a suite may write its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+
+from netconform.outcomes import Endpoint
+from netconform.scenario import Scenario
+
+FULL = "full"
+SMOKE = "smoke"
+PROFILES = (SMOKE, FULL)
+
+Selector = Callable[[Scenario], Scenario]
+"""A profile's subset of a check's scenario."""
+
+
+def _cluster(endpoint: Endpoint) -> str:
+    return endpoint.cluster or endpoint.name
+
+
+def one_pair_per_region_pair(scenario: Scenario) -> Scenario:
+    """One source and one destination per ordered (source cluster, destination cluster): the
+    first source by name that has a case into that cluster, and its first destination there
+    (in the scenario's order), with every probe the pair had. Every region pair stays covered,
+    one pod pair each."""
+    sources = sorted(scenario.vantages, key=lambda e: (e.cluster, e.name))
+    chosen: dict[tuple[str, str], tuple[Endpoint, Endpoint]] = {}
+    for src in sources:
+        for dst in scenario.destinations:
+            key = (_cluster(src), _cluster(dst))
+            if key not in chosen and scenario.include(src, dst):
+                chosen[key] = (src, dst)
+    keep = set(chosen.values())
+
+    def include(src: Endpoint, dst: Endpoint) -> bool:
+        return (src, dst) in keep
+
+    used = {src for src, _ in keep}
+    vantages = {src: v for src, v in scenario.vantages.items() if src in used}
+    return replace(scenario, vantages=vantages, include=include)
+
+
+def first_source_per_cluster(scenario: Scenario) -> Scenario:
+    """Only the first source (by name) of every cluster, with all its destinations."""
+    firsts: dict[str, Endpoint] = {}
+    for src in sorted(scenario.vantages, key=lambda e: (e.cluster, e.name)):
+        firsts.setdefault(_cluster(src), src)
+    keep = set(firsts.values())
+    vantages = {src: v for src, v in scenario.vantages.items() if src in keep}
+    return replace(scenario, vantages=vantages)

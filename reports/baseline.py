@@ -1,0 +1,350 @@
+"""Two outcome files compared (pure): regressions, fixed and new cases, numeric drift.
+
+- A **regression** is a case or test that passed in the baseline and now fails, is not run,
+  or is gone. Regressions fail a run that was given `--baseline`.
+- **Fixed** (failed before, passes now) and **new** (not in the baseline) are listed only.
+- **Drift** is judged per region pair and metric, over the cases present in both runs, and
+  is flagged only when the move is beyond the threshold (`drift:` in the topology) AND beyond
+  the two runs' own noise, never on a single sample:
+  - latencies (ICMP RTT, TCP connect, DNS query time), p50 and p99: the cutoff is the
+    baseline's quantile plus the threshold; the move is flagged when the share of this run's
+    samples above the cutoff is credibly (Wilson 99% lower bound) above what that quantile
+    leaves above it (50%, 1%). One slow sample never flags a p99; several do;
+  - loss: the 99% interval of the change of rate (Newcombe, from both runs' Wilson
+    intervals) must exclude zero and the change must exceed the threshold;
+  - a share (canary) beyond the threshold with non-overlapping intervals, an MTU smaller by
+    more than the threshold.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from netconform.errors import BaselineMismatchError
+from netconform.stats import wilson
+from netconform.topology import Drift as Thresholds
+
+
+@dataclass(frozen=True)
+class Change:
+    """One case (or test) whose verdict differs from the baseline's."""
+
+    kind: str
+    """regression, fixed or new."""
+    check: str
+    slice: str
+    case: str
+    before: str
+    after: str
+
+    def line(self) -> str:
+        what = self.case.split(": ", 1)[-1]
+        return f"{what}: {self.before} -> {self.after}"
+
+
+@dataclass(frozen=True)
+class DriftFlag:
+    """A metric of a region pair that moved beyond its threshold and the runs' noise."""
+
+    pair: str
+    metric: str
+    statistic: str
+    before: float
+    after: float
+    unit: str
+    evidence: str
+    checks: tuple[str, ...] = ()
+
+    def line(self) -> str:
+        fmt = _fmt_rate if self.unit == "%" else _fmt_ms if self.unit == "ms" else _fmt_plain
+        return (
+            f"{self.pair} {self.metric} {self.statistic}: {fmt(self.before)} -> "
+            f"{fmt(self.after)} ({self.evidence}; {', '.join(self.checks)})"
+        )
+
+
+def _fmt_ms(v: float) -> str:
+    return f"{v:.3g} ms"
+
+
+def _fmt_rate(v: float) -> str:
+    return f"{100 * v:.1f}%"
+
+
+def _fmt_plain(v: float) -> str:
+    return f"{v:g}"
+
+
+@dataclass
+class Diff:
+    """What changed between a baseline and a run."""
+
+    baseline: str
+    """`before.json (run R, full, 2026-...)`."""
+    regressions: list[Change] = field(default_factory=list)
+    fixed: list[Change] = field(default_factory=list)
+    new: list[Change] = field(default_factory=list)
+    drift: list[DriftFlag] = field(default_factory=list)
+    not_judged: int = 0
+    """Pair metrics with too few samples in a run to judge."""
+
+    def headline(self) -> str:
+        return (
+            f"against {self.baseline}: {len(self.regressions)} regression(s), "
+            f"{len(self.fixed)} fixed, {len(self.new)} new, {len(self.drift)} drift flag(s)"
+        )
+
+    def lines(self, per_group: int = 6) -> list[str]:
+        """Regressions first (grouped per check and slice), then drift, fixed, new."""
+        out = [self.headline()]
+        for title, changes in (("REGRESSION", self.regressions),):
+            for (check, key), group in _grouped(changes).items():
+                out.append(f"{title} {check} {key}: {len(group)} case(s) passed before, not now")
+                out += [f"  {c.line()}" for c in group[:per_group]]
+                if len(group) > per_group:
+                    out.append(f"  ... and {len(group) - per_group} more (outcome file)")
+        out += [f"DRIFT {d.line()}" for d in self.drift]
+        for title, changes in (("FIXED", self.fixed), ("NEW", self.new)):
+            for (check, key), group in _grouped(changes).items():
+                out.append(f"{title} {check} {key}: {len(group)} case(s)")
+        if self.not_judged:
+            out.append(
+                f"drift not judged for {self.not_judged} pair metric(s): too few samples in a run"
+            )
+        return out
+
+
+def _grouped(changes: Iterable[Change]) -> dict[tuple[str, str], list[Change]]:
+    groups: dict[tuple[str, str], list[Change]] = {}
+    for change in changes:
+        groups.setdefault((change.check, change.slice), []).append(change)
+    return groups
+
+
+def describe_file(name: str, document: Mapping[str, Any]) -> str:
+    return (
+        f"{name} (run {document['run_id']}, {document['profile']}, "
+        f"{document['started'][:19]}, {document['status']})"
+    )
+
+
+def check_comparable(baseline: Mapping[str, Any], digest: str, profile: str, name: str) -> None:
+    """BaselineMismatchError (one line) unless `baseline` is of this topology and profile."""
+    theirs = baseline["topology"]
+    if theirs["digest"] != digest:
+        names = ", ".join(c["name"] for c in theirs["clusters"])
+        raise BaselineMismatchError(
+            f"baseline {name} is of another topology: {theirs['name']!r} with "
+            f"{len(theirs['clusters'])} cluster(s) ({names}), digest {theirs['digest'][:19]}..., "
+            f"this run's is {digest[:19]}...: compare runs of one topology"
+        )
+    if baseline["profile"] != profile:
+        raise BaselineMismatchError(
+            f"baseline {name} ran profile {baseline['profile']}, this run {profile}: "
+            "compare runs of one profile"
+        )
+
+
+def _cases(document: Mapping[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(c["id"], case["id"]): case for c in document["checks"] for case in c["cases"]}
+
+
+def _state(case: Mapping[str, Any] | None) -> str:
+    if case is None:
+        return "absent"
+    if case["passed"] is None:
+        return "NOT RUN"
+    return str(case["observed"])
+
+
+def compare(
+    before: Mapping[str, Any], after: Mapping[str, Any], thresholds: Thresholds, name: str = ""
+) -> Diff:
+    """Every change from `before` to `after` (both validated outcome files)."""
+    diff = Diff(describe_file(name or "baseline", before))
+    old, now = _cases(before), _cases(after)
+    covered: set[tuple[str, str]] = set()
+    for key in sorted(old.keys() | now.keys()):
+        a, b = old.get(key), now.get(key)
+        slice_key = (b or a or {}).get("slice", "")
+        change = Change("", key[0], slice_key, key[1], _state(a), _state(b))
+        if a is not None and a["passed"] and not (b is not None and b["passed"]):
+            diff.regressions.append(_as(change, "regression"))
+            covered.add((key[0], slice_key))
+        elif a is not None and a["passed"] is False and b is not None and b["passed"]:
+            diff.fixed.append(_as(change, "fixed"))
+        elif a is None and b is not None:
+            diff.new.append(_as(change, "new"))
+    _test_changes(before, after, diff, covered)
+    diff.drift, diff.not_judged = drift(old, now, thresholds)
+    return diff
+
+
+def _as(change: Change, kind: str) -> Change:
+    return Change(kind, change.check, change.slice, change.case, change.before, change.after)
+
+
+def _test_changes(
+    before: Mapping[str, Any], after: Mapping[str, Any], diff: Diff, covered: set[tuple[str, str]]
+) -> None:
+    """Tests without cases of their own (the stub audit, cloud preflight) compared as cases;
+    a test whose slice already has case regressions is not listed twice."""
+    old = {t["id"]: t for t in before["tests"]}
+    now = {t["id"]: t for t in after["tests"]}
+    for test_id in sorted(old.keys() | now.keys()):
+        a, b = old.get(test_id), now.get(test_id)
+        ref = b or a or {}
+        group = (str(ref.get("check") or ref.get("suite", "")), str(ref.get("slice") or test_id))
+        if group in covered:
+            continue
+        change = Change(
+            "", group[0], group[1], f"test: {test_id.split('::')[-1]}",
+            a["outcome"] if a else "absent", b["outcome"] if b else "absent",
+        )  # fmt: skip
+        if a is not None and a["outcome"] == "passed" and (b is None or b["outcome"] != "passed"):
+            diff.regressions.append(_as(change, "regression"))
+        elif a is not None and a["outcome"] == "failed" and b is not None and b["outcome"] == "passed":
+            diff.fixed.append(_as(change, "fixed"))
+        elif a is None and b is not None:
+            diff.new.append(_as(change, "new"))
+
+
+# -- drift -----------------------------------------------------------------------------------
+
+#: metric -> (name in a case record, unit, threshold field); samples first, then numbers
+LATENCIES = {
+    "rtt": ("rtt_ms", "ICMP RTT", "rtt_ms"),
+    "connect": ("connect_ms", "TCP connect", "connect_ms"),
+    "dns": ("dns_ms", "DNS query time", "dns_ms"),
+}
+QUANTILES = ((0.5, "p50"), (0.99, "p99"))
+
+
+def quantile(values: Sequence[float], q: float) -> float:
+    """Linear interpolation between order statistics (numpy's default)."""
+    ordered = sorted(values)
+    pos = (len(ordered) - 1) * q
+    low, high = math.floor(pos), math.ceil(pos)
+    return ordered[low] + (ordered[high] - ordered[low]) * (pos - low)
+
+
+def _pooled(
+    cases: Mapping[tuple[str, str], Mapping[str, Any]], keys: Iterable[tuple[str, str]]
+) -> dict[tuple[str, str], tuple[list[float], set[str]]]:
+    """(pair, metric) -> samples over the cases `keys` (starved timings left out)."""
+    pooled: dict[tuple[str, str], tuple[list[float], set[str]]] = {}
+    for key in keys:
+        case = cases[key]
+        if case.get("starved"):
+            continue
+        for metric, (name, _, _) in LATENCIES.items():
+            values = case.get("samples", {}).get(name)
+            if values is None and name in case["numbers"]:
+                values = [case["numbers"][name]]
+            if values:
+                samples, checks = pooled.setdefault((case["pair"], metric), ([], set()))
+                samples.extend(float(v) for v in values)
+                checks.add(key[0])
+    return pooled
+
+
+def drift(
+    old: Mapping[tuple[str, str], Mapping[str, Any]],
+    now: Mapping[tuple[str, str], Mapping[str, Any]],
+    limits: Thresholds,
+) -> tuple[list[DriftFlag], int]:
+    """Flags over the cases present in both runs, and how many pair metrics were not judged."""
+    both = sorted(old.keys() & now.keys())
+    flags: list[DriftFlag] = []
+    not_judged = 0
+    before, after = _pooled(old, both), _pooled(now, both)
+    for (pair, metric), (samples_b, checks) in sorted(before.items()):
+        samples_a = after.get((pair, metric), ([], set()))[0]
+        if min(len(samples_b), len(samples_a)) < limits.min_samples:
+            not_judged += 1
+            continue
+        _, label, limit_name = LATENCIES[metric]
+        limit = float(getattr(limits, limit_name))
+        for q, stat in QUANTILES:
+            base = quantile(samples_b, q)
+            cutoff = base + max(limit, limits.relative * base)
+            above = sum(v > cutoff for v in samples_a)
+            low, _high = wilson(above, len(samples_a))
+            if low > 1 - q:
+                evidence = (
+                    f"{above} of {len(samples_a)} samples above {cutoff:.3g} ms, "
+                    f"baseline n={len(samples_b)}"
+                )
+                flags.append(
+                    DriftFlag(pair, label, stat, base, quantile(samples_a, q), "ms", evidence,
+                              tuple(sorted(checks)))
+                )  # fmt: skip
+    flags += _loss(old, now, both, limits)
+    flags += _per_case(old, now, both, limits)
+    return flags, not_judged
+
+
+def _loss(
+    old: Mapping[tuple[str, str], Mapping[str, Any]],
+    now: Mapping[tuple[str, str], Mapping[str, Any]],
+    keys: Sequence[tuple[str, str]],
+    limits: Thresholds,
+) -> list[DriftFlag]:
+    counts: dict[str, list[int]] = {}
+    checks: dict[str, set[str]] = {}
+    for key in keys:
+        a, b = old[key]["numbers"], now[key]["numbers"]
+        if "ping_sent" not in a or "ping_sent" not in b:
+            continue
+        row = counts.setdefault(str(old[key]["pair"]), [0, 0, 0, 0])
+        row[0] += int(a["ping_sent"])
+        row[1] += int(a["ping_sent"] - a["ping_received"])
+        row[2] += int(b["ping_sent"])
+        row[3] += int(b["ping_sent"] - b["ping_received"])
+        checks.setdefault(str(old[key]["pair"]), set()).add(key[0])
+    flags = []
+    for pair, (sent_b, lost_b, sent_a, lost_a) in sorted(counts.items()):
+        if not sent_b or not sent_a:
+            continue
+        rate_b, rate_a = lost_b / sent_b, lost_a / sent_a
+        low_b, high_b = wilson(lost_b, sent_b)
+        low_a, high_a = wilson(lost_a, sent_a)
+        # Newcombe's hybrid score interval of rate_a - rate_b (99%)
+        lower = rate_a - rate_b - math.hypot(rate_a - low_a, high_b - rate_b)
+        if lower > 0 and rate_a - rate_b > limits.loss:
+            evidence = (
+                f"{lost_a}/{sent_a} pings lost vs {lost_b}/{sent_b}, 99% bound of the change "
+                f"+{100 * lower:.1f} points or more"
+            )
+            flags.append(DriftFlag(pair, "loss", "rate", rate_b, rate_a, "%", evidence,
+                                   tuple(sorted(checks[pair]))))  # fmt: skip
+    return flags
+
+
+def _per_case(
+    old: Mapping[tuple[str, str], Mapping[str, Any]],
+    now: Mapping[tuple[str, str], Mapping[str, Any]],
+    keys: Sequence[tuple[str, str]],
+    limits: Thresholds,
+) -> list[DriftFlag]:
+    """A share (canary) or an MTU, case by case: they are not samples of one distribution."""
+    flags = []
+    for key in keys:
+        a, b = old[key]["numbers"], now[key]["numbers"]
+        where = f"{old[key]['pair']} {key[1].split(': ', 1)[-1]}"
+        if "share" in a and "share" in b and abs(b["share"] - a["share"]) > limits.share:
+            narrow = (a.get("share_low", 0), a.get("share_high", 1)) != (0, 1)
+            apart = b.get("share_low", 0) > a.get("share_high", 1) or b.get(
+                "share_high", 1
+            ) < a.get("share_low", 0)
+            if apart or not narrow:
+                evidence = "intervals apart" if narrow else "no interval measured"
+                flags.append(DriftFlag(where, "share", "fraction", a["share"], b["share"], "",
+                                       evidence, (key[0],)))  # fmt: skip
+        if "mtu" in a and "mtu" in b and b["mtu"] < a["mtu"] - limits.mtu_bytes:
+            flags.append(DriftFlag(where, "MTU", "bytes", a["mtu"], b["mtu"], "",
+                                   "a path MTU is measured, not sampled", (key[0],)))  # fmt: skip
+    return flags
