@@ -6,4 +6,5 @@ pytest_plugins = [
     "fixtures.workloads",
     "fixtures.checks",
     "fixtures.cloud",
+    "fixtures.outcomes",
 ]

@@ -308,13 +308,21 @@ class Case:
         )
 
 
-def failure_report(cases: Iterable[Case], cause: str = "") -> str:
-    """The failure message for a set of cases: every failed case on its own line."""
+SCREENFUL = 20
+"""Failed cases a failure message lists; the rest are in the report's attachment."""
+
+
+def failure_report(cases: Iterable[Case], cause: str = "", limit: int = SCREENFUL) -> str:
+    """The failure message for a set of cases, read top-down: the likely cause first, then
+    at most `limit` failed cases, one per line, and how many more the attachment holds."""
     failed = [c for c in cases if not c.passed]
     if not failed:
         return ""
-    lines = [f"{len(failed)} case(s) failed:"]
-    lines += [f"  {case.describe()}" for case in failed]
-    if cause:
-        lines.append(f"likely cause: {cause}")
+    lines = [f"likely cause: {cause}"] if cause else []
+    shown = failed[:limit] if limit > 0 else failed
+    lines.append(f"{len(failed)} case(s) failed" + (":" if len(shown) == len(failed) else
+                 f", the first {len(shown)}:"))  # fmt: skip
+    lines += [f"  {case.describe()}" for case in shown]
+    if len(shown) < len(failed):
+        lines.append(f"  ... {len(failed) - len(shown)} more in the attachment 'failed cases'")
     return "\n".join(lines)

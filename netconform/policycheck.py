@@ -20,7 +20,7 @@ from typing import Any, cast
 
 from netconform.check import Check
 from netconform.cluster import ClusterClient
-from netconform.outcomes import ALLOW, Case, Verdict
+from netconform.outcomes import ALLOW, SCREENFUL, Case, Verdict
 from netconform.policy import NamespaceInfo, Pod, Policy, PolicyOracle, PolicySet
 from netconform.profiles import FULL, SMOKE
 from netconform.result import Result
@@ -87,14 +87,16 @@ def finding(case: Case) -> str:
     return f"{kind}: {case.describe()}"
 
 
-def findings_report(cases: Iterable[Case]) -> str:
-    """Security findings first (they are what a policy suite exists for), then outages."""
+def findings_report(cases: Iterable[Case], limit: int = SCREENFUL) -> str:
+    """Security findings first (they are what a policy suite exists for), then outages; at
+    most `limit` lines, the rest in the report's attachment."""
     failed = [c for c in cases if not c.passed]
     lines = sorted((finding(c) for c in failed), key=lambda ln: not ln.startswith(SECURITY))
     security = sum(ln.startswith(SECURITY) for ln in lines)
     outage = sum(ln.startswith(OUTAGE) for ln in lines)
     head = f"{len(failed)} case(s) failed ({security} security, {outage} outage):"
-    return "\n".join([head, *(f"  {ln}" for ln in lines)])
+    more = [f"  ... {len(lines) - limit} more in the attachment 'failed cases'"]
+    return "\n".join([head, *(f"  {ln}" for ln in lines[:limit]), *more[: len(lines) > limit]])
 
 
 @dataclass(frozen=True)

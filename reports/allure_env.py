@@ -1,64 +1,93 @@
-"""What allure-pytest does not write itself: environment.properties and categories.json."""
+"""What allure-pytest does not write itself: the environment and the failure categories, for
+Allure 2 (environment.properties, categories.json) and Allure 3 (its config file, which
+`reports.html` generates from the same list)."""
 
 from __future__ import annotations
 
 import json
+import os
 import platform
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from netconform.topology import Topology
 
-#: Failure categories by the words the suites' messages use (Allure 2; Allure 3 reads
-#: the same list from allurerc.mjs).
+#: (name, what the message contains: a regular expression both engines read, statuses).
+#: First match wins: a message names the category of its first matching pattern.
+CATEGORY_RULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
+    ("Regression (passed in the baseline)", r"REGRESSION", ("failed", "broken")),
+    ("Security: unexpected allow", r"SECURITY: unexpected allow", ("failed",)),
+    ("Outage: unexpected drop", r"OUTAGE: unexpected drop", ("failed",)),
+    ("MTU", r"MTU black hole|observed MTU|path MTU", ("failed",)),
+    ("Packet loss", r"observed LOSS", ("failed",)),
+    ("Wrong weight (canary share)", r"weight|observed SHARE", ("failed",)),
+    ("Certificate", r"CERT |certificate|TLS_ERROR", ("failed",)),
+    ("Redirect", r"HTTP 30[1278]|redirect", ("failed",)),
+    ("NXDOMAIN", r"observed NXDOMAIN", ("failed",)),
+    ("Timeout (dropped)", r"observed TIMEOUT", ("failed",)),
+    ("Refused", r"observed REFUSED", ("failed",)),
+    ("Unreachable", r"observed UNREACHABLE", ("failed",)),
+    ("Probe error", r"observed ERROR", ("failed", "broken")),
+    ("Cloud network glue", r"(aws|gcp|azure|lab) [\w.-]+->[\w.-]+: ", ("failed",)),
+    ("DNS stub domains", r"stub|kube-dns-lb", ("failed",)),
+    ("Policy drop", r"policy", ("failed",)),
+)
+BROKEN = {"name": "Test infrastructure", "matchedStatuses": ["broken"]}
+
+#: Allure 2 (categories.json) matches the whole message: each pattern wrapped to find it
 CATEGORIES = [
-    # first: a message matches the first category whose regex it matches
-    {
-        "name": "Security: unexpected allow",
-        "messageRegex": r"(?s).*SECURITY: unexpected allow.*",
-        "matchedStatuses": ["failed"],
-    },
-    {
-        "name": "Outage: unexpected drop",
-        "messageRegex": r"(?s).*OUTAGE: unexpected drop.*",
-        "matchedStatuses": ["failed"],
-    },
-    {
-        "name": "Timeout (dropped)",
-        "messageRegex": r"(?s).*observed TIMEOUT.*",
-        "matchedStatuses": ["failed"],
-    },
-    {"name": "Refused", "messageRegex": r"(?s).*observed REFUSED.*", "matchedStatuses": ["failed"]},
-    {
-        "name": "Unreachable",
-        "messageRegex": r"(?s).*observed UNREACHABLE.*",
-        "matchedStatuses": ["failed"],
-    },
-    {
-        "name": "Packet loss",
-        "messageRegex": r"(?s).*observed LOSS.*",
-        "matchedStatuses": ["failed"],
-    },
-    {
-        "name": "Probe error",
-        "messageRegex": r"(?s).*observed ERROR.*",
-        "matchedStatuses": ["failed", "broken"],
-    },
-    {"name": "NXDOMAIN", "messageRegex": r"(?s).*NXDOMAIN.*", "matchedStatuses": ["failed"]},
-    {"name": "Policy drop", "messageRegex": r"(?s).*policy.*", "matchedStatuses": ["failed"]},
-    {"name": "Wrong weight", "messageRegex": r"(?s).*weight.*", "matchedStatuses": ["failed"]},
-    {"name": "Certificate", "messageRegex": r"(?s).*certificate.*", "matchedStatuses": ["failed"]},
-    {"name": "Test infrastructure", "matchedStatuses": ["broken"]},
-]
+    {"name": name, "messageRegex": f"(?s).*(?:{pattern}).*", "matchedStatuses": list(statuses)}
+    for name, pattern, statuses in CATEGORY_RULES
+] + [BROKEN]
 
 
-def write_environment(results: Path, topology: Topology, run_id: str) -> None:
-    results.mkdir(parents=True, exist_ok=True)
-    lines = [f"topology={topology.name}", f"run_id={run_id}", f"python={platform.python_version()}"]
+def allure3_categories() -> list[dict[str, object]]:
+    """The same categories for Allure 3's config: JavaScript regexes searched in the message."""
+    found: list[dict[str, object]] = [
+        {"name": name, "messageRegex": pattern, "matchedStatuses": list(statuses)}
+        for name, pattern, statuses in CATEGORY_RULES
+    ]
+    return [*found, dict(BROKEN)]
+
+
+def environment(
+    topology: Topology,
+    run_id: str,
+    profile: str,
+    versions: Mapping[str, str],
+    load: Sequence[float],
+) -> list[tuple[str, str]]:
+    """The run's environment: clusters, contexts, server versions, run id, profile, load."""
+    load_text = " ".join(f"{v:g}" for v in load) or "unknown"
+    items = [
+        ("topology", topology.name),
+        ("run_id", run_id),
+        ("profile", profile),
+        ("python", platform.python_version()),
+        ("runner_load", f"{load_text} on {os.cpu_count() or '?'} CPUs (1/5/15 min)"),
+    ]
     for cluster in topology.clusters:
-        lines.append(
-            f"cluster.{cluster.name}={cluster.context} ns={cluster.namespace} "
-            f"pods={','.join(cluster.pod_cidrs)}"
+        items.append(
+            (
+                f"cluster.{cluster.name}",
+                f"context {cluster.context}, namespace {cluster.namespace}, server "
+                f"{versions.get(cluster.name) or 'not asked'}, pods {','.join(cluster.pod_cidrs)}",
+            )
         )
+    return items
+
+
+def write_environment(
+    results: Path,
+    topology: Topology,
+    run_id: str,
+    profile: str = "full",
+    versions: Mapping[str, str] | None = None,
+    load: Sequence[float] = (),
+) -> None:
+    results.mkdir(parents=True, exist_ok=True)
+    items = environment(topology, run_id, profile, versions or {}, load)
+    lines = [f"{key}={value}" for key, value in items]
     (results / "environment.properties").write_text("\n".join(lines) + "\n")
 
 

@@ -204,9 +204,10 @@ def _test_changes(
             "", group[0], group[1], f"test: {test_id.split('::')[-1]}",
             a["outcome"] if a else "absent", b["outcome"] if b else "absent",
         )  # fmt: skip
-        if a is not None and a["outcome"] == "passed" and (b is None or b["outcome"] != "passed"):
+        was, now_ = (a or {}).get("outcome"), (b or {}).get("outcome")
+        if was == "passed" and now_ != "passed":
             diff.regressions.append(_as(change, "regression"))
-        elif a is not None and a["outcome"] == "failed" and b is not None and b["outcome"] == "passed":
+        elif (was, now_) == ("failed", "passed"):
             diff.fixed.append(_as(change, "fixed"))
         elif a is None and b is not None:
             diff.new.append(_as(change, "new"))
@@ -310,8 +311,8 @@ def _loss(
         if not sent_b or not sent_a:
             continue
         rate_b, rate_a = lost_b / sent_b, lost_a / sent_a
-        low_b, high_b = wilson(lost_b, sent_b)
-        low_a, high_a = wilson(lost_a, sent_a)
+        high_b = wilson(lost_b, sent_b)[1]
+        low_a = wilson(lost_a, sent_a)[0]
         # Newcombe's hybrid score interval of rate_a - rate_b (99%)
         lower = rate_a - rate_b - math.hypot(rate_a - low_a, high_b - rate_b)
         if lower > 0 and rate_a - rate_b > limits.loss:

@@ -90,6 +90,9 @@ def case_record(case: Case, slice_key: str, supported: bool = True) -> dict[str,
         "detail": case.detail,
         "numbers": measured.numbers,
     }
+    expected = case.expected.numbers()
+    if expected:
+        record["expected_numbers"] = expected
     if measured.samples:
         record["samples"] = measured.samples
     if measured.starved:

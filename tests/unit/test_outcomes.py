@@ -219,15 +219,24 @@ def test_failure_report_lists_only_failed_cases() -> None:
     assert failure_report([ok]) == ""
     assert failure_report([]) == ""
     assert failure_report([ok, bad, worse], cause="a firewall drops east->central") == (
+        "likely cause: a firewall drops east->central\n"
         "2 case(s) failed:\n"
         "  east/probe-0-0 (10.101.1.2) -> central/probe-0-0 (10.103.1.2):8080 tcp "
         "expected ALLOW observed REFUSED (connection refused)\n"
         "  west/probe-0-0 (10.102.1.2) -> east/probe-0-0 (10.101.1.2) icmp "
-        "expected ALLOW observed TIMEOUT (0/3)\n"
-        "likely cause: a firewall drops east->central"
+        "expected ALLOW observed TIMEOUT (0/3)"
     )
     assert failure_report([bad]).splitlines()[0] == "1 case(s) failed:"
     assert "likely cause" not in failure_report([bad])
+
+
+def test_failure_report_shows_a_screenful_and_says_how_many_more() -> None:
+    many = [case(observed=TIMEOUT, detail=f"try {i}") for i in range(25)]
+    lines = failure_report(many, cause="the peering", limit=20).splitlines()
+    assert lines[0] == "likely cause: the peering"
+    assert lines[1] == "25 case(s) failed, the first 20:"
+    assert len(lines) == 23 and "(try 19)" in lines[21]
+    assert lines[-1] == "  ... 5 more in the attachment 'failed cases'"
 
 
 def test_raw_output_does_not_change_equality() -> None:
@@ -256,7 +265,7 @@ def test_failed_slice_and_slices() -> None:
         "west": 1,
     }
     assert RESULT.where(lambda c: c.protocol == "icmp").cases == (EW_BAD,)
-    assert RESULT.report("east is cut off").endswith("likely cause: east is cut off")
+    assert RESULT.report("east is cut off").startswith("likely cause: east is cut off\n")
     assert RESULT.slice(region_pair, "west->east").report() == ""
 
 
