@@ -2,9 +2,9 @@
 
 pytest_plugins = [
     "fixtures.plugin",
+    "fixtures.outcomes",
     "fixtures.summary",
     "fixtures.workloads",
     "fixtures.checks",
     "fixtures.cloud",
-    "fixtures.outcomes",
 ]

@@ -282,6 +282,10 @@ class AuditCase:
         suffix = f":{self.port}" if self.port is not None else ""
         return f"{self.cloud}:{self.src}->{self.dst}{suffix}"
 
+    def __repr__(self) -> str:
+        """Reports (Allure parameters) show `lab:east->west:9092`, not the dataclass repr."""
+        return self.id
+
 
 def audit_cases(
     cloud: str, clusters: tuple[Cluster, ...], ports: tuple[int, ...]

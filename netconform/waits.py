@@ -1,7 +1,12 @@
-"""Polling waits with a name and a timeout (tenacity underneath), never a bare sleep."""
+"""Polling waits with a name and a timeout (tenacity underneath), never a bare sleep.
+
+A long wait can be watched: `watch_waits(observer)` registers a function called on every
+poll of every wait that has lasted `PROGRESS_AFTER` seconds (the terminal shows progress
+with it; the core prints nothing itself)."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -10,6 +15,18 @@ from tenacity import Retrying, retry_if_result, stop_after_delay, wait_exponenti
 from netconform.errors import WaitTimeoutError
 
 T = TypeVar("T")
+
+PROGRESS_AFTER = 2.0
+"""Seconds a wait lasts before its observers hear of it."""
+WaitObserver = Callable[[str, float, float, str], None]
+"""(wait name, seconds elapsed, its timeout, what it waits on) -> None."""
+_OBSERVERS: list[WaitObserver] = []
+
+
+def watch_waits(observer: WaitObserver) -> Callable[[], None]:
+    """Call `observer` on every poll of a long wait; returns the function that stops it."""
+    _OBSERVERS.append(observer)
+    return lambda: _OBSERVERS.remove(observer) if observer in _OBSERVERS else None
 
 
 def wait_until(
@@ -26,6 +43,16 @@ def wait_until(
     Raises WaitTimeoutError naming the wait (`pod_ready`), its timeout and, via `describe`,
     the state it was stuck in. Exceptions from `condition` propagate at once.
     """
+    start = time.monotonic()
+
+    def polled() -> T | None:
+        elapsed = time.monotonic() - start
+        if _OBSERVERS and elapsed >= PROGRESS_AFTER:
+            state = describe() if describe is not None else ""
+            for observer in list(_OBSERVERS):
+                observer(name, elapsed, timeout, state)
+        return condition()
+
     retrying = Retrying(
         stop=stop_after_delay(timeout),
         wait=wait_exponential(multiplier=interval, min=interval, max=max_interval),
@@ -33,7 +60,7 @@ def wait_until(
         retry_error_callback=lambda state: None,
         reraise=True,
     )
-    result: T | None = retrying(condition)
+    result: T | None = retrying(polled)
     if not result:
         detail = f": {describe()}" if describe is not None else ""
         raise WaitTimeoutError(f"{name}: not reached within {timeout:g}s{detail}")

@@ -13,6 +13,7 @@ from fixtures.plugin import RegionName
 from netconform.check import Check, Environment, load_manifests
 from netconform.outcomes import Endpoint
 from netconform.probes import Probe
+from netconform.profiles import first_source_per_cluster
 from netconform.reachability import node_cause
 from netconform.result import source_cluster
 from netconform.scenario import Scenario
@@ -43,6 +44,7 @@ CHECK = Check(
     slice_by=source_cluster,
     cause=node_cause,
     converges=True,
+    smoke=first_source_per_cluster,
 )
 
 

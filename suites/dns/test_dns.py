@@ -17,6 +17,7 @@ from netconform.dnsreport import LATENCY_HEADER, dns_pod_trouble, latency_rows
 from netconform.dnsreport import dns_cause as explain
 from netconform.outcomes import NXDOMAIN, Answer, Case, Endpoint, Outcome, Verdict, dns_name
 from netconform.probes import Probe
+from netconform.profiles import one_pair_per_region_pair
 from netconform.result import Result
 from netconform.scenario import Scenario
 from netconform.topology import Topology
@@ -111,6 +112,7 @@ CHECK = Check(
     converges=True,
     cause=dns_cause,
     tables=latency,
+    smoke=one_pair_per_region_pair,  # one name per zone, from one pod per cluster
 )
 
 

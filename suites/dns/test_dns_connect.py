@@ -16,6 +16,7 @@ from netconform.dnsreport import dns_cause as explain
 from netconform.dnsreport import dns_pod_trouble
 from netconform.outcomes import Case, Endpoint, service_name
 from netconform.probes import Probe
+from netconform.profiles import one_pair_per_region_pair
 from netconform.scenario import Scenario
 
 ECHO = load_manifests(Path(__file__).with_name("echo.yaml"))
@@ -54,7 +55,14 @@ def dns_cause(cases: Sequence[Case]) -> str:
     return explain(cases, trouble)
 
 
-CHECK = Check("dns-connect", __doc__ or "", by_name, converges=True, cause=dns_cause)
+CHECK = Check(
+    "dns-connect",
+    __doc__ or "",
+    by_name,
+    converges=True,
+    cause=dns_cause,
+    smoke=one_pair_per_region_pair,
+)
 
 
 def test_dns_connect(peer_pair: RegionPair, verify: Verify) -> None:

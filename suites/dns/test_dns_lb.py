@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 
 from fixtures.checks import Verify
-from fixtures.plugin import STATE, Once, RegionName
+from fixtures.plugin import STATE, Label, Once, RegionName
 from netconform.check import Check, Environment, Table, load_manifests
 from netconform.cluster import ClusterClient
 from netconform.dnsreport import LATENCY_HEADER, latency_rows
@@ -52,7 +52,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     keys = [
         f"{c.name}:{zone_of(o)}" for c in topology.clusters for o in topology.clusters if o != c
     ]
-    metafunc.parametrize("stub_key", keys, ids=keys)
+    metafunc.parametrize("stub_key", [Label(k) for k in keys], ids=keys)
 
 
 # -- the stub audit ---------------------------------------------------------------------------
@@ -127,11 +127,11 @@ def audit(topology: Topology, clusters: Mapping[str, ClusterClient]) -> dict[str
 
 
 def test_dns_stub_audit(
-    stub_key: str, topology: Topology, clusters: dict[str, ClusterClient], once: Once
+    stub_key: Label, topology: Topology, clusters: dict[str, ClusterClient], once: Once
 ) -> None:
     problems = once("dns-stub-audit", lambda: audit(topology, clusters))
-    if problems[stub_key]:
-        pytest.fail(f"{stub_key}: {problems[stub_key]}", pytrace=False)
+    if problems[str(stub_key)]:
+        pytest.fail(f"{stub_key}: {problems[str(stub_key)]}", pytrace=False)
 
 
 # -- the DNS load balancers answer ------------------------------------------------------------

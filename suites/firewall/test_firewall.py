@@ -13,6 +13,7 @@ from fixtures.checks import Verify
 from fixtures.plugin import RegionPort
 from netconform.check import Check, Environment, load_manifest
 from netconform.firewall import declared, firewall_cause, other_region, port_probes, region_port
+from netconform.profiles import one_pair_per_region_pair
 from netconform.scenario import Scenario
 
 LISTENER = load_manifest(Path(__file__).with_name("listener.yaml"))
@@ -40,6 +41,7 @@ CHECK = Check(
     oracle=declared,
     slice_by=region_port,
     cause=firewall_cause,
+    smoke=one_pair_per_region_pair,
 )
 
 

@@ -10,13 +10,15 @@ in full; the test of a (cluster, step) fails with its findings and truth tables.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 import pytest
 
 from fixtures.checks import Verify
-from fixtures.plugin import STATE
+from fixtures.plugin import STATE, Label
 from fixtures.workloads import Workloads
 from netconform.check import load_manifests
 from netconform.outcomes import Case, Endpoint
@@ -38,6 +40,8 @@ STEPS: tuple[tuple[str, frozenset[str]], ...] = (
     ("step-5-frontend", frozenset({"stars/frontend-policy"})),
 )
 """Each step adds its policies to those of the steps before it."""
+SMOKE_STEPS = (STEPS[0], (STEPS[-1][0], frozenset().union(*(added for _, added in STEPS))))
+"""The smoke profile: no policy, then every policy of the demo at once (its last step)."""
 
 
 def deploy(env: Workloads) -> Scenario:
@@ -88,11 +92,11 @@ def set_policies(env: Workloads, present: frozenset[str]) -> None:
                 client.delete("NetworkPolicy", meta["name"], meta["namespace"])
 
 
-def measure(env: Workloads) -> Result:
+def measure(env: Workloads, steps: Sequence[tuple[str, frozenset[str]]] = STEPS) -> Result:
     scenario = deploy(env)
     cases: list[Case] = []
     present: frozenset[str] = frozenset()
-    for step, added in STEPS:
+    for step, added in steps:
         present |= added
         set_policies(env, present)
         policies = read_policy_set(env.clusters, {c: NAMESPACES for c in env.clusters})
@@ -111,6 +115,7 @@ CHECK = PolicyCheck(
     _unused,
     slice_by=lambda c: f"{c.source.cluster}/{step_of(c)}",
     measure=measure,
+    smoke_measure=partial(measure, steps=SMOKE_STEPS),
 )
 
 
@@ -120,8 +125,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         return
     names = [str(n) for n in state.load_topology().names]
     ids = [f"{region}/{step}" for step, _ in STEPS for region in names]
-    metafunc.parametrize("stars_case", ids, ids=ids)
+    metafunc.parametrize("stars_case", [Label(i) for i in ids], ids=ids)
 
 
-def test_stars(stars_case: str, verify: Verify) -> None:
+def test_stars(stars_case: Label, verify: Verify) -> None:
     verify(CHECK, stars_case)

@@ -14,6 +14,7 @@ from netconform.loss import judge_loss, pod_cause
 from netconform.outcomes import Endpoint
 from netconform.policyhint import policy_note, read_selecting
 from netconform.probes import Probe
+from netconform.profiles import one_pair_per_region_pair
 from netconform.reachability import LOSS_RTT_HEADER, loss_rtt_rows, relation
 from netconform.result import Result
 from netconform.scenario import Scenario
@@ -41,7 +42,13 @@ def loss_rtt(result: Result, topology: Topology) -> list[Table]:
 
 
 CHECK = Check(
-    "pod-to-pod", __doc__ or "", probe_pods, tables=loss_rtt, refine=judge_loss, cause=pod_cause
+    "pod-to-pod",
+    __doc__ or "",
+    probe_pods,
+    tables=loss_rtt,
+    refine=judge_loss,
+    cause=pod_cause,
+    smoke=one_pair_per_region_pair,
 )
 
 

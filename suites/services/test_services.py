@@ -35,6 +35,7 @@ from netconform.outcomes import (
 )
 from netconform.probes import Probe
 from netconform.probes.spread import Backends
+from netconform.profiles import first_source_per_cluster
 from netconform.reachability import node_cause
 from netconform.result import Key, source_cluster
 from netconform.scenario import Scenario
@@ -210,6 +211,7 @@ PODS = Check(
     slice_by=source_cluster,
     cause=node_cause,
     converges=True,
+    smoke=first_source_per_cluster,
 )
 RUNNER_CHECK = Check(
     "services-runner",

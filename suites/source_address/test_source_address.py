@@ -16,6 +16,7 @@ from netconform.check import Check, Environment, load_manifest
 from netconform.cni import read_aws_node
 from netconform.outcomes import Endpoint
 from netconform.probes import Probe
+from netconform.profiles import one_pair_per_region_pair
 from netconform.reachability import relation
 from netconform.scenario import Scenario
 from netconform.srcaddr import CLIENT_IP_PATH, judge_source, source_cause, source_kept
@@ -47,6 +48,7 @@ CHECK = Check(
     oracle=source_kept,
     refine=judge_source,
     cause=source_cause,
+    smoke=one_pair_per_region_pair,
 )
 
 
