@@ -9,6 +9,7 @@ recorded from `Network.requestWillBeSent` either way.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -178,20 +179,16 @@ class Browser:
         return bool(self.evaluate(_CLICK % json.dumps(text)))
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(BrowserError):
             self.call("Browser.close", timeout=5)
-        except BrowserError:
-            pass
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait(timeout=10)
         for fd in (self._to_browser, self._from_browser):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
         self._log.close()
         shutil.rmtree(self.profile, ignore_errors=True)
 
