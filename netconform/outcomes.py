@@ -291,6 +291,8 @@ class Case:
     """Loss and RTT, for ICMP cases."""
     raw: CommandResult | None = field(default=None, compare=False, repr=False)
     """The tool's own output, for the report."""
+    starved: bool = field(default=False, compare=False, repr=False)
+    """Measured in a batch starved of CPU: its timings are not the network's alone."""
 
     @property
     def passed(self) -> bool:

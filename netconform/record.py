@@ -65,12 +65,12 @@ def case_numbers(case: Case) -> CaseNumbers:
     """Every number the case carries, from its outcome, its pings and its tool's output."""
     numbers = dict(case.observed.numbers())
     samples: dict[str, list[float]] = {}
-    starved = False
+    starved = case.starved
     if case.ping is not None:
         numbers.update(case.ping.numbers())
         if case.ping.rtts:
             samples["rtt_ms"] = [float(v) for v in case.ping.rtts]
-        starved = case.ping.starved
+        starved = starved or case.ping.starved
     if case.raw is not None:
         try:
             probe_kind = kind(case.protocol)

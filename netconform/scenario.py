@@ -144,5 +144,6 @@ def _probe(
                 f"{prefix}, {seen.detail}" if prefix else seen.detail,
                 seen.ping,
                 seen.raw,
+                seen.starved,
             )
     return cases

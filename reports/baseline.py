@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,6 +91,8 @@ class Diff:
     drift: list[DriftFlag] = field(default_factory=list)
     not_judged: int = 0
     """Pair metrics with too few samples in a run to judge."""
+    notes: list[str] = field(default_factory=list)
+    """What moved alike everywhere (load), said once."""
 
     def headline(self) -> str:
         return (
@@ -110,6 +113,7 @@ class Diff:
         for title, changes in (("FIXED", self.fixed), ("NEW", self.new)):
             for (check, key), group in _grouped(changes).items():
                 out.append(f"{title} {check} {key}: {len(group)} case(s)")
+        out += [f"note: {n}" for n in self.notes]
         if self.not_judged:
             out.append(
                 f"drift not judged for {self.not_judged} pair metric(s): too few samples in a run"
@@ -179,7 +183,7 @@ def compare(
         elif a is None and b is not None:
             diff.new.append(_as(change, "new"))
     _test_changes(before, after, diff, covered)
-    diff.drift, diff.not_judged = drift(old, now, thresholds)
+    diff.drift, diff.not_judged = drift(old, now, thresholds, diff.notes)
     return diff
 
 
@@ -256,33 +260,51 @@ def drift(
     old: Mapping[tuple[str, str], Mapping[str, Any]],
     now: Mapping[tuple[str, str], Mapping[str, Any]],
     limits: Thresholds,
+    notes: list[str] | None = None,
 ) -> tuple[list[DriftFlag], int]:
-    """Flags over the cases present in both runs, and how many pair metrics were not judged."""
+    """Flags over the cases present in both runs, and how many pair metrics were not judged.
+
+    A latency that moved alike on every pair (the median over pairs of after/before, with 3
+    pairs or more) is the runner's or the lab's load, not one pair's network: each pair is
+    judged against the baseline scaled by that common move (never scaled down), and the move
+    itself is said in `notes`."""
     both = sorted(old.keys() & now.keys())
     flags: list[DriftFlag] = []
-    not_judged = 0
     before, after = _pooled(old, both), _pooled(now, both)
-    for (pair, metric), (samples_b, checks) in sorted(before.items()):
-        samples_a = after.get((pair, metric), ([], set()))[0]
-        if min(len(samples_b), len(samples_a)) < limits.min_samples:
-            not_judged += 1
-            continue
-        _, label, limit_name = LATENCIES[metric]
+    judged = {
+        key: (samples, after[key][0], checks)
+        for key, (samples, checks) in before.items()
+        if key in after and min(len(samples), len(after[key][0])) >= limits.min_samples
+    }
+    not_judged = len(before.keys() | after.keys()) - len(judged)
+    for metric, (_, label, limit_name) in LATENCIES.items():
         limit = float(getattr(limits, limit_name))
+        pairs = {pair: v for (pair, m), v in sorted(judged.items()) if m == metric}
         for q, stat in QUANTILES:
-            base = quantile(samples_b, q)
-            cutoff = base + max(limit, limits.relative * base)
-            above = sum(v > cutoff for v in samples_a)
-            low, _high = wilson(above, len(samples_a))
-            if low > 1 - q:
-                evidence = (
-                    f"{above} of {len(samples_a)} samples above {cutoff:.3g} ms, "
-                    f"baseline n={len(samples_b)}"
+            ratios = [
+                math.log(max(quantile(a, q), 1e-3) / max(quantile(b, q), 1e-3))
+                for b, a, _ in pairs.values()
+            ]
+            scale = math.exp(statistics.median(ratios)) if len(ratios) >= 3 else 1.0
+            if notes is not None and abs(math.log(scale)) > math.log(1 + limits.relative):
+                notes.append(
+                    f"{label} {stat} moved alike on {len(ratios)} pairs (x{scale:.2f}, median): "
+                    "the runner's or the clusters' load, not one pair; pairs judged against it"
                 )
-                flags.append(
-                    DriftFlag(pair, label, stat, base, quantile(samples_a, q), "ms", evidence,
-                              tuple(sorted(checks)))
-                )  # fmt: skip
+            for pair, (samples_b, samples_a, checks) in pairs.items():
+                base = quantile(samples_b, q)
+                expected = base * max(1.0, scale)
+                cutoff = expected + max(limit, limits.relative * expected)
+                above = sum(v > cutoff for v in samples_a)
+                if wilson(above, len(samples_a))[0] > 1 - q:
+                    evidence = (
+                        f"{above} of {len(samples_a)} samples above {cutoff:.3g} ms, "
+                        f"baseline n={len(samples_b)}"
+                    )
+                    flags.append(
+                        DriftFlag(pair, label, stat, base, quantile(samples_a, q), "ms",
+                                  evidence, tuple(sorted(checks)))
+                    )  # fmt: skip
     flags += _loss(old, now, both, limits)
     flags += _per_case(old, now, both, limits)
     return flags, not_judged

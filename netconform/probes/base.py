@@ -55,6 +55,8 @@ class Observation:
     raw: CommandResult
     """The tool's own output, for the report."""
     ping: PingStats | None = None
+    starved: bool = False
+    """Its batch was starved of CPU where it ran: its timings include scheduling delay."""
 
 
 @dataclass(frozen=True)

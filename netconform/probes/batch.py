@@ -116,11 +116,15 @@ def run_batch(
 
 
 def mark_starved(observation: Observation, cpu: CpuTime) -> Observation:
-    """A ping's RTTs flagged `starved` when its batch was starved of CPU where it ran."""
-    if observation.ping is None or not cpu.starved:
+    """Every observation of a batch starved of CPU where it ran is flagged `starved` (its
+    timings, dig's or curl's, include scheduling delay); a ping's RTTs say so in the detail."""
+    if not cpu.starved:
         return observation
+    if observation.ping is None:
+        return replace(observation, starved=True)
     detail = f"{observation.detail}, rtt starved of CPU ({cpu.describe()})"
-    return replace(observation, detail=detail, ping=replace(observation.ping, starved=True))
+    ping = replace(observation.ping, starved=True)
+    return replace(observation, detail=detail, ping=ping, starved=True)
 
 
 def _batch_failed(

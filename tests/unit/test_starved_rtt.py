@@ -54,7 +54,7 @@ def ping(starved: bool) -> PingStats:
     return PingStats(3, 3, 0.0, 0.1, 0.2, 0.3, starved=starved)
 
 
-def test_a_starved_batch_flags_its_pings_only() -> None:
+def test_a_starved_batch_flags_every_observation_and_names_it_in_ping_details() -> None:
     raw = CommandResult(("fping",), 0, "", "", "pod")
     icmp = Observation(ALLOW, "3/3 replies, rtt 0.1/0.2/0.3 ms", raw, ping(False))
     tcp = Observation(ALLOW, "connected", raw)
@@ -62,7 +62,9 @@ def test_a_starved_batch_flags_its_pings_only() -> None:
     flagged = mark_starved(icmp, busy)
     assert flagged.ping is not None and flagged.ping.starved
     assert "rtt starved of CPU (some task waited for a CPU 90%" in flagged.detail
-    assert mark_starved(tcp, busy) == tcp and mark_starved(icmp, idle) == icmp
+    assert flagged.starved and mark_starved(tcp, busy).starved
+    assert mark_starved(tcp, busy).detail == "connected"  # its timing is flagged, not its verdict
+    assert mark_starved(icmp, idle) == icmp and not mark_starved(tcp, idle).starved
     assert merge(ping(False), ping(True)).starved
 
 
