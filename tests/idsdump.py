@@ -1,0 +1,23 @@
+"""A pytest plugin for tests/test_ids.py: every collected test's id and its parameters as
+Allure shows them (`allure_commons.utils.represent`), written to $NETCONFORM_IDS_OUT."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+from allure_commons.utils import represent
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    out = os.environ.get("NETCONFORM_IDS_OUT")
+    if not out:
+        return
+    rows = []
+    for item in session.items:
+        callspec = getattr(item, "callspec", None)
+        params = {k: represent(v) for k, v in callspec.params.items()} if callspec else {}
+        rows.append({"nodeid": item.nodeid, "params": params})
+    with open(out, "w", encoding="utf-8") as handle:
+        json.dump(rows, handle)
