@@ -24,10 +24,20 @@ DIGEST = "sha256:" + "a" * 64
 def case(cid: str, passed: bool | None = True, pair: str = "east->west", **numbers: Any) -> dict:
     samples = numbers.pop("samples", None)
     record = {
-        "id": cid, "slice": cid.split(": ")[0], "pair": pair, "source": "s", "destination": "d",
-        "probe": "tcp", "port": 1, "expected": "ALLOW", "observed": "ALLOW" if passed else "TIMEOUT",
-        "verdict": "ALLOW", "passed": passed, "detail": "", "numbers": numbers,
-    }  # fmt: skip
+        "id": cid,
+        "slice": cid.split(": ")[0],
+        "pair": pair,
+        "source": "s",
+        "destination": "d",
+        "probe": "tcp",
+        "port": 1,
+        "expected": "ALLOW",
+        "observed": "ALLOW" if passed else "TIMEOUT",
+        "verdict": "ALLOW",
+        "passed": passed,
+        "detail": "",
+        "numbers": numbers,
+    }
     if samples is not None:
         record["samples"] = samples
     return record
@@ -35,23 +45,47 @@ def case(cid: str, passed: bool | None = True, pair: str = "east->west", **numbe
 
 def document(checks: dict[str, list[dict]], tests: list[dict] | None = None) -> dict:
     return {
-        "kind": "netconform-outcome", "schema_version": 1, "run_id": "r", "profile": "full",
-        "status": "passed", "exit_status": 0, "started": "2026-12-01T00:00:00Z", "finished": "",
+        "kind": "netconform-outcome",
+        "schema_version": 1,
+        "run_id": "r",
+        "profile": "full",
+        "status": "passed",
+        "exit_status": 0,
+        "started": "2026-12-01T00:00:00Z",
+        "finished": "",
         "topology": {"name": "lab", "digest": DIGEST, "clusters": []},
         "runner": {"cpus": 2, "load_before": [], "load_after": []},
         "tests": tests or [],
         "checks": [{"id": k, "cases": v} for k, v in checks.items()],
-    }  # fmt: skip
+    }
 
 
 def test_regressions_fixed_and_new() -> None:
-    before = document({"firewall": [case("e->w:9092: a"), case("e->w:9092: b"),
-                                     case("e->w:22: c", passed=False), case("e->w:80: gone")]})  # fmt: skip
-    after = document({"firewall": [case("e->w:9092: a", passed=False), case("e->w:9092: b"),
-                                   case("e->w:22: c"), case("e->w:81: new")]})  # fmt: skip
+    before = document(
+        {
+            "firewall": [
+                case("e->w:9092: a"),
+                case("e->w:9092: b"),
+                case("e->w:22: c", passed=False),
+                case("e->w:80: gone"),
+            ]
+        }
+    )
+    after = document(
+        {
+            "firewall": [
+                case("e->w:9092: a", passed=False),
+                case("e->w:9092: b"),
+                case("e->w:22: c"),
+                case("e->w:81: new"),
+            ]
+        }
+    )
     diff = baseline.compare(before, after, Drift(), "before.json")
     assert [(c.slice, c.case) for c in diff.regressions] == [
-        ("e->w:80", "e->w:80: gone"), ("e->w:9092", "e->w:9092: a")]  # fmt: skip
+        ("e->w:80", "e->w:80: gone"),
+        ("e->w:9092", "e->w:9092: a"),
+    ]
     assert [c.case for c in diff.fixed] == ["e->w:22: c"]
     assert [c.case for c in diff.new] == ["e->w:81: new"]
     lines = diff.lines()
@@ -61,21 +95,30 @@ def test_regressions_fixed_and_new() -> None:
 
 
 def test_a_test_without_cases_of_its_own_is_compared_as_a_case() -> None:
-    passed = {"id": "suites/dns/t.py::test_dns_stub_audit[east:west]", "suite": "dns",
-              "outcome": "passed", "duration_s": 0, "message": ""}  # fmt: skip
+    passed = {
+        "id": "suites/dns/t.py::test_dns_stub_audit[east:west]",
+        "suite": "dns",
+        "outcome": "passed",
+        "duration_s": 0,
+        "message": "",
+    }
     failed = {**passed, "outcome": "failed"}
     diff = baseline.compare(document({}, [passed]), document({}, [failed]), Drift())
     assert [c.case for c in diff.regressions] == ["test: test_dns_stub_audit[east:west]"]
     covered = {**failed, "check": "firewall", "slice": "e->w:9092"}
-    before = document({"firewall": [case("e->w:9092: a")]}, [{**passed, "check": "firewall",
-                                                              "slice": "e->w:9092"}])  # fmt: skip
+    before = document(
+        {"firewall": [case("e->w:9092: a")]},
+        [{**passed, "check": "firewall", "slice": "e->w:9092"}],
+    )
     after = document({"firewall": [case("e->w:9092: a", passed=False)]}, [covered])
     assert len(baseline.compare(before, after, Drift()).regressions) == 1  # not listed twice
 
 
 def pings(pair: str, lost: list[int], sent: int = 3) -> list[dict]:
-    return [case(f"{pair}: p{i}", pair=pair, ping_sent=sent, ping_received=sent - n)
-            for i, n in enumerate(lost)]  # fmt: skip
+    return [
+        case(f"{pair}: p{i}", pair=pair, ping_sent=sent, ping_received=sent - n)
+        for i, n in enumerate(lost)
+    ]
 
 
 def test_loss_is_flagged_only_when_credibly_above_the_baseline_and_the_threshold() -> None:
@@ -90,8 +133,11 @@ def test_loss_is_flagged_only_when_credibly_above_the_baseline_and_the_threshold
 
 
 def latencies(pairs: dict[str, list[float]]) -> list[dict]:
-    return [case(f"{pair}: c{i}", pair=pair, connect_ms=v)
-            for pair, values in pairs.items() for i, v in enumerate(values)]  # fmt: skip
+    return [
+        case(f"{pair}: c{i}", pair=pair, connect_ms=v)
+        for pair, values in pairs.items()
+        for i, v in enumerate(values)
+    ]
 
 
 def noisy(rng: random.Random, n: int = 28, scale: float = 1.0) -> list[float]:
@@ -107,13 +153,16 @@ def test_a_p99_moves_on_several_samples_never_on_one() -> None:
     retransmits = {p: noisy(rng) for p in pairs}
     for i in (1, 6, 11, 17, 22):  # a SYN lost: the handshake waits for the 1 s retransmit
         retransmits["east->west"][i] += 1000.0
-    quiet = baseline.compare(document({"c": latencies(before)}),
-                             document({"c": latencies(one_slow)}), Drift())  # fmt: skip
+    quiet = baseline.compare(
+        document({"c": latencies(before)}), document({"c": latencies(one_slow)}), Drift()
+    )
     assert quiet.drift == []
-    flagged = baseline.compare(document({"c": latencies(before)}),
-                               document({"c": latencies(retransmits)}), Drift())  # fmt: skip
+    flagged = baseline.compare(
+        document({"c": latencies(before)}), document({"c": latencies(retransmits)}), Drift()
+    )
     assert [(f.pair, f.metric, f.statistic) for f in flagged.drift] == [
-        ("east->west", "TCP connect", "p99")]  # fmt: skip
+        ("east->west", "TCP connect", "p99")
+    ]
     assert "5 of 28 samples above" in flagged.drift[0].evidence
 
 
@@ -122,8 +171,9 @@ def test_a_move_common_to_every_pair_is_load_not_a_pair() -> None:
     pairs = ("east->west", "west->east", "central->east", "east->central")
     before = {p: noisy(rng) for p in pairs}
     loaded = {p: noisy(rng, scale=4.0) for p in pairs}  # everything 4x slower: the runner's CPU
-    diff = baseline.compare(document({"c": latencies(before)}), document({"c": latencies(loaded)}),
-                            Drift())  # fmt: skip
+    diff = baseline.compare(
+        document({"c": latencies(before)}), document({"c": latencies(loaded)}), Drift()
+    )
     assert diff.drift == []
     assert any("moved alike on 4 pairs" in n for n in diff.notes)
 
@@ -136,16 +186,25 @@ def test_starved_samples_and_too_few_samples_are_not_judged() -> None:
     starved = copy.deepcopy(latencies({"east->west": [900.0] * 30}))
     for record in starved:
         record["starved"] = True
-    diff = baseline.compare(document({"c": latencies({"east->west": [1.0] * 30})}),
-                            document({"c": starved}), Drift())  # fmt: skip
+    diff = baseline.compare(
+        document({"c": latencies({"east->west": [1.0] * 30})}), document({"c": starved}), Drift()
+    )
     assert diff.drift == []
 
 
 def test_mtu_and_share_are_judged_case_by_case() -> None:
-    before = document({"m": [case("a: mtu", mtu=1500)],
-                       "s": [case("b: share", share=0.2, share_low=0.18, share_high=0.22)]})  # fmt: skip
-    after = document({"m": [case("a: mtu", mtu=1400)],
-                      "s": [case("b: share", share=0.5, share_low=0.46, share_high=0.54)]})  # fmt: skip
+    before = document(
+        {
+            "m": [case("a: mtu", mtu=1500)],
+            "s": [case("b: share", share=0.2, share_low=0.18, share_high=0.22)],
+        }
+    )
+    after = document(
+        {
+            "m": [case("a: mtu", mtu=1400)],
+            "s": [case("b: share", share=0.5, share_low=0.46, share_high=0.54)],
+        }
+    )
     flags = baseline.compare(before, after, Drift()).drift
     assert sorted(f.metric for f in flags) == ["MTU", "share"]
 
@@ -162,8 +221,14 @@ def test_another_topology_or_profile_is_refused_in_one_line() -> None:
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "reports.cli", *args], cwd=REPO,
-                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    return subprocess.run(
+        [sys.executable, "-m", "reports.cli", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_netconform_report_diff_exit_codes(tmp_path: Path) -> None:

@@ -37,19 +37,45 @@ def test_numbers_come_from_the_outcome_the_pings_and_the_tool_whatever_the_type(
     ping = PingStats(3, 2, 33.3, 0.04, 0.05, 0.06, rtts=(0.04, 0.06))
     icmp = Case(EAST, WEST, "icmp", 0, ALLOW, ALLOW, "2/3", ping)
     mtu = Case(EAST, WEST, "mtu", 0, Mtu(Verdict.ALLOW, 1500), Mtu(Verdict.ALLOW, 1400), "")
-    share = Case(EAST, WEST, "http", 80, Share(Verdict.ALLOW, 0, 0.1, 0.3),
-                 Share(Verdict.ALLOW, 0.21, 0.17, 0.25), "")  # fmt: skip
-    cert = Case(EAST, WEST, "tls", 443, ALLOW,
-                Certificate(Verdict.ALLOW, "CN = a", "", "Dec 25 09:12:42 2026 GMT", "ok"), "")  # fmt: skip
+    share = Case(
+        EAST,
+        WEST,
+        "http",
+        80,
+        Share(Verdict.ALLOW, 0, 0.1, 0.3),
+        Share(Verdict.ALLOW, 0.21, 0.17, 0.25),
+        "",
+    )
+    cert = Case(
+        EAST,
+        WEST,
+        "tls",
+        443,
+        ALLOW,
+        Certificate(Verdict.ALLOW, "CN = a", "", "Dec 25 09:12:42 2026 GMT", "ok"),
+        "",
+    )
     raw_dig = CommandResult(("dig",), 0, DIG, "")
-    dns = Case(EAST, dns_name("west", "echo.west.svc.cluster.local"), "dns", 0, ALLOW, ALLOW,
-               "", raw=raw_dig)  # fmt: skip
+    dns = Case(
+        EAST,
+        dns_name("west", "echo.west.svc.cluster.local"),
+        "dns",
+        0,
+        ALLOW,
+        ALLOW,
+        "",
+        raw=raw_dig,
+    )
     raw_curl = CommandResult(("curl",), 0, CURL, "")
     http = Case(EAST, WEST, "http", 80, ALLOW, HttpStatus(Verdict.ALLOW, 200), "", raw=raw_curl)
     assert case_numbers(icmp).numbers == {
-        "ping_sent": 3.0, "ping_received": 2.0, "loss": 1 / 3,
-        "rtt_min": 0.04, "rtt_avg": 0.05, "rtt_max": 0.06,
-    }  # fmt: skip
+        "ping_sent": 3.0,
+        "ping_received": 2.0,
+        "loss": 1 / 3,
+        "rtt_min": 0.04,
+        "rtt_avg": 0.05,
+        "rtt_max": 0.06,
+    }
     assert case_numbers(icmp).samples == {"rtt_ms": [0.04, 0.06]}
     assert case_numbers(mtu).numbers == {"mtu": 1400.0}
     assert case_numbers(share).numbers == {"share": 0.21, "share_low": 0.17, "share_high": 0.25}
@@ -78,10 +104,27 @@ def _document(tmp_path: Path) -> dict[str, object]:
         Case(EAST, WEST, "icmp", 0, ALLOW, ALLOW, "3/3", PingStats(3, 3, 0, 1, 1, 1, rtts=(1.0,))),
     )
     record = outcome.check_record("pod-to-pod", Result(cases), region_pair)
-    run = outcome.RunInfo("r1", "full", topology, "2026-12-01T00:00:00Z", "2026-12-01T00:01:00Z",
-                          "passed", 0, {"east": "v1.32.0"}, (0.5, 0.4, 0.3), (0.6, 0.5, 0.4))  # fmt: skip
-    test = {"id": "suites/x.py::t[east->west]", "suite": "x", "outcome": "passed",
-            "duration_s": 0.1, "message": "", "check": "pod-to-pod", "slice": "east->west"}  # fmt: skip
+    run = outcome.RunInfo(
+        "r1",
+        "full",
+        topology,
+        "2026-12-01T00:00:00Z",
+        "2026-12-01T00:01:00Z",
+        "passed",
+        0,
+        {"east": "v1.32.0"},
+        (0.5, 0.4, 0.3),
+        (0.6, 0.5, 0.4),
+    )
+    test = {
+        "id": "suites/x.py::t[east->west]",
+        "suite": "x",
+        "outcome": "passed",
+        "duration_s": 0.1,
+        "message": "",
+        "check": "pod-to-pod",
+        "slice": "east->west",
+    }
     return outcome.build(run, [record], [test])
 
 

@@ -17,8 +17,12 @@ from netconform.scenario import Scenario
 from netconform.vantage import Vantage
 from reports import figures, html, secrets, terminal
 
-PODS = [pod(c, f"probe-{j}-{k}", f"10.{i}.{j}.{k}") for i, c in enumerate(("central", "east", "west"))
-        for j in range(2) for k in range(2)]  # fmt: skip
+PODS = [
+    pod(c, f"probe-{j}-{k}", f"10.{i}.{j}.{k}")
+    for i, c in enumerate(("central", "east", "west"))
+    for j in range(2)
+    for k in range(2)
+]
 
 
 def scenario() -> Scenario:
@@ -40,7 +44,10 @@ def test_smoke_keeps_one_pod_pair_per_region_pair_with_every_probe() -> None:
 def test_smoke_first_source_per_cluster() -> None:
     tasks = first_source_per_cluster(scenario()).tasks()
     assert sorted((s.cluster, s.name) for s in tasks) == [
-        ("central", "probe-0-0"), ("east", "probe-0-0"), ("west", "probe-0-0")]  # fmt: skip
+        ("central", "probe-0-0"),
+        ("east", "probe-0-0"),
+        ("west", "probe-0-0"),
+    ]
 
 
 def record(check: str, failing: str = "") -> dict[str, object]:
@@ -49,11 +56,19 @@ def record(check: str, failing: str = "") -> dict[str, object]:
         for b in ("central", "east", "west"):
             for i in range(3):
                 ok = f"{a}->{b}" != failing
-                cases.append({"id": f"{a}->{b}: {i}", "slice": f"{a}->{b}", "pair": f"{a}->{b}",
-                              "source": f"{a}/p{i} (10.0.0.{i})", "destination": f"{b}/q (10.1.0.1)",
-                              "verdict": "ALLOW" if ok else "TIMEOUT", "passed": ok,
-                              "numbers": {"ping_sent": 3, "ping_received": 3 if ok else 0},
-                              "samples": {"rtt_ms": [0.05, 0.06, 0.07]}})  # fmt: skip
+                cases.append(
+                    {
+                        "id": f"{a}->{b}: {i}",
+                        "slice": f"{a}->{b}",
+                        "pair": f"{a}->{b}",
+                        "source": f"{a}/p{i} (10.0.0.{i})",
+                        "destination": f"{b}/q (10.1.0.1)",
+                        "verdict": "ALLOW" if ok else "TIMEOUT",
+                        "passed": ok,
+                        "numbers": {"ping_sent": 3, "ping_received": 3 if ok else 0},
+                        "samples": {"rtt_ms": [0.05, 0.06, 0.07]},
+                    }
+                )
     return {"id": check, "cases": cases}
 
 
@@ -66,9 +81,12 @@ def png_size(data: bytes) -> tuple[int, int]:
 def test_figures_are_pngs_that_fit_a_screen() -> None:
     regions = ["central", "east", "west"]
     broken = record("pod-to-pod", failing="east->west")
-    for image in (figures.check_heatmap(broken, regions), figures.loss_rtt([broken], regions),
-                  figures.topology([broken], regions), figures.truth_tables(
-                      record("network-policy"))):  # fmt: skip
+    for image in (
+        figures.check_heatmap(broken, regions),
+        figures.loss_rtt([broken], regions),
+        figures.topology([broken], regions),
+        figures.truth_tables(record("network-policy")),
+    ):
         assert image is not None
         width, height = png_size(image)
         assert 200 < width <= 1600 and 150 < height <= 1000, (width, height)
@@ -111,9 +129,16 @@ def test_secrets_are_found_and_scrubbed(tmp_path: Path) -> None:
 def test_the_generated_report_has_no_analytics_and_loads_nothing_remote(tmp_path: Path) -> None:
     results = tmp_path / "results"
     results.mkdir()
-    test = {"uuid": str(uuid.uuid4()), "historyId": "h", "name": "test_x[east->west]",
-            "fullName": "suites.x#test_x", "status": "passed", "start": 1, "stop": 2,
-            "labels": [{"name": "suite", "value": "x"}]}  # fmt: skip
+    test = {
+        "uuid": str(uuid.uuid4()),
+        "historyId": "h",
+        "name": "test_x[east->west]",
+        "fullName": "suites.x#test_x",
+        "status": "passed",
+        "start": 1,
+        "stop": 2,
+        "labels": [{"name": "suite", "value": "x"}],
+    }
     (results / f"{test['uuid']}-result.json").write_text(json.dumps(test))
     line = html.generate(results, tmp_path / "html", tmp_path / "history.jsonl")
     index = tmp_path / "html" / "index.html"
@@ -123,8 +148,10 @@ def test_the_generated_report_has_no_analytics_and_loads_nothing_remote(tmp_path
     assert html.remote_references(index) == []
     assert (tmp_path / "history.jsonl").exists()  # the trend carried to the next run
     raw = tmp_path / "raw.html"
-    raw.write_text('<body><script async src="https://www.googletagmanager.com/gtag/js?id=G"></script>'
-                   "<script>\n window.dataLayer = [];\n function gtag(){}\n gtag('js');\n</script>"
-                   "<p>kept</p></body>")  # fmt: skip
+    raw.write_text(
+        '<body><script async src="https://www.googletagmanager.com/gtag/js?id=G"></script>'
+        "<script>\n window.dataLayer = [];\n function gtag(){}\n gtag('js');\n</script>"
+        "<p>kept</p></body>"
+    )
     assert html.strip_analytics(raw) == 1
     assert raw.read_text() == "<body><p>kept</p></body>"
