@@ -32,12 +32,15 @@ class SuiteRun:
     outcomes: dict[str, str]
     """test id (the part in brackets) -> passed / failed / skipped / error."""
     messages: dict[str, str]
+    stderr: str = ""
 
     def failed(self) -> set[str]:
         return {k for k, v in self.outcomes.items() if v == "failed"}
 
 
-def run_suite(args: list[str], tmp_path: Path, timeout: float = 300) -> SuiteRun:
+def run_suite(
+    args: list[str], tmp_path: Path, timeout: float = 300, env: dict[str, str] | None = None
+) -> SuiteRun:
     junit = tmp_path / f"junit-{len(list(tmp_path.glob('junit-*')))}.xml"
     argv = [
         sys.executable,
@@ -50,7 +53,7 @@ def run_suite(args: list[str], tmp_path: Path, timeout: float = 300) -> SuiteRun
         *args,
     ]
     proc = subprocess.run(
-        argv, cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False
+        argv, cwd=REPO, capture_output=True, text=True, timeout=timeout, check=False, env=env
     )
     outcomes: dict[str, str] = {}
     messages: dict[str, str] = {}
@@ -65,4 +68,4 @@ def run_suite(args: list[str], tmp_path: Path, timeout: float = 300) -> SuiteRun
                     outcome = {"failure": "failed"}.get(tag, tag)
                     messages[key] = (node.get("message") or "") + "\n" + (node.text or "")
             outcomes[key] = outcome
-    return SuiteRun(proc.returncode, proc.stdout + proc.stderr, outcomes, messages)
+    return SuiteRun(proc.returncode, proc.stdout + proc.stderr, outcomes, messages, proc.stderr)

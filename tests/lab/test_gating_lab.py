@@ -1,0 +1,237 @@
+"""Pre-change gating on the lab, as issue 14's "Done when" says: a healthy run's outcome file
+as baseline; the same run again passes against it; after `firewall-close east west 9092` the
+run fails listing exactly that regression first; `loss east west 20` flags loss (and latency)
+drift on that pair only; a baseline from a 9-region lab is refused against a 3-region run in
+one line. Then the faulted run's HTML report in headless Chromium with the network off: the
+heatmap and the failed pair are visible, no URL outside the report is requested, and no
+secret is in any file of the report or the outcome file. Screenshots land in
+reports/out/screenshots/ for a person to look at."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from provisioning.lab import control, network
+from provisioning.lab.control import LabPaths
+from reports import outcome
+from tests.chromium import Browser, BrowserError
+from tests.labrun import REPO, SuiteRun, run_suite
+
+SCREENSHOTS = REPO / "reports" / "out" / "screenshots"
+FAKE_CLOUD_KEY = "FAKEnetconformCloudKey0123456789abcdef"
+PAIR = {"east->west", "west->east"}
+
+
+def suite_run(lab: LabPaths, tmp: Path, *args: str, env: dict[str, str] | None = None) -> SuiteRun:
+    return run_suite(["suites", "--topology", str(lab.topology), *args], tmp, timeout=600, env=env)
+
+
+def section(run: SuiteRun) -> list[str]:
+    """The `netconform baseline` section of a run's terminal output."""
+    lines = run.output.splitlines()
+    start = next(i for i, ln in enumerate(lines) if "netconform baseline" in ln)
+    end = next(i for i in range(start + 1, len(lines)) if lines[i].startswith("====="))
+    return lines[start + 1 : end]
+
+
+@pytest.fixture(scope="module")
+def healthy(lab: LabPaths, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The baseline: a healthy full run's outcome file."""
+    tmp = tmp_path_factory.mktemp("baseline")
+    path = tmp / "healthy.json"
+    run = suite_run(lab, tmp, "--outcome", str(path))
+    assert run.rc == 0, run.output[-3000:]
+    document = outcome.read(path)
+    assert document["status"] == "passed" and document["profile"] == "full"
+    return path
+
+
+@pytest.fixture
+def healed(lab: LabPaths) -> Iterator[LabPaths]:
+    yield lab
+    control.call(lab, "POST", "/heal", {})
+
+
+def test_the_same_healthy_run_passes_against_its_baseline(
+    lab: LabPaths, healthy: Path, tmp_path: Path
+) -> None:
+    run = suite_run(
+        lab, tmp_path, "--baseline", str(healthy), "--outcome", str(tmp_path / "o.json")
+    )
+    assert run.rc == 0, "\n".join(section(run)) + run.output[-2000:]
+    assert ": 0 regression(s), " in section(run)[0]
+    assert not any(ln.startswith("REGRESSION") for ln in section(run))
+
+
+@pytest.fixture(scope="module")
+def faulted(lab: LabPaths, healthy: Path, tmp_path_factory: pytest.TempPathFactory) -> SuiteRun:
+    """`firewall-close east west 9092`, run with the baseline, the HTML report and a planted
+    fake cloud key in the environment."""
+    out = REPO / "reports" / "out" / "selftest-faulted"
+    control.call(
+        lab, "POST", "/fault", {"name": "firewall-close", "args": ["east", "west", "9092"]}
+    )
+    env = {**os.environ, "AWS_ACCESS_KEY_ID": "AKIAFAKEFAKEFAKE0001",
+           "AWS_SECRET_ACCESS_KEY": FAKE_CLOUD_KEY}  # fmt: skip
+    try:
+        run = suite_run(
+            lab, tmp_path_factory.mktemp("faulted"), "--baseline", str(healthy),
+            "--outcome", str(out / "outcome.json"), "--alluredir", str(out / "allure-results"),
+            "--clean-alluredir", "--allure-html", str(out / "html"), env=env,
+        )  # fmt: skip
+    finally:
+        control.call(lab, "POST", "/heal", {})
+    return run
+
+
+def test_a_closed_port_fails_the_run_with_exactly_that_regression_first(faulted: SuiteRun) -> None:
+    assert faulted.rc == 1, faulted.output[-3000:]
+    lines = section(faulted)
+    groups = [ln for ln in lines if ln.startswith("REGRESSION ")]
+    assert lines[1].startswith("REGRESSION firewall east->west:9092: 4 case(s)"), lines[:3]
+    assert [g.split(":", 2)[0] + ":" + g.split(":", 2)[1] for g in groups] == [
+        "REGRESSION firewall east->west:9092",
+        "REGRESSION firewall west->east:9092",
+    ]
+    assert faulted.failed() == {"east->west:9092", "west->east:9092"}
+    # regressions come before pytest's own failure sections, and the report's path is last
+    assert faulted.output.index("netconform baseline") < faulted.output.index("= FAILURES =")
+    last = faulted.output.rstrip().splitlines()[-1]
+    assert last.startswith("netconform: HTML report: ") and "outcome file: " in last
+
+
+def test_loss_is_flagged_as_drift_on_that_pair_only(
+    healed: LabPaths, healthy: Path, tmp_path: Path
+) -> None:
+    control.call(healed, "POST", "/fault", {"name": "loss", "args": ["east", "west", "20"]})
+    run = suite_run(healed, tmp_path, "--baseline", str(healthy), "--outcome",
+                    str(tmp_path / "o.json"))  # fmt: skip
+    drift = [ln.removeprefix("DRIFT ") for ln in section(run) if ln.startswith("DRIFT ")]
+    loss = {ln.split(" ")[0] for ln in drift if " loss rate: " in ln}
+    assert loss == PAIR, "\n".join(section(run))
+    assert {ln.split(" ")[0] for ln in drift} <= PAIR, "\n".join(drift)
+    regressions = [ln for ln in section(run) if ln.startswith("REGRESSION ")]
+    assert regressions and all(re.search(r"(east->west|west->east)", ln) for ln in regressions)
+
+
+def test_a_nine_region_baseline_is_refused_in_one_line(
+    lab: LabPaths, tmp_path: Path, healthy: Path
+) -> None:
+    prefix = f"ncn{os.getpid() % 100000}"
+    nine = LabPaths(tmp_path / "lab9")
+    control.up(nine, regions=9, prefix=prefix, owner_pid=os.getpid())
+    try:
+        args = ["suites/dns/test_dns_lb.py", "-k", "stub_audit", "--topology", str(nine.topology)]
+        run = run_suite([*args, "--outcome", str(tmp_path / "nine.json")], tmp_path)
+        assert run.rc == 0, run.output[-2000:]
+    finally:
+        control.down(nine, prefix=prefix)
+        assert not network.list_netns(prefix)
+    refused = suite_run(lab, tmp_path, "--baseline", str(tmp_path / "nine.json"))
+    assert refused.rc == 12, refused.output[-2000:]
+    errors = [ln for ln in refused.stderr.splitlines() if ln.strip()]
+    assert len(errors) == 1 and "is of another topology" in errors[0], refused.stderr
+    assert "9 cluster(s)" in errors[0] and "Traceback" not in refused.output
+    assert "building lab" not in refused.output  # refused before anything is built
+
+
+def test_an_interrupted_run_still_writes_its_outcome_file(lab: LabPaths, tmp_path: Path) -> None:
+    """SIGINT (Ctrl-C) while the suite runs: the file is there, valid, `interrupted`."""
+    path = tmp_path / "o.json"
+    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "suites", "--topology",
+            str(lab.topology), "--outcome", str(path)]  # fmt: skip
+    proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    assert proc.stdout is not None
+    seen = b""
+    while b"suites/cluster_ip" not in seen:  # the cloud tests are done, the probes are running
+        chunk = proc.stdout.read1(4096)
+        assert chunk, seen.decode(errors="replace")[-2000:]
+        seen += chunk
+    proc.send_signal(signal.SIGINT)
+    seen += proc.communicate(timeout=120)[0]
+    assert proc.returncode == 2, seen.decode(errors="replace")[-2000:]
+    document = outcome.read(path)
+    assert document["status"] == "interrupted" and document["exit_status"] == 2
+    assert any(t["outcome"] == "passed" for t in document["tests"])
+
+
+def _visible_image(browser: Browser, name: str) -> bool:
+    """Open the global attachment `name` and wait until its image is drawn."""
+    assert browser.click_text(name), name
+    return bool(browser.wait_for(
+        "[...document.images].some(i => i.naturalWidth > 300 && i.getBoundingClientRect()"
+        ".height > 200)", 15, "attachment_image"))  # fmt: skip
+
+
+def test_the_report_in_chromium_offline_shows_the_heatmap_and_the_failed_pair(
+    faulted: SuiteRun,
+) -> None:
+    index = REPO / "reports" / "out" / "selftest-faulted" / "html" / "index.html"
+    try:
+        browser = Browser(network=False)
+    except BrowserError as err:
+        pytest.fail(f"{err}")
+    with browser:
+        browser.open(index.as_uri())
+        browser.wait_for("document.body && document.body.innerText.includes('Global Attachments')",
+                         60, "report_loaded")  # fmt: skip
+        browser.screenshot(SCREENSHOTS / "overview.png")
+        assert browser.click_text("Global Attachments")
+        browser.wait_for("document.body.innerText.includes('firewall: passed/run')", 15, "tab")
+        assert _visible_image(browser, "firewall: passed/run per region pair")
+        browser.screenshot(SCREENSHOTS / "firewall-heatmap.png")
+        assert _visible_image(browser, "topology: worst outcome between regions")
+        browser.screenshot(SCREENSHOTS / "topology.png")
+        browser.open(index.as_uri())
+        browser.wait_for("document.body && document.body.innerText.includes('Failed')", 60,
+                         "report_reloaded")  # fmt: skip
+        assert browser.click_text("Failed")
+        browser.wait_for("document.body.innerText.includes('test_firewall[east->west:9092]')",
+                         15, "failed_pair_listed")  # fmt: skip
+        browser.screenshot(SCREENSHOTS / "failed-tests.png")
+        assert browser.click_text("test_firewall[east->west:9092]")
+        text = browser.wait_for(
+            "document.body.innerText.includes('likely cause') && document.body.innerText", 15,
+            "failed_test_page",
+        )  # fmt: skip
+        browser.screenshot(SCREENSHOTS / "failed-pair.png")
+        assert "Regression (passed in the baseline)" in text
+        first = text.index("likely cause")
+        assert first < text.index("expected ALLOW observed TIMEOUT")  # the cause first
+        outside = [u for u in browser.requests if not u.startswith(("file:", "data:", "blob:",
+                                                                    "about:"))]  # fmt: skip
+        assert outside == [], outside
+        assert browser.requests and browser.requests[0] == index.as_uri()
+
+
+def test_no_secret_in_any_file_of_the_report_or_the_outcome(
+    faulted: SuiteRun, lab: LabPaths
+) -> None:
+    state = control.read_state(lab)
+    assert state is not None
+    kubeconfig = lab.kubeconfig.read_text()
+    lab_secret = re.search(r"/s/([A-Za-z0-9_-]{16,})", kubeconfig)
+    token = re.search(r"token: (\S+)", kubeconfig)
+    assert lab_secret and token
+    needles = [lab_secret.group(1), str(state["token"]), FAKE_CLOUD_KEY]
+    #: the lab's bearer token is a short word (`admin`): searched for as a credential
+    credential = re.compile(rf"(?i)(bearer\s+|token[\"':= ]+){re.escape(token.group(1))}\b")
+    out = REPO / "reports" / "out" / "selftest-faulted"
+    files = [p for p in out.rglob("*") if p.is_file()]
+    assert any(p.name == "index.html" for p in files) and any(p.suffix == ".png" for p in files)
+    found = []
+    for path in files:
+        data = path.read_bytes().decode("utf-8", errors="replace")
+        found += [(path.name, n[:6]) for n in needles if n in data]
+        if credential.search(data):
+            found.append((path.name, "token"))
+    assert found == []
+    assert "redacted" not in faulted.output  # nothing had to be scrubbed: no source leaks one
