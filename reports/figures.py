@@ -24,7 +24,8 @@ from reports.matrices import Matrix, ends, latency_matrix, loss_matrix, pass_mat
 Record = Mapping[str, Any]
 DPI = 100
 RED, ORANGE, GREEN, GREY = "#d62728", "#ff7f0e", "#2ca02c", "#bbbbbb"
-_PASS = LinearSegmentedColormap.from_list("pass", [RED, "#f7d358", GREEN])
+_PASS = LinearSegmentedColormap.from_list("pass", [RED, ORANGE])
+"""Pass rates below 1: red (none passed) to orange (almost all); all passed is green."""
 _BAD = LinearSegmentedColormap.from_list("bad", ["#f4fbf4", ORANGE, RED])
 
 
@@ -46,6 +47,8 @@ def heatmap(ax: Axes, matrix: Matrix, higher_is_better: bool = True, top: float 
             cell = matrix.cells.get((row, col))
             if cell is None:
                 colour: Any = GREY
+            elif higher_is_better and (row, col) not in matrix.bad:
+                colour = GREEN
             else:
                 colour = cmap(min(1.0, cell[0] / top) if top else 0.0)
             ax.add_patch(Rectangle((j, i), 1, 1, facecolor=colour, edgecolor="white"))

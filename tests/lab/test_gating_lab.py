@@ -9,6 +9,7 @@ reports/out/screenshots/ for a person to look at."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -164,11 +165,17 @@ def test_an_interrupted_run_still_writes_its_outcome_file(lab: LabPaths, tmp_pat
 
 
 def _visible_image(browser: Browser, name: str) -> bool:
-    """Open the global attachment `name` and wait until its image is drawn."""
+    """Open the global attachment `name`, wait until its image is drawn, scroll it into view
+    (as a person would) for the screenshot."""
+    before = browser.evaluate("[...document.images].map(i => i.src)")
     assert browser.click_text(name), name
-    return bool(browser.wait_for(
-        "[...document.images].some(i => i.naturalWidth > 300 && i.getBoundingClientRect()"
-        ".height > 200)", 15, "attachment_image"))  # fmt: skip
+    new = f"[...document.images].filter(i => !{json.dumps(before)}.includes(i.src))"
+    drawn = browser.wait_for(
+        f"{new}.some(i => i.naturalWidth > 300 && i.getBoundingClientRect().height > 200)",
+        15, "attachment_image",
+    )  # fmt: skip
+    browser.evaluate(f"{new}[0].scrollIntoView({{block: 'center'}})")
+    return bool(drawn)
 
 
 def test_the_report_in_chromium_offline_shows_the_heatmap_and_the_failed_pair(
