@@ -19,7 +19,7 @@ from netconform.cluster import ClusterClient
 from netconform.errors import NetconformError
 from netconform.outcomes import Case, Endpoint
 from netconform.probes.base import Probe
-from netconform.profiles import FULL, SMOKE, Selector
+from netconform.profiles import FULL, SMOKE, Selector, smoke_settings
 from netconform.reachability import likely_cause
 from netconform.result import Key, Result, region_pair
 from netconform.scenario import Oracle, Scenario, always_allow
@@ -120,8 +120,8 @@ class Check:
 
         converge = env.topology.timeouts.converge if self.converges else 0.0
         scenario = without_overlaps(self.scenario(env), env.topology)
-        if profile == SMOKE and self.smoke is not None:
-            scenario = self.smoke(scenario)
+        if profile == SMOKE:
+            scenario = smoke_settings(self.smoke(scenario) if self.smoke else scenario)
         own = scenario.unsupported
 
         def unsupported(src: Endpoint, probe: Probe) -> str:

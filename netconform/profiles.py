@@ -21,6 +21,18 @@ Selector = Callable[[Scenario], Scenario]
 """A profile's subset of a check's scenario."""
 
 
+SMOKE_CONNECT_TIMEOUT = 1.0
+"""Seconds a connect (and a DNS try) may take in smoke: a drop costs 1 s, as in the
+Kubernetes e2e netpol tests, instead of the topology's `probe.connect_timeout`."""
+
+
+def smoke_settings(scenario: Scenario) -> Scenario:
+    """The smoke profile's probe settings: a drop costs at most `SMOKE_CONNECT_TIMEOUT`."""
+    settings = scenario.settings
+    timeout = min(settings.connect_timeout, SMOKE_CONNECT_TIMEOUT)
+    return replace(scenario, settings=replace(settings, connect_timeout=timeout))
+
+
 def _cluster(endpoint: Endpoint) -> str:
     return endpoint.cluster or endpoint.name
 

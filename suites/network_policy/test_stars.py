@@ -11,6 +11,7 @@ in full; the test of a (cluster, step) fails with its findings and truth tables.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from functools import partial
 from pathlib import Path
@@ -49,7 +50,9 @@ def deploy(env: Workloads) -> Scenario:
     cluster on their own port."""
     vantages: dict[Endpoint, Vantage] = {}
     probes: dict[Endpoint, list[Probe]] = {}
-    for cluster, client in env.clusters.items():
+
+    def deploy_in(cluster: str) -> None:  # every cluster at once: their waits overlap
+        client = env.clusters[cluster]
         for manifest in APPS:
             if manifest["kind"] == "Namespace":
                 env.namespace(cluster, manifest)
@@ -68,6 +71,9 @@ def deploy(env: Workloads) -> Scenario:
                 vantages[endpoint] = PodVantage(client, namespace, name)
                 probes[endpoint] = [Probe("tcp", pod.spec.containers[0].ports[0].container_port)]
 
+    with ThreadPoolExecutor(max_workers=len(env.clusters) or 1) as pool:
+        list(pool.map(deploy_in, env.clusters))
+
     def same_cluster(src: Endpoint, dst: Endpoint) -> bool:
         return src.cluster == dst.cluster and src != dst
 
@@ -83,13 +89,18 @@ def deploy(env: Workloads) -> Scenario:
 
 def set_policies(env: Workloads, present: frozenset[str]) -> None:
     """Exactly the demo's policies named in `present` exist in every cluster."""
-    for cluster, client in env.clusters.items():
+
+    def set_in(cluster: str) -> None:
+        client = env.clusters[cluster]
         for manifest in POLICIES:
             meta = manifest["metadata"]
             if f"{meta['namespace']}/{meta['name']}" in present:
                 env.apply_in(cluster, meta["namespace"], manifest)
             else:
                 client.delete("NetworkPolicy", meta["name"], meta["namespace"])
+
+    with ThreadPoolExecutor(max_workers=len(env.clusters) or 1) as pool:
+        list(pool.map(set_in, env.clusters))
 
 
 def measure(env: Workloads, steps: Sequence[tuple[str, frozenset[str]]] = STEPS) -> Result:
