@@ -27,11 +27,13 @@ RED, ORANGE, GREEN, GREY = "#d62728", "#ff7f0e", "#2ca02c", "#bbbbbb"
 _PASS = LinearSegmentedColormap.from_list("pass", [RED, ORANGE])
 """Pass rates below 1: red (none passed) to orange (almost all); all passed is green."""
 _BAD = LinearSegmentedColormap.from_list("bad", ["#f4fbf4", ORANGE, RED])
+_TRUTH = LinearSegmentedColormap.from_list("truth", [RED, GREY, GREEN])
 
 
-def png(figure: Figure) -> bytes:
+def png(figure: Figure, tight: bool = True) -> bytes:
+    """`tight` crops to the drawing (a second layout pass: left out for many panels)."""
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
+    figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight" if tight else None)
     plt.close(figure)
     return buffer.getvalue()
 
@@ -114,39 +116,39 @@ def truth_tables(record: Record, limit: int = 15) -> bytes | None:
     keys = list(slices)[:limit]
     cols = min(5, len(keys))
     rows = math.ceil(len(keys) / cols)
-    figure, axes = plt.subplots(rows, cols, figsize=(min(16.0, 3.2 * cols), 3.0 * rows),
-                                squeeze=False)  # fmt: skip
+    figure, axes = plt.subplots(
+        rows, cols, figsize=(min(16.0, 3.2 * cols), 0.6 + 3.0 * rows), squeeze=False
+    )
     for ax, key in zip(axes.flat, keys, strict=False):
         cases = slices[key]
         srcs = sorted({_short_name(c["source"]) for c in cases})
         dsts = sorted({_short_name(c["destination"]) for c in cases})
+        grid = [[0.5] * len(dsts) for _ in srcs]  # grey: no case
         for case in cases:
             i = srcs.index(_short_name(case["source"]))
             j = dsts.index(_short_name(case["destination"]))
-            colour = GREEN if case["passed"] else RED
-            ax.add_patch(Rectangle((j, i), 1, 1, facecolor=colour, edgecolor="white"))
+            grid[i][j] = 1.0 if case["passed"] else 0.0
             letter = _SHORT.get(case["verdict"], case["verdict"][:1])
-            ax.text(j + 0.5, i + 0.5, letter, ha="center", va="center", fontsize=7, color="white")
-        ax.set_xlim(0, len(dsts))
-        ax.set_ylim(len(srcs), 0)
-        ax.set_xticks([j + 0.5 for j in range(len(dsts))], dsts, rotation=60, ha="right",
-                      fontsize=6)  # fmt: skip
-        ax.set_yticks([i + 0.5 for i in range(len(srcs))], srcs, fontsize=6)
+            ax.text(j, i, letter, ha="center", va="center", fontsize=7, color="white")
+        ax.imshow(grid, cmap=_TRUTH, vmin=0, vmax=1, aspect="auto")
+        ax.set_xticks(range(len(dsts)), dsts, rotation=60, ha="right", fontsize=6)
+        ax.set_yticks(range(len(srcs)), srcs, fontsize=6)
         wrong = sum(not c["passed"] for c in cases)
-        ax.set_title(f"{key}: {wrong} wrong of {len(cases)}", fontsize=8, loc="left")
+        ax.set_title(f"{key}\n{wrong} wrong of {len(cases)}", fontsize=7, loc="left")
         ax.tick_params(length=0)
     for ax in list(axes.flat)[len(keys) :]:
         ax.set_visible(False)
     figure.suptitle(f"{record['id']}: truth tables (A allow, T drop, R refused)", fontsize=10)
-    figure.tight_layout()
-    return png(figure)
+    figure.subplots_adjust(left=0.08, right=0.98, bottom=0.1, top=0.9, wspace=0.7, hspace=0.95)
+    return png(figure, tight=False)
 
 
 def _short_name(endpoint: str) -> str:
     """`east/stars/frontend (10.101.1.9):80` -> `stars/frontend:80`."""
-    name = endpoint.split(" (", 1)[0]
+    name = endpoint.split(" (", 1)[0].split("/", 1)[-1]
     port = endpoint.rsplit(")", 1)[1] if ")" in endpoint else ""
-    return name.split("/", 1)[-1] + port
+    namespace, _, pod = name.partition("/")
+    return (pod if pod == namespace else name) + port  # `client/client` reads `client`
 
 
 def shares(record: Record) -> bytes | None:
