@@ -72,6 +72,26 @@ def test_the_same_healthy_run_passes_against_its_baseline(
     assert not any(ln.startswith("REGRESSION") for ln in section(run))
 
 
+def test_smoke_keeps_every_slice_but_the_stars_middle_steps(
+    lab: LabPaths, healthy: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "smoke.json"
+    run = suite_run(lab, tmp_path, "--profile", "smoke", "--outcome", str(path), "-rs")
+    assert run.rc == 0, run.output[-3000:]
+    smoke, full = outcome.read(path), outcome.read(healthy)
+    assert smoke["profile"] == "smoke" and "profile smoke" in run.output
+    skipped = {k for k, v in run.outcomes.items() if v == "skipped"}
+    middle = {f"{r}/step-{n}" for r in ("central", "east", "west") for n in (2, 3, 4)}
+    assert {k.rsplit("-", k.count("-") - 1)[0] for k in skipped} == middle, skipped
+    assert all("not in the smoke profile" in run.messages[k] for k in skipped)
+    count = {d["profile"]: sum(len(c["cases"]) for c in d["checks"]) for d in (smoke, full)}
+    assert count["smoke"] < count["full"] / 3, count
+    pairs = {
+        c["slice"] for c in next(c for c in smoke["checks"] if c["id"] == "pod-to-pod")["cases"]
+    }
+    assert len(pairs) == 9  # every region pair, one pod pair each
+
+
 @pytest.fixture(scope="module")
 def faulted(lab: LabPaths, healthy: Path, tmp_path_factory: pytest.TempPathFactory) -> SuiteRun:
     """`firewall-close east west 9092`, run with the baseline, the HTML report and a planted

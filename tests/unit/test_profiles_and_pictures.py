@@ -91,6 +91,25 @@ def test_figures_are_pngs_that_fit_a_screen() -> None:
         width, height = png_size(image)
         assert 200 < width <= 1600 and 150 < height <= 1000, (width, height)
     assert figures.shares(broken) is None  # no shares measured: no figure
+    canary = {
+        "id": "canary",
+        "cases": [
+            {
+                "id": f"east->east: r{i}",
+                "passed": i != 2,
+                "verdict": "ALLOW",
+                "numbers": {
+                    "share": 0.2 + 0.1 * i,
+                    "share_low": 0.15 + 0.1 * i,
+                    "share_high": 0.25 + 0.1 * i,
+                },
+                "expected_numbers": {"share_low": 0.1, "share_high": 0.3},
+            }
+            for i in range(3)
+        ],
+    }
+    image = figures.shares(canary)
+    assert image is not None and 200 < png_size(image)[0] <= 1600
 
 
 def test_the_terminal_grid_marks_the_failed_pair() -> None:
