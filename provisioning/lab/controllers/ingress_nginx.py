@@ -40,7 +40,7 @@ from provisioning.lab.controllers.base import Controller, LabContext, PodState
 from provisioning.lab.controllers.kubelet import running_status
 from provisioning.lab.ingress import model, nginxconf
 from provisioning.lab.ingress.certs import Cert, fake_certificate
-from provisioning.lab.ingress.nginx import PodNginx, prepare, test_config
+from provisioning.lab.ingress.nginx import PodNginx, prepare, check_config
 from provisioning.lab.ingress.settings import controller_settings
 
 log = logging.getLogger("netconform.lab.ingress")
@@ -202,7 +202,7 @@ class IngressNginx(Controller):
             text = self.render(config, scratch, state.name, 0).text
             if text == state.applied:
                 break
-            verdict = await test_config(scratch, text)
+            verdict = await check_config(scratch, text)
             if verdict.ok:
                 await self._apply(state, config)
                 state.applied = text

@@ -37,7 +37,7 @@ TEMP_DIRS = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
 
 
 @dataclass(frozen=True)
-class TestResult:
+class ConfigVerdict:
     """What `nginx -t` said of a configuration."""
 
     ok: bool
@@ -53,7 +53,7 @@ def prepare(root: Path) -> None:
         (root / sub).mkdir(parents=True, exist_ok=True)
 
 
-async def test_config(root: Path, text: str, name: str = "nginx.conf.test") -> TestResult:
+async def check_config(root: Path, text: str, name: str = "nginx.conf.test") -> ConfigVerdict:
     """Write `text` to `root/name` and run `nginx -t` on it (nothing is bound or started)."""
     path = root / name
     path.write_text(text)
@@ -72,13 +72,13 @@ async def test_config(root: Path, text: str, name: str = "nginx.conf.test") -> T
     )
     _, err = await proc.communicate()
     if proc.returncode == 0:
-        return TestResult(True, "")
+        return ConfigVerdict(True, "")
     lines = [ln for ln in err.decode(errors="replace").splitlines() if "[emerg]" in ln]
     first = lines[0] if lines else (err.decode(errors="replace").strip() or "nginx -t failed")
     found = _ERROR_LINE.search(first)
     line = int(found.group(2)) if found and found.group(1) == str(path) else 0
     message = _ERROR_LINE.sub("", first.split("[emerg]", 1)[-1]).strip()
-    return TestResult(False, message, line)
+    return ConfigVerdict(False, message, line)
 
 
 class PodNginx:
@@ -145,8 +145,12 @@ class PodNginx:
         tmp = self.conf.with_suffix(".new")
         tmp.write_text(text)
         tmp.replace(self.conf)  # nginx re-reads the file on SIGHUP: never half a file
-        os.kill(self.master_pid(), signal.SIGHUP)
+        master = self.master_pid()
+        old_workers = _children(master)
+        os.kill(master, signal.SIGHUP)
         await asyncio.to_thread(self._await_generation, generation, RELOAD_TIMEOUT, "reload")
+        # the new workers answer; the old ones accept until they are told to shut down
+        await asyncio.to_thread(self._await_retired, old_workers)
         self.generation = generation
 
     async def stop(self) -> None:
@@ -196,6 +200,25 @@ class PodNginx:
         body = reply.split(b"\r\n\r\n", 1)[-1].strip()
         return int(body) if body.isdigit() else -1
 
+    def _await_retired(self, workers: list[int]) -> None:
+        """Until none of `workers` accepts connections any more: each has exited, or set its
+        title to "worker process is shutting down", which nginx does just before it closes
+        its listening sockets (ngx_worker_process_cycle); it goes on serving what it has."""
+
+        def retired() -> bool:
+            return all(_shutting_down(pid) for pid in workers)
+
+        try:
+            wait_until(
+                retired,
+                timeout=RELOAD_TIMEOUT,
+                name="ingress_reload",
+                interval=0.005,
+                max_interval=0.05,
+            )
+        except WaitTimeoutError as err:
+            raise LabError(f"{self.label}: old nginx workers still accept: {err}") from None
+
     def _await_generation(self, generation: int, timeout: float, what: str) -> None:
         def serving() -> bool:
             if self._wrapper is not None and self._wrapper.returncode is not None:
@@ -217,3 +240,19 @@ class PodNginx:
             return "no error log"
         bad = [ln for ln in lines if re.search(r"\[(emerg|alert|crit|error)\]", ln)]
         return (bad or lines or ["nothing logged"])[-1][-300:]
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return []
+
+
+def _shutting_down(pid: int) -> bool:
+    """An nginx worker that has exited or stopped accepting (its process title says so)."""
+    try:
+        title = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True
+    return not title or b"shutting down" in title or b"worker process" not in title
