@@ -34,8 +34,12 @@ def parse_echo(body: str) -> EchoAnswer | None:
             return None
         if not isinstance(doc, dict) or not doc.get("pod"):
             return None
-        return EchoAnswer(str(doc["pod"]), str(doc.get("track", "")),
-                          str(doc.get("client", "")), str(doc.get("x_forwarded_for", "")))  # fmt: skip
+        return EchoAnswer(
+            str(doc["pod"]),
+            str(doc.get("track", "")),
+            str(doc.get("client", "")),
+            str(doc.get("x_forwarded_for", "")),
+        )
     first = text.splitlines()[0].strip()
     # serve-hostname: one DNS label, the pod's name; anything else (HTML) is not an echo
     if first and len(first) <= 253 and all(c.isalnum() or c in "-." for c in first):

@@ -146,7 +146,7 @@ class Header(Outcome):
     value: str = ""
 
     def satisfied_by(self, observed: Outcome) -> bool:
-        if not isinstance(observed, HttpStatus) or not observed.verdict == Verdict.ALLOW:
+        if not isinstance(observed, HttpStatus) or observed.verdict != Verdict.ALLOW:
             return False
         seen = observed.header(self.name)
         if not self.present:

@@ -19,8 +19,11 @@ NGINX_CLASS: Obj = {"metadata": {"name": "nginx"}, "spec": {"controller": "k8s.i
 
 def path(p: str, service: str, path_type: str = "Prefix", port: int | str = 80) -> Obj:
     ref = {"number": port} if isinstance(port, int) else {"name": port}
-    return {"path": p, "pathType": path_type,
-            "backend": {"service": {"name": service, "port": ref}}}  # fmt: skip
+    return {
+        "path": p,
+        "pathType": path_type,
+        "backend": {"service": {"name": service, "port": ref}},
+    }
 
 
 def rule(host: str | None, *paths: Obj) -> Obj:
@@ -44,8 +47,13 @@ def ingress(
         spec["ingressClassName"] = class_name
     if tls is not None:
         spec["tls"] = tls
-    meta = {"name": name, "namespace": namespace, "creationTimestamp": created,
-            "annotations": annotations or {}, "resourceVersion": "1"}  # fmt: skip
+    meta = {
+        "name": name,
+        "namespace": namespace,
+        "creationTimestamp": created,
+        "annotations": annotations or {},
+        "resourceVersion": "1",
+    }
     return {"metadata": meta, "spec": spec}
 
 
@@ -58,29 +66,42 @@ def canary(name: str, *rules: Obj, created: str = "2026-01-02T00:00:00Z", **note
 
 
 def service(name: str, port: int = 80, port_name: str = "http") -> Obj:
-    return {"metadata": {"name": name, "namespace": NS},
-            "spec": {"type": "ClusterIP", "ports": [{"name": port_name, "port": port,
-                                                     "targetPort": 8080}]}}  # fmt: skip
+    return {
+        "metadata": {"name": name, "namespace": NS},
+        "spec": {
+            "type": "ClusterIP",
+            "ports": [{"name": port_name, "port": port, "targetPort": 8080}],
+        },
+    }
 
 
 def endpoints(*addresses: str, ready: bool = True, port_name: str = "http") -> tuple[Obj, ...]:
-    return ({"ports": [{"name": port_name, "port": 8080}],
-             "endpoints": [{"addresses": [a], "conditions": {"ready": ready}}
-                           for a in addresses]},)  # fmt: skip
+    return (
+        {
+            "ports": [{"name": port_name, "port": 8080}],
+            "endpoints": [{"addresses": [a], "conditions": {"ready": ready}} for a in addresses],
+        },
+    )
 
 
 def host_cert(*names: str, days: int = 90) -> certs.Cert:
     now = datetime.datetime.now(datetime.UTC)
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])])
-    return certs.self_signed(subject, names, now - datetime.timedelta(days=1),
-                             now + datetime.timedelta(days=days), "test")  # fmt: skip
+    return certs.self_signed(
+        subject,
+        names,
+        now - datetime.timedelta(days=1),
+        now + datetime.timedelta(days=days),
+        "test",
+    )
 
 
 def tls_secret(name: str, cert: certs.Cert) -> Obj:
-    data = {"tls.crt": base64.b64encode(cert.cert_pem).decode(),
-            "tls.key": base64.b64encode(cert.key_pem).decode()}  # fmt: skip
-    return {"metadata": {"name": name, "namespace": NS}, "type": "kubernetes.io/tls",
-            "data": data}  # fmt: skip
+    data = {
+        "tls.crt": base64.b64encode(cert.cert_pem).decode(),
+        "tls.key": base64.b64encode(cert.key_pem).decode(),
+    }
+    return {"metadata": {"name": name, "namespace": NS}, "type": "kubernetes.io/tls", "data": data}
 
 
 def snapshot(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import http.client
+import itertools
 import json
 import math
 import os
@@ -23,12 +24,12 @@ from typing import Any
 import pytest
 from cryptography import x509
 
+from netconform.waits import wait_until
 from provisioning.lab import network
 from provisioning.lab.ingress import certs, model, nginxconf
 from provisioning.lab.ingress.nginx import PodNginx, check_config
 from provisioning.lab.ingress.settings import controller_settings
 from provisioning.lab.nsenter import in_netns, listen_tcp
-from netconform.waits import wait_until
 from tests.unit.ingress_objects import (
     NS,
     canary,
@@ -47,7 +48,7 @@ ALPHA = 1e-4
 
 
 class _Backend(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_GET(self) -> None:
         name = self.server.name  # type: ignore[attr-defined]
         if name == "slow":
             self.server.arrived.set()  # type: ignore[attr-defined]
@@ -71,19 +72,37 @@ class Nginx:
     loop: asyncio.AbstractEventLoop
     slow_arrived: threading.Event
 
-    def serve(self, *ingresses: dict[str, Any], over: model.Overrides | None = None,
-              configmap: dict[str, str] | None = None) -> model.IngressConfig:  # fmt: skip
+    def serve(
+        self,
+        *ingresses: dict[str, Any],
+        over: model.Overrides | None = None,
+        configmap: dict[str, str] | None = None,
+    ) -> model.IngressConfig:
         """Apply a configuration of `ingresses` (tested first), as the controller would."""
-        slices = {(NS, n): ({"ports": [{"name": "http", "port": port}],
-                             "endpoints": [{"addresses": ["127.0.0.1"],
-                                            "conditions": {"ready": True}}]},)
-                  for n, port in BACKENDS.items()}  # fmt: skip
-        services = {(NS, n): {"metadata": {"name": n, "namespace": NS}, "spec": {
-            "ports": [{"name": "http", "port": 80}]}} for n in [*BACKENDS, "empty"]}  # fmt: skip
-        snap = model.Snapshot(ingresses, ({"metadata": {"name": "nginx"},
-                              "spec": {"controller": "k8s.io/ingress-nginx"}},),  # fmt: skip
-                              services, slices, {(NS, "tls"): tls_secret("tls", self.host)},
-                              controller_settings(configmap))
+        slices = {
+            (NS, n): (
+                {
+                    "ports": [{"name": "http", "port": port}],
+                    "endpoints": [{"addresses": ["127.0.0.1"], "conditions": {"ready": True}}],
+                },
+            )
+            for n, port in BACKENDS.items()
+        }
+        services = {
+            (NS, n): {
+                "metadata": {"name": n, "namespace": NS},
+                "spec": {"ports": [{"name": "http", "port": 80}]},
+            }
+            for n in [*BACKENDS, "empty"]
+        }
+        snap = model.Snapshot(
+            ingresses,
+            ({"metadata": {"name": "nginx"}, "spec": {"controller": "k8s.io/ingress-nginx"}},),
+            services,
+            slices,
+            {(NS, "tls"): tls_secret("tls", self.host)},
+            controller_settings(configmap),
+        )
         config = model.build(snap, over)
         layout = nginxconf.Layout(self.root, self.nginx.generation + 1)
         for cert in [self.fake, *(s.cert for s in config.servers if s.cert)]:
@@ -132,8 +151,9 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Nginx]:
         network.run(["ip", "netns", "delete", NETNS], check=False)
 
 
-def get(host: str, target: str, headers: dict[str, str] | None = None,
-        tls: bool = False) -> http.client.HTTPResponse:  # fmt: skip
+def get(
+    host: str, target: str, headers: dict[str, str] | None = None, tls: bool = False
+) -> http.client.HTTPResponse:
     """One request on a new connection from inside the namespace (body read); over TLS the
     SNI is the host."""
     with in_netns(NETNS):
@@ -165,6 +185,7 @@ def backend(host: str, target: str, headers: dict[str, str] | None = None) -> st
 def backends_kept_alive(host: str, count: int) -> list[str]:
     """`count` requests on one kept-alive connection (the canary draw is per request, as in
     balancer.lua, so the connection does not matter), the backend of each."""
+
     def connect() -> http.client.HTTPConnection:
         with in_netns(NETNS):
             conn = http.client.HTTPConnection("127.0.0.1", 80, timeout=5)
@@ -185,29 +206,53 @@ def backends_kept_alive(host: str, count: int) -> list[str]:
 
 def test_routing_exact_prefix_longest_match_hosts(served: Nginx) -> None:
     served.serve(
-        ingress("main", rule("h.example", path("/foo", "echo"), path("/foo/bar/", "other"),
-                             path("/exact", "other", "Exact"), path("/same", "other", "Exact"),
-                             path("/same", "echo"), path("/zero", "empty")),
-                rule("*.wild.example", path("/", "echo"))))  # fmt: skip
+        ingress(
+            "main",
+            rule(
+                "h.example",
+                path("/foo", "echo"),
+                path("/foo/bar/", "other"),
+                path("/exact", "other", "Exact"),
+                path("/same", "other", "Exact"),
+                path("/same", "echo"),
+                path("/zero", "empty"),
+            ),
+            rule("*.wild.example", path("/", "echo")),
+        )
+    )
     expected = {
-        ("h.example", "/foo"): "echo", ("h.example", "/foo/"): "echo",
-        ("h.example", "/foo/x"): "echo", ("h.example", "/foo/barx"): "echo",
-        ("h.example", "/foobar"): "404", ("h.example", "/foo/bar"): "other",
-        ("h.example", "/foo/bar/baz"): "other", ("h.example", "/exact"): "other",
-        ("h.example", "/exact/"): "404", ("h.example", "/same"): "other",
-        ("h.example", "/same/x"): "echo", ("h.example", "/zero"): "503",
-        ("h.example", "/foo?q=/foo/bar"): "echo", ("a.wild.example", "/"): "echo",
-        ("a.b.wild.example", "/"): "404", ("wild.example", "/"): "404",
+        ("h.example", "/foo"): "echo",
+        ("h.example", "/foo/"): "echo",
+        ("h.example", "/foo/x"): "echo",
+        ("h.example", "/foo/barx"): "echo",
+        ("h.example", "/foobar"): "404",
+        ("h.example", "/foo/bar"): "other",
+        ("h.example", "/foo/bar/baz"): "other",
+        ("h.example", "/exact"): "other",
+        ("h.example", "/exact/"): "404",
+        ("h.example", "/same"): "other",
+        ("h.example", "/same/x"): "echo",
+        ("h.example", "/zero"): "503",
+        ("h.example", "/foo?q=/foo/bar"): "echo",
+        ("a.wild.example", "/"): "echo",
+        ("a.b.wild.example", "/"): "404",
+        ("wild.example", "/"): "404",
         ("unknown.example", "/foo"): "404",
-    }  # fmt: skip
+    }
     seen = {(h, t): backend(h, t) for h, t in expected}
     assert seen == expected
 
 
 def interval(n: int, p: float, alpha: float) -> tuple[int, int]:
     """The exact two-sided acceptance interval of Binomial(n, p) at level alpha."""
-    logs = [math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
-            + k * math.log(p) + (n - k) * math.log1p(-p) for k in range(n + 1)]  # fmt: skip
+    logs = [
+        math.lgamma(n + 1)
+        - math.lgamma(k + 1)
+        - math.lgamma(n - k + 1)
+        + k * math.log(p)
+        + (n - k) * math.log1p(-p)
+        for k in range(n + 1)
+    ]
     pmf = [math.exp(v) for v in logs]
     low, tail = 0, 0.0
     while tail + pmf[low] <= alpha / 2:
@@ -223,17 +268,18 @@ def interval(n: int, p: float, alpha: float) -> tuple[int, int]:
 def runs_z(draws: list[bool]) -> float:
     """Wald-Wolfowitz runs test statistic: far from 0 when draws are not independent."""
     n1, n2 = sum(draws), len(draws) - sum(draws)
-    runs = 1 + sum(a != b for a, b in zip(draws, draws[1:], strict=False))
+    runs = 1 + sum(a != b for a, b in itertools.pairwise(draws))
     mean = 2 * n1 * n2 / (n1 + n2) + 1
     var = 2 * n1 * n2 * (2 * n1 * n2 - n1 - n2) / ((n1 + n2) ** 2 * (n1 + n2 - 1))
     return (runs - mean) / math.sqrt(var)
 
 
 @pytest.mark.parametrize(("weight", "requests"), [(5, 4000), (50, 2000)])
-def test_canary_draw_is_independent_and_uniform(served: Nginx, weight: int,
-                                                requests: int) -> None:  # fmt: skip
-    served.serve(ingress("main", rule("c.example", path("/", "echo"))),
-                 canary("c", rule("c.example", path("/", "other")), weight=str(weight)))  # fmt: skip
+def test_canary_draw_is_independent_and_uniform(served: Nginx, weight: int, requests: int) -> None:
+    served.serve(
+        ingress("main", rule("c.example", path("/", "echo"))),
+        canary("c", rule("c.example", path("/", "other")), weight=str(weight)),
+    )
     draws = [pod == "other" for pod in backends_kept_alive("c.example", requests)]
     low, high = interval(requests, weight / 100, ALPHA)
     assert low <= sum(draws) <= high, (sum(draws), low, high)
@@ -241,26 +287,40 @@ def test_canary_draw_is_independent_and_uniform(served: Nginx, weight: int,
 
 
 def test_header_then_cookie_then_weight(served: Nginx) -> None:
-    served.serve(ingress("main", rule("c.example", path("/", "echo"))),
-                 canary("c", rule("c.example", path("/", "other")), weight="50",
-                        by_header="X-Canary", by_cookie="my-canary"))  # fmt: skip
+    served.serve(
+        ingress("main", rule("c.example", path("/", "echo"))),
+        canary(
+            "c",
+            rule("c.example", path("/", "other")),
+            weight="50",
+            by_header="X-Canary",
+            by_cookie="my-canary",
+        ),
+    )
     for headers, want in (
-        ({"X-Canary": "always"}, {"other"}), ({"X-Canary": "never"}, {"echo"}),
-        ({"Cookie": "a=1; my-canary=always"}, {"other"}), ({"Cookie": "my-canary=never"}, {"echo"}),
+        ({"X-Canary": "always"}, {"other"}),
+        ({"X-Canary": "never"}, {"echo"}),
+        ({"Cookie": "a=1; my-canary=always"}, {"other"}),
+        ({"Cookie": "my-canary=never"}, {"echo"}),
         ({"X-Canary": "never", "Cookie": "my-canary=always"}, {"echo"}),
         ({"X-Canary": "ALWAYS"}, {"echo", "other"}),  # case-sensitive: falls through to weight
-    ):  # fmt: skip
+    ):
         seen = {backend("c.example", "/", headers) for _ in range(40)}
         assert seen == want, (headers, seen)
 
 
 def test_header_value_and_pattern(served: Nginx) -> None:
-    served.serve(ingress("main", rule("v.example", path("/", "echo")),
-                         rule("p.example", path("/", "echo"))),
-                 canary("v", rule("v.example", path("/", "other")), by_header="FOO",
-                        by_header_value="bar"),
-                 canary("p", rule("p.example", path("/", "other")), by_header="X-Pat",
-                        by_header_pattern="^ab+c$", weight="100"))  # fmt: skip
+    served.serve(
+        ingress("main", rule("v.example", path("/", "echo")), rule("p.example", path("/", "echo"))),
+        canary("v", rule("v.example", path("/", "other")), by_header="FOO", by_header_value="bar"),
+        canary(
+            "p",
+            rule("p.example", path("/", "other")),
+            by_header="X-Pat",
+            by_header_pattern="^ab+c$",
+            weight="100",
+        ),
+    )
     assert backend("v.example", "/", {"FOO": "bar"}) == "other"
     assert backend("v.example", "/", {"FOO": "never"}) == "echo"  # not special with a value
     assert backend("v.example", "/", {"FOO": "Bar"}) == "echo"
@@ -271,28 +331,47 @@ def test_header_value_and_pattern(served: Nginx) -> None:
 def test_a_pattern_nginx_cannot_compile_is_mainline_when_the_header_is_sent(served: Nginx) -> None:
     bad = "a(b"
     main = ingress("main", rule("p.example", path("/", "echo")))
-    pat = canary("p", rule("p.example", path("/", "other")), by_header="X-Pat",
-                 by_header_pattern=bad, weight="100")  # fmt: skip
+    pat = canary(
+        "p",
+        rule("p.example", path("/", "other")),
+        by_header="X-Pat",
+        by_header_pattern=bad,
+        weight="100",
+    )
     config = model.build(snapshot(main, pat))
     text = nginxconf.render(config, nginxconf.Layout(served.root)).text
     verdict = asyncio.new_event_loop().run_until_complete(check_config(served.root, text))
     assert not verdict.ok and "missing closing parenthesis" in verdict.message
     assert nginxconf.render(config, nginxconf.Layout(served.root)).owner_of(verdict.line) == (
-        "pattern", bad, "east", "p")
+        "pattern",
+        bad,
+        "east",
+        "p",
+    )
     served.serve(main, pat, over=model.Overrides(bad_patterns=frozenset({bad})))
     assert backend("p.example", "/", {"X-Pat": "ab"}) == "echo"
     assert backend("p.example", "/") == "other"
 
 
 def test_redirect_hsts_and_certificates(served: Nginx) -> None:
-    served.serve(ingress("tls", rule("secure.example", path("/", "echo")),
-                         tls=[{"hosts": ["secure.example"], "secretName": "tls"}]),
-                 ingress("keep", rule("keep.example", path("/", "echo")),
-                         tls=[{"hosts": ["keep.example"]}], annotations={
-                             "nginx.ingress.kubernetes.io/preserve-trailing-slash": "true"}))  # fmt: skip
-    for target, location in (("/a/b/?x=1", "https://secure.example/a/b/?x=1"),
-                             ("/a/b/", "https://secure.example/a/b"),
-                             ("/", "https://secure.example")):  # fmt: skip
+    served.serve(
+        ingress(
+            "tls",
+            rule("secure.example", path("/", "echo")),
+            tls=[{"hosts": ["secure.example"], "secretName": "tls"}],
+        ),
+        ingress(
+            "keep",
+            rule("keep.example", path("/", "echo")),
+            tls=[{"hosts": ["keep.example"]}],
+            annotations={"nginx.ingress.kubernetes.io/preserve-trailing-slash": "true"},
+        ),
+    )
+    for target, location in (
+        ("/a/b/?x=1", "https://secure.example/a/b/?x=1"),
+        ("/a/b/", "https://secure.example/a/b"),
+        ("/", "https://secure.example"),
+    ):
         answer = get("secure.example:80", target)
         assert (answer.status, answer.getheader("Location")) == (308, location)
         assert answer.getheader("Strict-Transport-Security") is None
@@ -305,9 +384,14 @@ def test_redirect_hsts_and_certificates(served: Nginx) -> None:
     assert get("nowhere.example", "/", tls=True).getheader("Strict-Transport-Security")
     assert subject_cn("secure.example") == "secure.example"
     assert subject_cn("nowhere.example") == certs.FAKE_CN
-    served.serve(ingress("tls", rule("secure.example", path("/", "echo")),
-                         tls=[{"hosts": ["secure.example"], "secretName": "tls"}]),
-                 configmap={"http-redirect-code": "301", "hsts": "false"})  # fmt: skip
+    served.serve(
+        ingress(
+            "tls",
+            rule("secure.example", path("/", "echo")),
+            tls=[{"hosts": ["secure.example"], "secretName": "tls"}],
+        ),
+        configmap={"http-redirect-code": "301", "hsts": "false"},
+    )
     assert get("secure.example", "/").status == 301
     assert get("secure.example", "/x", tls=True).getheader("Strict-Transport-Security") is None
 
@@ -332,8 +416,10 @@ def test_a_reload_drops_no_request_in_flight(served: Nginx) -> None:
     # reload while the request is with the backend (which takes a second to answer)
     wait_until(served.slow_arrived.is_set, timeout=5, name="request_in_flight")
     generation = served.nginx.generation
-    served.serve(ingress("slow", rule("slow.example", path("/", "slow"))),
-                 ingress("more", rule("more.example", path("/", "echo"))))  # fmt: skip
+    served.serve(
+        ingress("slow", rule("slow.example", path("/", "slow"))),
+        ingress("more", rule("more.example", path("/", "echo"))),
+    )
     assert served.nginx.generation == generation + 1
     client.join(10)
     assert answers == ["slow"]

@@ -40,7 +40,7 @@ from provisioning.lab.controllers.base import Controller, LabContext, PodState
 from provisioning.lab.controllers.kubelet import running_status
 from provisioning.lab.ingress import model, nginxconf
 from provisioning.lab.ingress.certs import Cert, fake_certificate
-from provisioning.lab.ingress.nginx import PodNginx, prepare, check_config
+from provisioning.lab.ingress.nginx import PodNginx, check_config, prepare
 from provisioning.lab.ingress.settings import controller_settings
 
 log = logging.getLogger("netconform.lab.ingress")
