@@ -141,7 +141,8 @@ def attempt(address: str, port: int, sni: str, version: str | None, timeout: flo
             with client_context(version).wrap_socket(sock, server_hostname=sni or None) as tls:
                 return _accepted(tls, with_certificate=version is None)
         except (ssl.SSLEOFError, ssl.SSLZeroReturnError) as exc:
-            return _failed("closed", "handshake", f"the server closed the connection: {exc}")
+            message = f"the server closed the connection: {_clean(exc)}"
+            return _failed("closed", "handshake", message)
         except ssl.SSLError as exc:
             reason = exc.reason or ""
             if "_ALERT_" in reason:
