@@ -27,7 +27,6 @@ import datetime as dt
 import json
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +35,17 @@ from cryptography import x509
 from netconform import certcheck
 from netconform.command import CommandResult
 from netconform.outcomes import Endpoint, Outcome, Verdict, plain
-from netconform.probes.base import Invocation, Observation, Probe, ProbeKind, Task, register
-from netconform.probes.base import last_line as _last_line
+from netconform.probes.base import (
+    Invocation,
+    Observation,
+    Probe,
+    ProbeKind,
+    Task,
+    last_line,
+    register,
+)
 from netconform.tlsclient import VERSIONS
+from netconform.tlsoutcomes import CertAspect, VersionAnswer, VersionOffer
 from netconform.topology import ProbeSettings
 
 ASPECTS = ("served", "chain", "san", "expiry", "protocol")
@@ -55,59 +62,6 @@ _CONNECTION = {
     "unreachable": Verdict.UNREACHABLE,
     "os-error": Verdict.ERROR,
 }
-
-
-@dataclass(frozen=True)
-class CertAspect(Outcome):
-    """One aspect of the served certificate: right or not, and what was found."""
-
-    aspect: str = ""
-    """served, chain, san or expiry."""
-    ok: bool = True
-    text: str = ""
-    """`verified by netconform test CA`, `not trusted: chain does not verify ...`."""
-
-    def satisfied_by(self, observed: Outcome) -> bool:
-        return (
-            isinstance(observed, CertAspect)
-            and observed.verdict == self.verdict
-            and observed.aspect == self.aspect
-            and observed.ok == self.ok
-        )
-
-    def __str__(self) -> str:
-        return f"CERT {self.text}"
-
-
-@dataclass(frozen=True)
-class VersionOffer(Outcome):
-    """Expected: a handshake pinned to `version` is accepted, or refused."""
-
-    version: str = ""
-    accepted: bool = False
-
-    def satisfied_by(self, observed: Outcome) -> bool:
-        return isinstance(observed, VersionAnswer) and observed.accepted == self.accepted
-
-    def __str__(self) -> str:
-        return f"{self.version} {'ACCEPTED' if self.accepted else 'REFUSED'}"
-
-
-@dataclass(frozen=True)
-class VersionAnswer(Outcome):
-    """Observed: what the server did with a handshake pinned to the case's version."""
-
-    accepted: bool = False
-    negotiated: str = ""
-    """The version the handshake settled on (accepted only)."""
-    how: str = ""
-    """How it was refused (`alert TLSV1_ALERT_PROTOCOL_VERSION`), or the cipher."""
-
-    def satisfied_by(self, observed: Outcome) -> bool:
-        return isinstance(observed, VersionAnswer) and observed.accepted == self.accepted
-
-    def __str__(self) -> str:
-        return "ACCEPTED" if self.accepted else "REFUSED"
 
 
 def wanted(probe: Probe) -> bool:
@@ -205,7 +159,7 @@ def _no_document(raw: CommandResult, document: object) -> str:
         return f"tlsclient cannot run here ({raw.where or 'this vantage'}: the runner only)"
     if isinstance(document, dict) and "error" in document:
         return f"tlsclient failed: {document['error']}"
-    return f"tlsclient gave no JSON (rc {raw.rc}): {_last_line(raw)}"
+    return f"tlsclient gave no JSON (rc {raw.rc}): {last_line(raw)}"
 
 
 def judge(task: Task, document: dict[str, Any], raw: CommandResult) -> Observation:
@@ -272,7 +226,7 @@ def _judge_version(task: Task, document: dict[str, Any], raw: CommandResult) -> 
         return Observation(outcome, f"{version} pinned: {negotiated} {cipher}", raw)
     if result == "cannot-offer":
         return Observation(plain(Verdict.NOT_SUPPORTED), str(found.get("message")), raw)
-    if result in _TURNED_DOWN and document["default"].get("result") == "accepted":
+    if result in _TURNED_DOWN and _spoke_tls(document):
         how = f"{result} {found.get('alert') or found.get('reason') or ''}".strip()
         detail = f"{version} pinned: {found.get('message')}"
         return Observation(VersionAnswer(Verdict.ALLOW, False, "", how), detail, raw)
@@ -282,6 +236,12 @@ def _judge_version(task: Task, document: dict[str, Any], raw: CommandResult) -> 
         detail = f"{what}: {default.get('result')}: {default.get('message')})"
         return Observation(plain(Verdict.TLS_ERROR), detail, raw)
     return _failed_handshake(f"{version} handshake", found, raw)
+
+
+def _spoke_tls(document: dict[str, Any]) -> bool:
+    """Some handshake of the document completed (the default one, or one pinned)."""
+    attempts = [document["default"], *document.get("versions", {}).values()]
+    return any(a.get("result") == "accepted" for a in attempts)
 
 
 def _failed_handshake(what: str, found: dict[str, Any], raw: CommandResult) -> Observation:

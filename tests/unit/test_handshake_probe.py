@@ -17,9 +17,10 @@ from netconform.command import CommandResult
 from netconform.outcomes import RUNNER, Case, Endpoint, Verdict, ingress
 from netconform.probes import Probe, Task, kind
 from netconform.probes.batch import encode_batch, plan_invocations
-from netconform.probes.handshake import CertAspect, VersionAnswer, VersionOffer, expectation
+from netconform.probes.handshake import expectation
 from netconform.result import Result
 from netconform.scenario import Scenario, measure
+from netconform.tlsoutcomes import CertAspect, VersionAnswer, VersionOffer
 from netconform.topology import ProbeSettings
 from netconform.vantage import RunnerVantage
 from tests.unit import tlsservers
@@ -317,3 +318,24 @@ def test_output_that_is_not_a_document_is_an_error() -> None:
     seen = handshake.parse(task, usage, SETTINGS)
     assert seen.outcome.verdict == Verdict.ERROR
     assert seen.detail.startswith("tlsclient gave no JSON (rc 2): ")
+
+
+def test_a_tls_1_0_only_server(tmp_path: Path) -> None:
+    """The default handshake (TLS 1.2+) fails; TLS 1.0 is accepted, so 1.1's refusal counts."""
+    ca = certmint.make_ca()
+    sites = {"secure.example": certmint.make_host_cert(ca, ["secure.example"])}
+    lab = Lab(0, 0, tmp_path / "ca.crt", tmp_path / "secure.crt")
+    lab.ca.write_bytes(ca.cert_pem)
+    fake = certmint.make_fake_certificate()
+    with tlsservers.nginx_tls(tmp_path, fake, sites, "TLSv1", "DEFAULT:@SECLEVEL=0") as port:
+        result = run([site("secure.example")], probes(lab, port, "chain", "protocol"))
+    cases = {label(c): c for c in result.cases}
+    assert cases["chain"].observed.verdict == Verdict.TLS_ERROR
+    assert cases["chain"].detail.startswith("default handshake: alert: ")
+    assert verdicts(result)["secure.example protocol/TLSv1"] == (
+        "expected TLSv1 REFUSED observed ACCEPTED"
+    )
+    assert verdicts(result)["secure.example protocol/TLSv1.1"] == (
+        "expected TLSv1.1 REFUSED observed REFUSED"
+    )
+    assert cases["protocol/TLSv1.1"].passed and not cases["protocol/TLSv1.2"].passed
