@@ -155,6 +155,12 @@ class Check:
         return part, f"{key}: " + part.report(result.hint or self.cause(result.cases))
 
 
+def no_cause(_cases: Sequence[Case]) -> str:
+    """For checks whose scenario explains its own failures (`Scenario.explain`): no generic
+    reachability hint, which their data could contradict."""
+    return ""
+
+
 def without_overlaps(scenario: Scenario, topology: Topology) -> Scenario:
     """Leave out every case from one cluster to an address inside a range it shares with the
     destination's cluster (seed 003: both 10.120.0.0/16): such a probe would reach the

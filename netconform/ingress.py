@@ -139,3 +139,21 @@ def retarget(manifest: dict[str, Any], topology: Topology) -> dict[str, Any]:
     for entry in spec.get("tls") or []:
         entry["hosts"] = [swap(h) for h in entry.get("hosts") or []]
     return obj
+
+
+def unpublished(client: ClusterClient, namespace: str, name: str) -> bool:
+    """Whether Ingress `name` carries no load balancer address in its status: its controller
+    has not taken it up (ingress-nginx publishes the address once it serves the Ingress)."""
+    found = [i for i in client.objects("Ingress", namespace) if i.metadata.name == name]
+    if not found:
+        return True
+    status = found[0].status.load_balancer if found[0].status else None
+    return not any(i.ip or i.hostname for i in (status.ingress if status else None) or [])
+
+
+def stale_hint(cluster: str, name: str) -> str:
+    return (
+        f"{cluster}'s ingress controller has not taken up this run's Ingress {name} (no "
+        "ADDRESS in its status): its configuration is stale, or the Ingress's class is "
+        "not the controller's"
+    )

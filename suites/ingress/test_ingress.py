@@ -21,10 +21,18 @@ import pytest
 
 from fixtures.checks import Verify
 from fixtures.plugin import RegionPair, collection_topology
-from netconform.check import Check, Environment, load_manifests
+from netconform.check import Check, Environment, load_manifests, no_cause
 from netconform.cidr import between
 from netconform.errors import WaitTimeoutError
-from netconform.ingress import Controller, Route, controller, retarget, route_of
+from netconform.ingress import (
+    Controller,
+    Route,
+    controller,
+    retarget,
+    route_of,
+    stale_hint,
+    unpublished,
+)
 from netconform.outcomes import (
     NOT_SUPPORTED,
     RUNNER,
@@ -43,6 +51,7 @@ from netconform.topology import Topology
 from netconform.vantage import RunnerVantage, Vantage
 
 MANIFESTS = load_manifests(Path(__file__).with_name("ingress.yaml"))
+INGRESS = "netconform-routing"
 HTTP = Probe("http", 80)
 BACKENDS = {"ing-foo": 2, "ing-bar": 1, "ing-zero": 0}
 #: (host, path, what answers): a backend Service, or the status the controller answers with.
@@ -160,7 +169,7 @@ def through_ingress(env: Environment) -> Scenario:
         include,
         settings=env.topology.probe,
         expect=lambda _s, d, _p: expected[d],
-        explain=lambda cases: ingress_cause(cases, controllers, env.topology),
+        explain=lambda cases: ingress_cause(cases, controllers, env.topology, stale(env)),
         skipped=tuple(skipped),
     )
 
@@ -180,13 +189,29 @@ def slice_key(case: Case) -> str:
     return region_pair(case) if case.destination.kind == INTERNAL else route_of(case)
 
 
+def stale(env: Environment) -> set[str]:
+    """Clusters whose controller has not published this run's Ingress (read once, at the
+    end of the measurement)."""
+    return {
+        c
+        for c, client in env.clusters.items()
+        if unpublished(client, env.topology.cluster(c).namespace, INGRESS)
+    }
+
+
 def ingress_cause(
-    cases: Sequence[Case], controllers: dict[str, Controller], topology: Topology
+    cases: Sequence[Case],
+    controllers: dict[str, Controller],
+    topology: Topology,
+    stale: set[str],
 ) -> str:
     """A cause only where every case it speaks of agrees with it."""
     hints = [internal_cause(cases, topology)]
     routed = [c for c in cases if c.destination.kind == "ingress"]
     for cluster in sorted({c.destination.cluster for c in routed if not c.passed}):
+        if cluster in stale and not controllers[cluster].unsupported:
+            hints.append(stale_hint(cluster, INGRESS))
+            continue
         mine = [c for c in routed if c.destination.cluster == cluster]
         failed = [c for c in mine if not c.passed]
         address = controllers[cluster].address if cluster in controllers else "?"
@@ -253,6 +278,7 @@ ROUTING = Check(
     __doc__ or "",
     through_ingress,
     slice_by=slice_key,
+    cause=no_cause,
     converges=True,
 )
 
