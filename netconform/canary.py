@@ -673,9 +673,18 @@ class OperatingCharacteristics:
 
 
 def _spread(masses: list[float], p: float, answers: int) -> list[float]:
-    """The canary count's distribution after `answers` more answers, each canary w.p. p."""
+    """The canary count's distribution after `answers` more answers, each canary w.p. p: two
+    answers a pass (q^2, 2pq, p^2), which halves the passes over the list, then one if odd."""
     q = 1.0 - p
-    for _ in range(answers):
+    qq, pq, pp = q * q, 2 * p * q, p * p
+    for _ in range(answers // 2):
+        masses = [
+            a * qq + b * pq + c * pp
+            for a, b, c in zip(
+                [*masses, 0.0, 0.0], [0.0, *masses, 0.0], [0.0, 0.0, *masses], strict=True
+            )
+        ]
+    if answers % 2:
         masses = [a * q + b * p for a, b in zip([*masses, 0.0], [0.0, *masses], strict=True)]
     return masses
 
