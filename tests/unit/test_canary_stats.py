@@ -9,7 +9,7 @@ import math
 import random
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 import pytest
@@ -236,7 +236,31 @@ def test_stopping_distribution_is_a_distribution() -> None:
     assert result.quantile(0.5) <= result.quantile(0.99) <= result.last_round
 
 
-# --- the real state machine, simulated ---------------------------------------------------
+# --- the real state machine, enumerated and simulated -------------------------------------
+
+
+def enumerate_runs(state: CanaryState, p: float, weight: float = 1.0) -> tuple[float, float]:
+    """P(FAIL) and E[requests] over every sequence of round outcomes, by the real state."""
+    if state.decision is not Decision.CONTINUE:
+        fail = weight if state.decision is Decision.FAIL else 0.0
+        return fail, weight * state.requests
+    n, fail, used = state.next_round(), 0.0, 0.0
+    for canary in range(n + 1):
+        child = replace(state, ruled_out=dict(state.ruled_out))
+        child.update(canary, n - canary)
+        f, u = enumerate_runs(child, p, weight * exact_pmf(canary, n, p))
+        fail, used = fail + f, used + u
+    return fail, used
+
+
+def test_every_path_of_a_small_plan_agrees_with_the_dynamic_program() -> None:
+    plan = CanaryPlan.build(0.5, 0.3, batch=100)
+    assert plan.rounds() == [100, 100, 34]  # the last round trimmed to the cap
+    exact = operating_characteristics(plan, 0.6)
+    fail, used = enumerate_runs(plan.state(), 0.6)
+    assert 0.01 < fail < 0.99 and exact.p_cap > 0.01
+    assert exact.p_fail == pytest.approx(fail, rel=1e-9)
+    assert exact.mean_requests == pytest.approx(used, rel=1e-9)
 
 
 def simulate(plan: CanaryPlan, p: float, runs: int, seed: int) -> tuple[int, list[int]]:
