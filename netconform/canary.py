@@ -26,7 +26,7 @@ beta / (1 - alpha/2), whatever the batching. These bounds are a hair above alpha
 and the cap adds the runs it decides; the exact figures, cap included, come from
 `operating_characteristics`, a dynamic program over the very rounds the suite sends, and
 tests/unit/test_canary_stats.py holds them to alpha and beta (at batch 50: false failure
-0.06-0.07%, misses 0.4-0.7% at w +- d, for w = 5 / 20 / 50%).
+0.06-0.07%, misses 0.5-0.7% at w +- d, for w = 5 / 20 / 50%).
 """
 
 from __future__ import annotations
