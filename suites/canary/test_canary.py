@@ -373,15 +373,14 @@ def split_cause(cases: Sequence[Case], controllers: dict[str, Controller], stale
                 "answers no request for the canary host"
             )
             continue
-        split = next(
-            (c for c in mine if isinstance(c.observed, SplitVerdict) and c.observed.requests), None
-        )
-        if split is not None and isinstance(split.expected, CanaryWeight):
-            hints.append(
-                f"the canary Ingress {CANARY_INGRESS} in {cluster} says "
-                f"{canary.percent(split.expected.fraction)}% but the controller sends "
-                f"{split.observed.fraction:.1%} of requests to the canary"
-            )
+        for case in mine:
+            seen, wanted = case.observed, case.expected
+            if isinstance(seen, SplitVerdict) and seen.requests and isinstance(wanted, Share):
+                hints.append(
+                    f"the canary Ingress {CANARY_INGRESS} in {cluster} says "
+                    f"{canary.percent(wanted.fraction)}% but the controller sends "
+                    f"{seen.fraction:.1%} of requests to the canary"
+                )
     return "; ".join(hints)
 
 
