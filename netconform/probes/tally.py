@@ -45,6 +45,13 @@ class Tally(Outcome):
         """Answers from the pods given."""
         return sum(n for pod, n in self.answers if pod in pods)
 
+    def __add__(self, other: Tally) -> Tally:
+        """Two tallies of the same destination as one."""
+        answers, errors = Counter(dict(self.answers)), Counter(dict(self.errors))
+        answers.update(dict(other.answers))
+        errors.update(dict(other.errors))
+        return Tally(self.verdict, tuple(sorted(answers.items())), tuple(sorted(errors.items())))
+
     def __str__(self) -> str:
         pods = ", ".join(f"{p} x{n}" for p, n in self.answers) or "none"
         errors = (

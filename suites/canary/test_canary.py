@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -45,6 +45,9 @@ from netconform.waits import wait_until
 MANIFESTS = load_manifests(Path(__file__).with_name("canary.yaml"))
 CANARY_INGRESS = "netconform-canary"
 ASPECTS = ("weight", "overrides")
+PARTS = 5
+"""A round's requests go out as this many curl processes at once (each request's draw is
+independent, so splitting a round changes nothing but the wall time)."""
 ERROR_BUDGET = 0.02
 """Errors (non-2xx, no answer) tolerated in the weight's sample before it fails as such."""
 #: (path, header sent, the track every answer must come from)
@@ -199,7 +202,7 @@ def the_split(env: Environment) -> Scenario:
             destinations.append(ingress_route(cluster, host, path, ctl.address))
         expected[cluster] = pods[cluster]
     low, high = max(plan.weight - plan.tolerance, 0), min(plan.weight + plan.tolerance, 1)
-    first = Probe("tally", 80, (("requests", str(plan.batch)),))
+    first = part_probes(plan.batch)
     overrides = [
         Probe(
             "tally",
@@ -215,7 +218,7 @@ def the_split(env: Environment) -> Scenario:
 
     def probes_of(dst: Endpoint) -> list[Probe]:
         mine = [p for p in overrides if p.param("path") == dst.path]
-        return [first, *mine] if dst.path == "/" else mine
+        return [*first, *mine] if dst.path == "/" else mine
 
     def expect(_src: Endpoint, dst: Endpoint, probe: Probe) -> Outcome:
         if not probe.param("headers"):
@@ -233,13 +236,23 @@ def the_split(env: Environment) -> Scenario:
     return Scenario(
         {RUNNER: runner},
         destinations,
-        [first],
+        first,
         settings=topology.probe,
         probes_of=probes_of,
         expect=expect,
         skipped=tuple(skipped),
         explain=lambda cases: split_cause(cases, controllers, stale(env)),
     )
+
+
+def part_probes(requests: int) -> list[Probe]:
+    """One round of `requests` as PARTS tally probes (told apart by their `part`)."""
+    sizes = [requests // PARTS + (i < requests % PARTS) for i in range(PARTS)]
+    return [
+        Probe("tally", 80, (("requests", str(n)), ("part", str(i))))
+        for i, n in enumerate(sizes)
+        if n
+    ]
 
 
 def override_requests(track: str, plan: canary.CanaryPlan) -> int:
@@ -283,18 +296,18 @@ def stale(env: Environment) -> set[str]:
 
 
 def sample(scenario: Scenario, oracle: Oracle, result: Result) -> Result:
-    """The weight's rounds: each weight case's sequential test, one batch a round."""
-    weights = {
-        c.destination: c.expected for c in result.cases if isinstance(c.expected, CanaryWeight)
-    }
-    if not weights:
+    """The weight's rounds: each weight case's sequential test, one batch a round; the parts
+    of each round summed, one case per destination in the end."""
+    weight_cases = [c for c in result.cases if isinstance(c.expected, CanaryWeight)]
+    if not weight_cases:
         return result
+    weights = {
+        c.destination: c.expected for c in weight_cases if isinstance(c.expected, CanaryWeight)
+    }
     states = {dst: w.plan().state() for dst, w in weights.items()}
-    errors: dict[Endpoint, int] = dict.fromkeys(weights, 0)
+    errors: dict[Endpoint, int] = dict.fromkeys(states, 0)
     tallies = {
-        c.destination: c.observed
-        for c in result.cases
-        if c.destination in weights and isinstance(c.expected, CanaryWeight)
+        dst: summed(c.observed for c in weight_cases if c.destination == dst) for dst in states
     }
     for round_number in range(max(len(s.plan.rounds()) for s in states.values()) + 1):
         for dst, tally in tallies.items():
@@ -303,23 +316,35 @@ def sample(scenario: Scenario, oracle: Oracle, result: Result) -> Result:
         if not open_:
             break
         tasks = [
-            Task(
-                f"r{round_number}-{i}",
-                Probe("tally", 80, (("requests", str(states[d].next_round())),)),
-                d,
-            )
+            Task(f"r{round_number}-{i}-{j}", probe, d)
             for i, d in enumerate(open_)
+            for j, probe in enumerate(part_probes(states[d].next_round()))
         ]
         seen = probe_again(scenario, oracle, {RUNNER: tasks})
-        tallies = {t.destination: seen[RUNNER, t.id].observed for t in tasks}
-    judged = {dst: verdict_of(states[dst], errors[dst]) for dst in weights}
-    cases = tuple(
-        replace(c, observed=judged[c.destination], detail=rounds_detail(judged[c.destination]))
-        if isinstance(c.expected, CanaryWeight)
-        else c
-        for c in result.cases
-    )
-    return replace(result, cases=cases)
+        tallies = {
+            d: summed(seen[RUNNER, t.id].observed for t in tasks if t.destination == d)
+            for d in open_
+        }
+    judged = {dst: verdict_of(states[dst], errors[dst]) for dst in states}
+    kept, done = [], set()
+    for case in result.cases:
+        if not isinstance(case.expected, CanaryWeight):
+            kept.append(case)
+        elif case.destination not in done:
+            done.add(case.destination)
+            verdict = judged[case.destination]
+            kept.append(replace(case, observed=verdict, detail=rounds_detail(verdict)))
+    return replace(result, cases=tuple(kept))
+
+
+def summed(observed: Iterable[Outcome]) -> Outcome:
+    """The parts of one round as one Tally (the first failure when a part got no Tally)."""
+    total = Tally(Verdict.ALLOW)
+    for part in observed:
+        if not isinstance(part, Tally):
+            return part
+        total = total + part
+    return total
 
 
 def record(
