@@ -5,11 +5,13 @@ the topology's hosts and IngressClass."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from netconform.cluster import ClusterClient
 from netconform.errors import NetconformError, WaitTimeoutError
+from netconform.ingressaudit import Objects
 from netconform.outcomes import Case
 from netconform.topology import Topology
 from netconform.waits import wait_until
@@ -157,3 +159,27 @@ def stale_hint(cluster: str, name: str) -> str:
         "ADDRESS in its status): its configuration is stale, or the Ingress's class is "
         "not the controller's"
     )
+
+
+def live_objects(client: ClusterClient, namespaces: Sequence[str]) -> Objects:
+    """The Ingresses, Services, ready endpoint counts and Secrets of `namespaces`, as plain
+    API dicts (what `netconform.ingressaudit` reads)."""
+
+    def plain(obj: Any) -> dict[str, Any]:
+        found: dict[str, Any] = client.api.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
+        return found
+
+    ingresses: list[dict[str, Any]] = []
+    services: dict[tuple[str, str], dict[str, Any]] = {}
+    ready: dict[tuple[str, str], int] = {}
+    secrets: dict[tuple[str, str], dict[str, Any]] = {}
+    for namespace in namespaces:
+        ingresses += [plain(i) for i in client.objects("Ingress", namespace)]
+        for svc in client.objects("Service", namespace):
+            services[namespace, svc.metadata.name] = plain(svc)
+        for eps in client.objects("Endpoints", namespace):
+            count = sum(len(s.addresses or []) for s in eps.subsets or [])
+            ready[namespace, eps.metadata.name] = count
+        for secret in client.objects("Secret", namespace):
+            secrets[namespace, secret.metadata.name] = plain(secret)
+    return Objects(ingresses, services, ready, secrets)

@@ -13,6 +13,7 @@ network), every probe pod of every cluster requests the routing host through it.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,19 +21,22 @@ from pathlib import Path
 import pytest
 
 from fixtures.checks import Verify
-from fixtures.plugin import RegionPair, collection_topology
+from fixtures.plugin import RegionName, RegionPair, collection_topology
 from netconform.check import Check, Environment, load_manifests, no_cause
 from netconform.cidr import between
+from netconform.cluster import ClusterClient
 from netconform.errors import WaitTimeoutError
 from netconform.ingress import (
     Controller,
     Route,
     controller,
+    live_objects,
     retarget,
     route_of,
     stale_hint,
     unpublished,
 )
+from netconform.ingressaudit import audit
 from netconform.outcomes import (
     NOT_SUPPORTED,
     RUNNER,
@@ -289,3 +293,24 @@ def test_ingress(route: Route, verify: Verify) -> None:
 
 def test_ingress_internal(region_pair: RegionPair, verify: Verify) -> None:
     verify(ROUTING, region_pair)
+
+
+def test_ingress_audit(
+    region: RegionName, clusters: dict[str, ClusterClient], topology: Topology
+) -> None:
+    """The live Ingresses of the cluster's region namespace, read for what the controller
+    would serve wrong or not at all (netconform.ingressaudit): findings, no traffic."""
+    client, cluster = clusters[str(region)], topology.cluster(str(region))
+    classes = {c.metadata.name for c in client.objects("IngressClass", "")}
+    if topology.ingress.ingress_class not in classes:
+        pytest.skip(f"not supported: {region} has no IngressClass {topology.ingress.ingress_class}")
+    objects = live_objects(client, [cluster.namespace])
+    now = dt.datetime.now(dt.UTC)
+    found = audit(objects, topology.ingress.ingress_class, now, topology.ingress.tls_expiry_days)
+    if found:
+        lines = "\n".join(f"  {f}" for f in found)
+        pytest.fail(
+            f"{region}: {len(found)} finding(s) in the Ingresses of namespace "
+            f"{cluster.namespace}:\n{lines}",
+            pytrace=False,
+        )

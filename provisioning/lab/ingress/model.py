@@ -413,6 +413,13 @@ class _Builder:
 
     def add_canary(self, ingress: Obj, spec: CanarySpec) -> None:
         key = key_of(ingress)
+        if spec.weight > spec.total:  # balancer.lua: math.random(total) <= weight, always
+            self.problem(
+                key,
+                "CanaryWeight",
+                f"canary-weight {spec.weight} is above "
+                f"canary-weight-total {spec.total}: every request goes to the canary",
+            )
         for rule in (ingress.get("spec") or {}).get("rules") or []:
             host = str(rule.get("host") or DEFAULT_SERVER).lower()
             for item in (rule.get("http") or {}).get("paths") or []:
