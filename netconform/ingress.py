@@ -161,9 +161,12 @@ def stale_hint(cluster: str, name: str) -> str:
     )
 
 
-def live_objects(client: ClusterClient, namespaces: Sequence[str]) -> Objects:
+def live_objects(
+    client: ClusterClient, namespaces: Sequence[str], skip_labelled: dict[str, str] | None = None
+) -> Objects:
     """The Ingresses, Services, ready endpoint counts and Secrets of `namespaces`, as plain
-    API dicts (what `netconform.ingressaudit` reads)."""
+    API dicts (what `netconform.ingressaudit` reads); Ingresses carrying every label of
+    `skip_labelled` left out."""
 
     def plain(obj: Any) -> dict[str, Any]:
         found: dict[str, Any] = client.api.sanitize_for_serialization(obj)  # type: ignore[no-untyped-call]
@@ -174,7 +177,10 @@ def live_objects(client: ClusterClient, namespaces: Sequence[str]) -> Objects:
     ready: dict[tuple[str, str], int] = {}
     secrets: dict[tuple[str, str], dict[str, Any]] = {}
     for namespace in namespaces:
-        ingresses += [plain(i) for i in client.objects("Ingress", namespace)]
+        for ing in client.objects("Ingress", namespace):
+            labels = ing.metadata.labels or {}
+            if not skip_labelled or any(labels.get(k) != v for k, v in skip_labelled.items()):
+                ingresses.append(plain(ing))
         for svc in client.objects("Service", namespace):
             services[namespace, svc.metadata.name] = plain(svc)
         for eps in client.objects("Endpoints", namespace):

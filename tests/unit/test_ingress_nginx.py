@@ -348,7 +348,7 @@ def test_a_pattern_nginx_cannot_compile_is_mainline_when_the_header_is_sent(serv
         "east",
         "p",
     )
-    served.serve(main, pat, over=model.Overrides(bad_patterns=frozenset({bad})))
+    served.serve(main, pat, over=model.Overrides(bad_patterns={bad: verdict.message}))
     assert backend("p.example", "/", {"X-Pat": "ab"}) == "echo"
     assert backend("p.example", "/") == "other"
 

@@ -84,7 +84,7 @@ class ClusterIngress:
     config: model.IngressConfig | None = None
     overrides: model.Overrides = field(default_factory=model.Overrides)
     """The faults' part (weights, redirect, certificates)."""
-    bad_patterns: set[str] = field(default_factory=set)
+    bad_patterns: dict[str, str] = field(default_factory=dict)
     rejected: dict[model.Key, tuple[str, str]] = field(default_factory=dict)
     """Ingress -> (resourceVersion, nginx's message) of configurations nginx refused."""
     reported: set[tuple[str, str, str, str]] = field(default_factory=set)
@@ -188,9 +188,7 @@ class IngressNginx(Controller):
             model.key_of(i): i["metadata"].get("resourceVersion", "") for i in snap.ingresses
         }
         excluded = {k: msg for k, (rv, msg) in state.rejected.items() if versions.get(k) == rv}
-        over = replace(
-            state.overrides, bad_patterns=frozenset(state.bad_patterns), excluded=excluded
-        )
+        over = replace(state.overrides, bad_patterns=dict(state.bad_patterns), excluded=excluded)
         return model.build(snap, over)
 
     async def _sync(self, state: ClusterIngress) -> None:
@@ -238,7 +236,7 @@ class IngressNginx(Controller):
         """Leave out what owns the line nginx refused; False when nothing can be."""
         owner = self.render(config, scratch, state.name, 0).owner_of(line)
         if owner[0] == "pattern":
-            state.bad_patterns.add(owner[1])
+            state.bad_patterns[owner[1]] = message
             return True
         if owner[0] != "ingress":
             return False

@@ -72,8 +72,9 @@ class Overrides:
     """No HTTPS redirect anywhere (`redirect-off`)."""
     certs: Mapping[str, Cert] = field(default_factory=dict)
     """Host -> the certificate served instead (`wrong-cert`, `expired-cert`)."""
-    bad_patterns: frozenset[str] = frozenset()
-    """canary-by-header-pattern values nginx cannot compile: the request is mainline."""
+    bad_patterns: Mapping[str, str] = field(default_factory=dict)
+    """canary-by-header-pattern values nginx cannot compile, with its message: a request
+    carrying the header is mainline."""
     excluded: Mapping[Key, str] = field(default_factory=dict)
     """Ingresses left out because nginx rejected their configuration, with its message."""
 
@@ -445,6 +446,15 @@ class _Builder:
                     continue
                 backend = self.backend(key, item.get("backend") or {})
                 ok = spec.header_pattern not in self.over.bad_patterns
+                if not ok:
+                    self.problem(
+                        key,
+                        "InvalidAnnotation",
+                        "canary-by-header-pattern "
+                        f"{spec.header_pattern!r} does not compile "
+                        f"({self.over.bad_patterns[spec.header_pattern]}): requests "
+                        f"carrying {spec.header} go to the main backend",
+                    )
                 canary = Canary(backend, spec, key, ok)
                 self.locations[host][match, path] = replace(main, canary=canary)
 
