@@ -240,6 +240,10 @@ def the_split(env: Environment) -> Scenario:
         settings=topology.probe,
         probes_of=probes_of,
         expect=expect,
+        context=lambda _s, d: (
+            f"Ingress {env.topology.cluster(d.cluster).namespace}/"
+            + (CANARY_INGRESS if d.path == "/" else f"{CANARY_INGRESS}-value")
+        ),
         skipped=tuple(skipped),
         explain=lambda cases: split_cause(cases, controllers, stale(env)),
     )
@@ -333,7 +337,10 @@ def sample(scenario: Scenario, oracle: Oracle, result: Result) -> Result:
         elif case.destination not in done:
             done.add(case.destination)
             verdict = judged[case.destination]
-            kept.append(replace(case, observed=verdict, detail=rounds_detail(verdict)))
+            ingress_name = case.detail.split(",")[0]
+            kept.append(
+                replace(case, observed=verdict, detail=f"{ingress_name}, {rounds_detail(verdict)}")
+            )
     return replace(result, cases=tuple(kept))
 
 

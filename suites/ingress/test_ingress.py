@@ -173,6 +173,7 @@ def through_ingress(env: Environment) -> Scenario:
         include,
         settings=env.topology.probe,
         expect=lambda _s, d, _p: expected[d],
+        context=lambda _s, d: f"Ingress {env.topology.cluster(d.cluster).namespace}/{INGRESS}",
         explain=lambda cases: ingress_cause(cases, controllers, env.topology, stale(env)),
         skipped=tuple(skipped),
     )

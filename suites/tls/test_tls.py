@@ -46,6 +46,7 @@ from netconform.vantage import RunnerVantage, Vantage
 
 MANIFESTS = load_manifests(Path(__file__).with_name("tls.yaml"))
 SECRET = "netconform-tls"
+INGRESS = "netconform-tls"
 ASPECTS = ("redirect", "served", "chain", "san", "expiry", "hsts", "protocols")
 HSTS = "Strict-Transport-Security"
 #: Plain-HTTP requests whose redirect is checked (query kept, one trailing `/` stripped).
@@ -172,6 +173,7 @@ def the_secured_host(env: Environment) -> Scenario:
         settings=env.topology.probe,
         probes_of=probes_of,
         expect=expect,
+        context=lambda _s, d: f"Ingress {env.topology.cluster(d.cluster).namespace}/{INGRESS}",
         explain=lambda cases: tls_cause(cases, controllers),
         skipped=tuple(skipped),
     )
