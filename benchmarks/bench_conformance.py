@@ -2,7 +2,7 @@
 
 A benchmark, not a test: it prints figures and writes benchmarks/results/conformance.json.
 
-    python benchmarks/bench_conformance.py [--regions 3 9] [--runs 3]
+    python benchmarks/bench_conformance.py [--regions 3 9] [--runs 3] [--suites ingress canary tls]
 
 For each region count it builds one lab (prefix `ncf<pid>`, state in a temporary directory, always
 stopped at the end; lab up timed once), then runs `python -m pytest suites --topology ...`
@@ -63,12 +63,14 @@ def per_suite(junit: Path) -> tuple[dict[str, float], dict[str, int], list[str]]
     return dict(seconds), dict(counts), failed
 
 
-def one_run(topology: Path, junit: Path, run_id: str) -> dict[str, Any]:
+def one_run(
+    topology: Path, junit: Path, run_id: str, suites: list[str] | None = None
+) -> dict[str, Any]:
     argv = [
         sys.executable,
         "-m",
         "pytest",
-        "suites",
+        *([f"suites/{s}" for s in suites] if suites else ["suites"]),
         "--topology",
         str(topology),
         "-p",
@@ -110,7 +112,7 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def bench(regions: int, runs: int) -> dict[str, Any]:
+def bench(regions: int, runs: int, suites: list[str] | None = None) -> dict[str, Any]:
     with TemporaryDirectory(prefix="netconform-bench-") as tmp:
         paths = LabPaths(Path(tmp) / "lab")
         try:
@@ -120,7 +122,8 @@ def bench(regions: int, runs: int) -> dict[str, Any]:
             results = []
             for i in range(runs):
                 junit = Path(tmp) / f"junit-{i}.xml"
-                results.append(one_run(paths.topology, junit, f"bench-conf-{regions}-{i}"))
+                run_id = f"bench-conf-{regions}-{i}"
+                results.append(one_run(paths.topology, junit, run_id, suites))
                 print(
                     f"  {regions} regions run {i + 1}: {results[-1]['wall_s']:.1f} s, "
                     f"exit {results[-1]['exit']}, {len(results[-1]['failed'])} failed",
@@ -151,13 +154,20 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--regions", type=int, nargs="+", default=[3, 9])
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--suites",
+        nargs="+",
+        metavar="DIR",
+        help="only these suites/ directories (default: every suite)",
+    )
     args = parser.parse_args()
     figures: dict[str, Any] = {"loadavg_before": Path("/proc/loadavg").read_text().strip()}
     for regions in args.regions:
-        figures[str(regions)] = bench(regions, args.runs)
+        figures[str(regions)] = bench(regions, args.runs, args.suites)
         report(regions, figures[str(regions)])
     figures["loadavg_after"] = Path("/proc/loadavg").read_text().strip()
-    out = REPO / "benchmarks" / "results" / "conformance.json"
+    name = "conformance" + ("-" + "-".join(args.suites) if args.suites else "")
+    out = REPO / "benchmarks" / "results" / f"{name}.json"
     out.parent.mkdir(exist_ok=True)
     out.write_text(json.dumps(figures, indent=2))
     print(f"load {figures['loadavg_before']} -> {figures['loadavg_after']}; written {out}")

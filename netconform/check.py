@@ -128,8 +128,12 @@ class Check:
             return own(src, probe) or env.unsupported(src, probe)
 
         scenario = replace(scenario, unsupported=unsupported)
-        result = measure(scenario, self.oracle, converge)
-        return self.refine(scenario, self.oracle, result) if self.refine else result
+        oracle = scenario.expect or self.oracle
+        result = measure(scenario, oracle, converge)
+        result = self.refine(scenario, oracle, result) if self.refine else result
+        if scenario.explain is not None and result.failed:
+            result = replace(result, hint=scenario.explain(result.cases))
+        return result
 
     def unsupported_slice(self, result: Result, topology: Topology, key: str) -> str:
         """Why the slice `key` is not supported ("" when it is): a region pair whose clusters
@@ -153,7 +157,13 @@ class Check:
             return part, f"{key}: nothing to test (no cases in this slice)"
         if not part.failed:
             return part, ""
-        return part, f"{key}: " + part.report(self.cause(result.cases))
+        return part, f"{key}: " + part.report(result.hint or self.cause(result.cases))
+
+
+def no_cause(_cases: Sequence[Case]) -> str:
+    """For checks whose scenario explains its own failures (`Scenario.explain`): no generic
+    reachability hint, which their data could contradict."""
+    return ""
 
 
 def without_overlaps(scenario: Scenario, topology: Topology) -> Scenario:

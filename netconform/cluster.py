@@ -65,6 +65,8 @@ _KINDS: dict[str, tuple[type[Any], str, bool]] = {
     "Deployment": (client.AppsV1Api, "namespaced_deployment", True),
     "Ingress": (client.NetworkingV1Api, "namespaced_ingress", True),
     "NetworkPolicy": (client.NetworkingV1Api, "namespaced_network_policy", True),
+    "IngressClass": (client.NetworkingV1Api, "ingress_class", False),
+    "EndpointSlice": (client.DiscoveryV1Api, "namespaced_endpoint_slice", True),
 }
 #: Kinds the suite creates and removes by run-id label, in deletion order.
 DELETES_AT_ONCE = 8

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 
 from netconform.command import CommandResult
+from netconform.echo import EchoAnswer, parse_echo
 
 
 class Verdict(StrEnum):
@@ -101,14 +102,68 @@ class HttpStatus(Outcome):
     location: str = ""
     body: str = ""
     """The first line of the body (echo servers name their pod there)."""
+    headers: tuple[tuple[str, str], ...] = field(default=(), compare=False)
+    """Response headers (lower-case names) where the probe read them."""
 
     def satisfied_by(self, observed: Outcome) -> bool:
         if not isinstance(observed, HttpStatus) or observed.code != self.code:
             return False
         return not self.location or observed.location == self.location
 
+    def header(self, name: str) -> str | None:
+        """A response header's value (None when absent)."""
+        return dict(self.headers).get(name.lower())
+
+    @property
+    def answer(self) -> EchoAnswer | None:
+        """The echo backend that answered, when the body is an echo's."""
+        return parse_echo(self.body)
+
     def __str__(self) -> str:
-        return f"HTTP {self.code}" + (f" -> {self.location}" if self.location else "")
+        text = f"HTTP {self.code}" + (f" -> {self.location}" if self.location else "")
+        answer = self.answer
+        return text + (f" from {answer.pod}" if answer is not None else "")
+
+
+@dataclass(frozen=True)
+class Served(Outcome):
+    """Expected: HTTP `code` answered by one of `pods` (the backend Service's ready pods);
+    `backend` names that Service in messages."""
+
+    code: int = 200
+    backend: str = ""
+    pods: tuple[str, ...] = ()
+
+    def satisfied_by(self, observed: Outcome) -> bool:
+        if not isinstance(observed, HttpStatus) or observed.code != self.code:
+            return False
+        answer = observed.answer
+        return answer is not None and (not self.pods or answer.pod in self.pods)
+
+    def __str__(self) -> str:
+        return f"HTTP {self.code} from {self.backend or 'a backend'}"
+
+
+@dataclass(frozen=True)
+class Header(Outcome):
+    """Expected: a response header present (with `value`, when given) or absent."""
+
+    name: str = ""
+    present: bool = True
+    value: str = ""
+
+    def satisfied_by(self, observed: Outcome) -> bool:
+        if not isinstance(observed, HttpStatus) or observed.verdict != Verdict.ALLOW:
+            return False
+        seen = observed.header(self.name)
+        if not self.present:
+            return seen is None
+        return seen is not None and (not self.value or seen == self.value)
+
+    def __str__(self) -> str:
+        if not self.present:
+            return f"no {self.name} header"
+        return f"{self.name}: {self.value}" if self.value else f"{self.name} header"
 
 
 @dataclass(frozen=True)

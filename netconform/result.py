@@ -27,6 +27,8 @@ class Result:
     cases: tuple[Case, ...]
     not_supported: tuple[Case, ...] = ()
     """Cases no probe ran for (the source cannot run it); the reason is each one's detail."""
+    hint: str = ""
+    """The likely cause the scenario's own data explained (overrides the check's cause)."""
 
     @property
     def failed(self) -> tuple[Case, ...]:

@@ -62,6 +62,15 @@ class Scenario:
     """Per-destination probes, replacing `probes` (a NodePort's own port, an LB's spread)."""
     unsupported: Unsupported = all_supported
     """Probes a source cannot run: their cases are reported not supported, not probed."""
+    expect: Oracle | None = None
+    """The expectation, when it needs what the setup found (a Service's ready pods): used
+    instead of the check's own oracle."""
+    explain: Callable[[Sequence[Case]], str] | None = None
+    """A likely cause from every case and what the setup found (the topology's overlaps),
+    computed once with the measurement, so every process reports the same."""
+    skipped: tuple[Case, ...] = ()
+    """Cases the setup found no way to run (a cluster without an ingress controller),
+    observed NOT_SUPPORTED with the reason as detail."""
 
     def tasks(self) -> dict[Endpoint, list[Task]]:
         """Every source's tasks, ids unique per source (sources with none left out)."""
@@ -99,7 +108,7 @@ def measure(scenario: Scenario, oracle: Oracle = always_allow, converge: float =
     """
     plan = scenario.tasks()
     cases = _probe(scenario, oracle, plan)
-    skipped = scenario.not_supported(oracle)
+    skipped = scenario.not_supported(oracle) + scenario.skipped
     if converge <= 0 or not any(not c.passed for c in cases.values()):
         return Result(tuple(cases.values()), skipped)
 

@@ -43,6 +43,8 @@ class Timeouts:
     """Failed cases of a converging check are re-probed until they pass, this long."""
     load_balancer: float = 60.0
     """A LoadBalancer Service gets an address in its status."""
+    ingress: float = 30.0
+    """An ingress controller serves a new Ingress (its routes answer from their backends)."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,30 @@ class Images:
 
 
 @dataclass(frozen=True)
+class IngressSettings:
+    """What the ingress, canary and tls suites deploy and where they reach it."""
+
+    ingress_class: str = "nginx"
+    """The IngressClass of the suites' Ingresses; a cluster without it is not supported."""
+    service: str = "ingress-nginx/ingress-nginx-controller"
+    """NAMESPACE/NAME of the controller's LoadBalancer Service (its address is dialled)."""
+    internal_service: str = "ingress-nginx/ingress-nginx-controller-internal"
+    """NAMESPACE/NAME of an internal LoadBalancer in front of the controller, where one
+    exists (seed 003: reached from the other cluster)."""
+    routing_host: str = "echo.example"
+    """Host of the routing suite's Ingress (also `*.` + it, for the wildcard rule)."""
+    canary_host: str = "canary.example"
+    canary_weight: int = 5
+    """canary-weight of the canary Ingress (percent, seed 004's 5)."""
+    canary_tolerance: float = 0.0
+    """Skew (percentage points) the canary verdict must catch; 0: 5 points, or half the
+    weight for weights of 10% and less."""
+    tls_host: str = "secure.example"
+    tls_expiry_days: int = 14
+    """Days a served certificate must still be valid."""
+
+
+@dataclass(frozen=True)
 class CloudNetwork:
     """Where a cluster lives on its cloud; used by provisioning and the cloud audits."""
 
@@ -156,6 +182,8 @@ class Cluster:
     """The cloud's own region name (`us-east-2`)."""
     network: CloudNetwork | None = None
     """The cloud network, when provisioning or auditing it."""
+    ingress_address: str = ""
+    """The ingress controller's address, when not the `ingress.service`'s status address."""
 
 
 @dataclass(frozen=True)
@@ -185,6 +213,8 @@ class Topology:
     as it is (real clusters)."""
     drift: Drift = field(default_factory=Drift)
     """Thresholds of numeric drift against a baseline run."""
+    ingress: IngressSettings = field(default_factory=IngressSettings)
+    """The ingress, canary and tls suites' settings."""
 
     def cluster(self, name: str) -> Cluster:
         """The cluster called `name`; TopologyError naming the known ones otherwise."""
@@ -250,6 +280,7 @@ def parse_topology(data: Any, source: Path | None = None) -> Topology:
         probe=reader.dataclass_of(ProbeSettings, root.get("probe", {}), "probe"),
         timeouts=reader.dataclass_of(Timeouts, root.get("timeouts", {}), "timeouts"),
         drift=reader.dataclass_of(Drift, root.get("drift", {}), "drift"),
+        ingress=reader.dataclass_of(IngressSettings, root.get("ingress", {}), "ingress"),
         source=source,
         runner_netns=reader.string(root["runner_netns"], "runner_netns")
         if root.get("runner_netns") is not None
@@ -282,6 +313,9 @@ def _parse_cluster(reader: _Reader, raw: Any, where: str) -> Cluster:
             item.get("cloud_region", ""), f"{where}.cloud_region", allow_empty=True
         ),
         network=network,
+        ingress_address=reader.string(
+            item.get("ingress_address", ""), f"{where}.ingress_address", allow_empty=True
+        ),
     )
 
 
@@ -334,6 +368,9 @@ _RANGES: dict[str, tuple[float, float | None]] = {
     "share": (0, 1),
     "mtu_bytes": (0, 65535),
     "min_samples": (2, 100000),
+    "canary_weight": (0, 100),
+    "canary_tolerance": (0, 50),
+    "tls_expiry_days": (0, 3650),
 }
 
 #: Allowed values of string settings.
@@ -432,12 +469,17 @@ def dump_topology(topology: Topology) -> dict[str, Any]:
         }
         if c.cloud_region:
             entry["cloud_region"] = c.cloud_region
+        if c.ingress_address:
+            entry["ingress_address"] = c.ingress_address
         clusters.append(entry)
     doc: dict[str, Any] = {"name": topology.name, "clusters": clusters}
     if topology.kubeconfig is not None:
         doc["kubeconfig"] = str(topology.kubeconfig)
     if topology.runner_netns is not None:
         doc["runner_netns"] = topology.runner_netns
+    if topology.ingress != IngressSettings():
+        doc["ingress"] = {k: v for k, v in vars(topology.ingress).items()
+                          if v != getattr(IngressSettings(), k)}  # fmt: skip
     doc["ports"] = {
         "required": list(topology.required_ports),
         "closed": list(topology.closed_ports),

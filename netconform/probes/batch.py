@@ -55,7 +55,8 @@ rm -rf "$d"
 """
 )
 _MARKER = re.compile(r"^@@probe (\S+) (\d+)$", re.MULTILINE)
-_WORD = re.compile(r"^[A-Za-z0-9_.:/@=+,%{}\\\[\]-]+$")
+# `?` and `&` only ever reach argv: the program splits words with globbing off (`set -f`)
+_WORD = re.compile(r"^[A-Za-z0-9_.:/@=+,%{}\\\[\]?&-]+$")
 
 
 def plan_invocations(tasks: Sequence[Task], settings: ProbeSettings) -> list[Invocation]:

@@ -14,6 +14,11 @@ from netconform.outcomes import HttpStatus, Outcome, Verdict, plain
 from netconform.probes.base import Observation, ProbeKind, Task, last_line, register
 from netconform.topology import ProbeSettings
 
+HEADERS_MARK = "@netconform-headers@"
+"""Separates the body from curl's %{header_json} in the probe's output."""
+BODY_LIMIT = 2000
+"""Characters of the body's first line kept (an echo's JSON answer fits)."""
+
 #: curl exit codes -> verdict (everything else is ERROR).
 CURL_CODES = {
     6: (Verdict.NXDOMAIN, "could not resolve host"),
@@ -39,7 +44,7 @@ class Http(ProbeKind):
         port = probe.port or self.default_port
         host = dest.host or dest.ip
         path = dest.path or probe.param("path", "/")
-        argv = ["curl", "-sS", "-o", "-", "-w", "\\n%{json}"]
+        argv = ["curl", "-sS", "-o", "-", "-w", f"\\n{HEADERS_MARK}\\n%{{header_json}}\\n%{{json}}"]
         argv += ["--connect-timeout", f"{settings.connect_timeout:g}"]
         argv += ["--max-time", f"{2 * settings.connect_timeout:g}"]
         if dest.host and dest.host != dest.ip:
@@ -51,7 +56,7 @@ class Http(ProbeKind):
         return [*argv, f"{self.scheme}://{host}:{port}{path}"]
 
     def parse(self, task: Task, raw: CommandResult, settings: ProbeSettings) -> Observation:
-        body, _, tail = raw.stdout.rpartition("\n")
+        body, headers, tail = split_output(raw.stdout)
         try:
             info = json.loads(tail)
         except ValueError:
@@ -60,9 +65,15 @@ class Http(ProbeKind):
         code = int(info.get("exitcode") or 0)
         if code == 0 or (code == 22 and info.get("http_code")):
             location = str(info.get("redirect_url") or "")
-            first = body.strip().splitlines()[0][:200] if body.strip() else ""
-            outcome = HttpStatus(Verdict.ALLOW, int(info.get("http_code") or 0), location, first)
-            return Observation(outcome, f"HTTP {outcome.code} from {info.get('remote_ip')}", raw)
+            first = body.strip().splitlines()[0][:BODY_LIMIT] if body.strip() else ""
+            status = int(info.get("http_code") or 0)
+            outcome = HttpStatus(Verdict.ALLOW, status, location, first, headers)
+            detail = f"HTTP {outcome.code} from {info.get('remote_ip')}"
+            wanted = task.probe.param("header")
+            if wanted:  # the header a case is about, present or not, in the detail
+                value = outcome.header(wanted)
+                detail += f", {wanted}: {value if value is not None else 'absent'}"
+            return Observation(outcome, detail, raw)
         verdict, what = CURL_CODES.get(code, (Verdict.ERROR, f"curl exit {code}"))
         return Observation(plain(verdict), f"{what}: {info.get('errormsg') or ''}".strip(), raw)
 
@@ -81,6 +92,26 @@ class Http(ProbeKind):
             if isinstance(value, int | float) and value > 0:
                 found[name] = round(1000.0 * value, 3)
         return found
+
+
+def split_output(stdout: str) -> tuple[str, tuple[tuple[str, str], ...], str]:
+    """(body, response headers, curl's %{json} line) of the probe's output; a curl older than
+    7.83 prints no header JSON, and then there are no headers."""
+    body, mark, rest = ("\n" + stdout).rpartition(f"\n{HEADERS_MARK}\n")
+    body = body[1:]  # the newline added in front, so a body-less answer splits the same way
+    if not mark:
+        body, _, tail = stdout.rpartition("\n")
+        return body, (), tail
+    header_json, _, tail = rest.rpartition("\n")
+    try:
+        doc = json.loads(header_json)
+    except ValueError:
+        doc = {}
+    pairs = tuple(
+        (str(name).lower(), str(values[-1] if isinstance(values, list) and values else values))
+        for name, values in (doc.items() if isinstance(doc, dict) else ())
+    )
+    return body, pairs, tail
 
 
 @register

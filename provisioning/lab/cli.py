@@ -36,6 +36,16 @@ FAULTS_HELP = """faults:
   policy-extra-deny CLUSTER/NS
                        a deny-all NetworkPolicy (ingress and egress) in NS, made through the
                        API; heal deletes it
+  ingress-down CLUSTER nginx stops in CLUSTER's ingress controller pods (they go not ready)
+  canary-skew CLUSTER/NS/ING WEIGHT
+                       the controller serves that canary Ingress with WEIGHT, not its annotation
+  redirect-off CLUSTER no HTTPS redirect anywhere in CLUSTER's ingress controller
+  wrong-cert CLUSTER HOST    HOST is served another host's certificate
+  expired-cert CLUSTER HOST  HOST is served an expired certificate with its own names
+  ingress-stale CLUSTER      CLUSTER's ingress controller stops applying configuration changes
+  gateway-snat CLUSTER off|on  (overlap layout) CLUSTER's gateway source-NATs into the shared
+                       network, or not (seed 003: off, the other cluster routes replies to
+                       its own copy of the overlapping range)
 """
 
 

@@ -110,7 +110,7 @@ class Daemon:
         self.plan = layouts.plan(prefix, regions, layout)
         specs = cluster_specs(self.plan, self.secret)
         self.api = LabApiServer(specs, self._exec, self._log, CONTROLLERS)
-        self.lab = LabContext(self.plan, self.api)
+        self.lab = LabContext(self.plan, self.api, state_dir=paths.root)
         self.controllers = ControllerSet(CONTROLLERS)
         self.api.subscribe(self.controllers.deliver)
         self.faults = FaultBook(self.plan, self.lab.pods, self.lab)

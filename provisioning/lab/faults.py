@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from netconform.errors import LabError, NetconformError
-from provisioning.lab import firewall, network, service_faults
+from provisioning.lab import firewall, layouts, network, service_faults
 from provisioning.lab.controllers.base import LabContext, PodTable
 from provisioning.lab.network import LabPlan
 
@@ -49,6 +49,7 @@ class FaultBook:
             "icmp-drop": (2, lambda a, b: firewall.icmp_drop(plan, a, b)),
             "snat": (2, lambda a, b: firewall.snat(plan, a, b)),
             "policy-extra-deny": (1, self._policy_extra_deny),
+            "gateway-snat": (2, lambda cluster, state: layouts.gateway_snat(plan, cluster, state)),
         }
         self._extra = lab.faults if lab is not None else {}  # the controllers' faults
         try:  # the daemon builds the book in its loop; API objects change only there

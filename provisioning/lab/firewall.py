@@ -54,6 +54,11 @@ def iptables(netns: str, *args: str, table: str = "filter") -> None:
     network.run(["ip", "netns", "exec", netns, "iptables", "-w", "-t", table, *args])
 
 
+def has_rule(netns: str, table: str, spec: Sequence[str]) -> bool:
+    """Whether `spec` (a chain and its match, as `-A` takes them) is in `table`."""
+    return _has(netns, spec[0], spec[1:], table)
+
+
 def _has(netns: str, chain: str, spec: Sequence[str], table: str = "filter") -> bool:
     argv = ["ip", "netns", "exec", netns, "iptables", "-w", "-t", table, "-C", chain, *spec]
     return subprocess.run(argv, capture_output=True, check=False).returncode == 0

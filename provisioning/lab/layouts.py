@@ -18,8 +18,10 @@ per-cluster forwarding-rule range); the world reaches neither the shared network
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from netconform.errors import LabError
-from provisioning.lab import network
+from provisioning.lab import firewall, network
 from provisioning.lab.network import LabPlan, NodePlan, RegionPlan, SharedNet
 
 LAYOUTS = ("default", "overlap")
@@ -119,3 +121,28 @@ _ROUTER_NAT = """*nat
 -A POSTROUTING -o world -j MASQUERADE
 COMMIT
 """
+
+
+GATEWAY_SNAT = ["POSTROUTING", "-o", "shared", "-j", "MASQUERADE"]
+
+
+def gateway_snat(lab: LabPlan, cluster: str, state: str) -> Callable[[], None]:
+    """`gateway-snat CLUSTER off|on`: whether CLUSTER's gateway source-NATs what its pods
+    send into the shared network (seed 003). Off, the other cluster sees a client address
+    inside its own copy of the overlapping range and routes the reply there: requests through
+    its internal load balancers time out. The undo restores what was there before."""
+    if lab.shared is None:
+        raise LabError("gateway-snat needs the overlap layout (netconform-lab up --layout overlap)")
+    if state not in ("on", "off"):
+        raise LabError(f"gateway-snat: expected on or off, got {state!r}")
+    netns = lab.region(cluster).router_netns
+    was_on = firewall.has_rule(netns, "nat", GATEWAY_SNAT)
+    set_snat(netns, state == "on", was_on)
+    return lambda: set_snat(netns, was_on, state == "on")
+
+
+def set_snat(netns: str, on: bool, now_on: bool) -> None:
+    if on and not now_on:
+        firewall.iptables(netns, "-A", *GATEWAY_SNAT, table="nat")
+    elif now_on and not on:
+        firewall.iptables(netns, "-D", *GATEWAY_SNAT, table="nat")

@@ -115,7 +115,8 @@ def test_lab_touches_nothing_outside_its_namespaces(lab: LabPaths, tmp_path: Pat
     during = _root_snapshot()
     control.down(paths)
     assert during == before, "the lab changed the root network namespace"
-    infrastructure = [n for n in made if "-kube-system-" not in n]  # not the coredns pods
+    # not the system pods (coredns, the ingress controller)
+    infrastructure = [n for n in made if "-kube-system-" not in n and "-ingress-nginx-" not in n]
     assert len(infrastructure) == 1 + 2 * 3  # world, and per region a router and two nodes
     assert network.list_netns(NCH) == []
     assert control.read_state(paths) is None

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from netconform.cluster import ClusterClient
+from netconform.ingress import lb_address
 from netconform.topology import load_topology
 from provisioning.lab import control, network
 from provisioning.lab.control import LabPaths
@@ -106,3 +107,49 @@ def test_shared_network_dropped_fails_exactly_the_ilb_cases(
         target = f"{other}/{other}/echo-ilb:loadbalancer ({ilbs[other]}):80"
         assert lines and all(target in ln for ln in lines), lines
         assert not any(f"({ilbs[src]})" in ln for ln in lines), lines  # its own ILB still fine
+
+
+def ingress_ilb(lab: LabPaths, cluster: str) -> str:
+    topology = load_topology(lab.topology)
+    client = ClusterClient(topology.cluster(cluster), topology.kubeconfig, topology.timeouts)
+    return lb_address(client, "ingress-nginx/ingress-nginx-controller-internal")
+
+
+def test_seed_003_flow_through_the_other_clusters_ingress_ilb(
+    overlap_lab: LabPaths, tmp_path: Path
+) -> None:
+    """A pod in c1 requests the routing host's /foo through c2's internal LB (and back):
+    green with the gateways' source NAT, red with exactly the missing one named."""
+    healthy = suite(overlap_lab, tmp_path, "suites/ingress", "-k", "internal")
+    assert healthy.rc == 0, healthy.output[-3000:]
+    assert healthy.outcomes == dict.fromkeys(("c1->c1", "c1->c2", "c2->c1", "c2->c2"), "passed")
+    address = ingress_ilb(overlap_lab, "c2")
+    control.call(overlap_lab, "POST", "/fault", {"name": "gateway-snat", "args": ["c1", "off"]})
+    try:
+        run = suite(overlap_lab, tmp_path, "suites/ingress", "-k", "internal")
+    finally:
+        control.call(overlap_lab, "POST", "/heal", {})
+    assert run.failed() == {"c1->c2"}, run.output[-3000:]
+    message = run.messages["c1->c2"]
+    assert f"c2/echo.example/foo:ingress-internal ({address}):80" in message, message
+    assert "expected HTTP 200 from c2/ing-foo observed TIMEOUT" in message, message
+    assert (
+        f"c1 and c2 overlap (10.120.0.0/16): c2's internal LoadBalancer {address} answers "
+        "c2's own pods but not c1's; without source NAT at c1's gateway"
+    ) in message
+    again = suite(overlap_lab, tmp_path, "suites/ingress", "-k", "internal")
+    assert again.rc == 0, again.output[-3000:]
+
+
+def test_gateway_snat_removed_by_hand(overlap_lab: LabPaths, tmp_path: Path) -> None:
+    """The MASQUERADE rule deleted from c2's router with iptables, as a user would: c2's
+    requests through c1's internal LB fail, named the same way."""
+    nat = ["ip", "netns", "exec", f"{PREFIX}-c2-rtr", "iptables", "-w", "-t", "nat"]
+    rule = ["POSTROUTING", "-o", "shared", "-j", "MASQUERADE"]
+    subprocess.run([*nat, "-D", *rule], check=True)
+    try:
+        run = suite(overlap_lab, tmp_path, "suites/ingress", "-k", "internal")
+    finally:
+        subprocess.run([*nat, "-A", *rule], check=True)
+    assert run.failed() == {"c2->c1"}, run.output[-3000:]
+    assert "without source NAT at c2's gateway" in run.messages["c2->c1"]

@@ -128,7 +128,7 @@ def test_satisfied_by(expected: Outcome, observed: Outcome, passes: bool) -> Non
         (plain(Verdict.TLS_ERROR), "TLS_ERROR"),
         (Answer(Verdict.ALLOW), "ANSWER"),
         (Answer(Verdict.ALLOW, ("10.0.0.1", "10.0.0.2")), "ANSWER 10.0.0.1,10.0.0.2"),
-        (HttpStatus(Verdict.ALLOW, 200, body="echo-west-0"), "HTTP 200"),
+        (HttpStatus(Verdict.ALLOW, 200, body="echo-west-0"), "HTTP 200 from echo-west-0"),
         (HttpStatus(Verdict.ALLOW, 308, "https://shop/"), "HTTP 308 -> https://shop/"),
         (Certificate(Verdict.ALLOW), "CERT (any)"),
         (

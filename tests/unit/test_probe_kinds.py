@@ -75,7 +75,9 @@ def test_udp_argv_sends_the_payload_on_stdin() -> None:
 def test_http_argv_to_an_ingress_resolves_the_host_to_the_address() -> None:
     dest = ingress("west", "shop.example.com", "/cart", "10.102.0.50")
     argv = kind("http").argv(Task("h", Probe("http"), dest), SETTINGS)
-    assert argv[0] == "curl" and words(argv, "-w", "\\n%{json}")
+    assert argv[0] == "curl" and words(
+        argv, "-w", "\\n@netconform-headers@\\n%{header_json}\\n%{json}"
+    )
     assert words(argv, "--resolve", "shop.example.com:80:10.102.0.50")
     assert words(argv, "--connect-timeout", "2") and words(argv, "--max-time", "4")
     assert argv[-1] == "http://shop.example.com:80/cart"
@@ -517,6 +519,11 @@ def test_batch_of_every_kind_runs_for_real_on_loopback(servers: Servers) -> None
     assert seen["http-308"].outcome == HttpStatus(
         Verdict.ALLOW, 308, "https://shop.test/new", ""
     ), details
+    redirect = seen["http-308"].outcome
+    assert isinstance(redirect, HttpStatus)  # the response headers, as curl read them
+    assert redirect.header("Location") == "https://shop.test/new"
+    assert redirect.header("content-length") == "0"
+    assert redirect.header("strict-transport-security") is None
     assert seen["http-closed"].outcome.verdict == Verdict.REFUSED, details
     assert seen["tls-closed"].outcome.verdict == Verdict.REFUSED, details
     assert seen["udp-echo"].outcome.verdict == Verdict.ALLOW, details

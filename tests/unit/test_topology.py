@@ -70,6 +70,18 @@ def test_good_file_loads_with_defaults(tmp_path: Path) -> None:
             "clusters:\n  - {name: a, pod_cidrs: []}\nprobe: {ping_count: many}\n",
             "probe.ping_count: expected a int, got 'many'",
         ),
+        (
+            "clusters:\n  - {name: a, pod_cidrs: []}\ningress: {canary_weight: 150}\n",
+            "ingress.canary_weight: expected a number between 0 and 100, got 150",
+        ),
+        (
+            "clusters:\n  - {name: a, pod_cidrs: []}\ningress: {canary_wieght: 5}\n",
+            "ingress.canary_wieght: unknown key",
+        ),
+        (
+            "clusters:\n  - {name: a, pod_cidrs: []}\ningress: {tls_expiry_days: -1}\n",
+            "ingress.tls_expiry_days: expected a number between 0 and 3650, got -1",
+        ),
     ],
 )
 def test_bad_file_names_file_key_and_expectation(tmp_path: Path, text: str, message: str) -> None:
@@ -104,3 +116,14 @@ def test_a_lab_topology_names_the_world_its_runner_probes_from(tmp_path: Path) -
         load_topology(write(tmp_path, lab))
     topo = load_topology(write(tmp_path, lab + "runner_netns: ncl-world\n"))
     assert topo.runner_netns == "ncl-world"
+
+
+def test_ingress_settings_load_and_round_trip(tmp_path: Path) -> None:
+    text = GOOD + "ingress: {canary_weight: 20, tls_host: shop.example}\n"
+    topo = load_topology(write(tmp_path, text))
+    assert topo.ingress.canary_weight == 20 and topo.ingress.tls_host == "shop.example"
+    assert topo.ingress.ingress_class == "nginx" and topo.ingress.tls_expiry_days == 14
+    from netconform.topology import dump_topology, parse_topology
+
+    again = parse_topology(dump_topology(topo))
+    assert again.ingress == topo.ingress

@@ -191,9 +191,17 @@ class Store:
 
     async def set_service_status(self, namespace: str, name: str, status: dict[str, Any]) -> None:
         """Merge `status` (e.g. `{"loadBalancer": {"ingress": [{"ip": ...}]}}`) into a service."""
-        svc = copy.deepcopy(self.require(BY_KIND["Service"], namespace, name))
-        svc["status"] = merge_patch(svc.get("status") or {}, status)
-        self._settled(self.write_status(BY_KIND["Service"], svc))
+        await self.set_status("Service", namespace, name, status)
+
+    async def set_status(
+        self, kind: str, namespace: str, name: str, status: dict[str, Any]
+    ) -> None:
+        """Merge-patch `status` into an object's status (an Ingress's load balancer, too);
+        nothing happens when it already holds it."""
+        res = BY_KIND[kind]
+        obj = copy.deepcopy(self.require(res, namespace, name))
+        obj["status"] = merge_patch(obj.get("status") or {}, status)
+        self._settled(self.write_status(res, obj))
 
     async def wait_idle(self) -> None:
         """Wait until every event so far was delivered (not from inside a subscriber)."""

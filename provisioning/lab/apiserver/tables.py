@@ -94,6 +94,16 @@ def _event_cells(ev: Obj) -> list[Any]:
             ev.get("message", "")]  # fmt: skip
 
 
+def _ingress_cells(ing: Obj) -> list[Any]:
+    """kubectl's ingress printer: class, hosts, load balancer addresses, 80 (and 443)."""
+    spec = ing.get("spec") or {}
+    hosts = [r.get("host") or "*" for r in spec.get("rules") or []] or ["*"]
+    lb = ((ing.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    address = ",".join(i.get("ip") or i.get("hostname", "") for i in lb)
+    return [spec.get("ingressClassName") or "<none>", ",".join(hosts), address,
+            "80, 443" if spec.get("tls") else "80"]  # fmt: skip
+
+
 AGE = ("Age", 0)
 TABLE_COLUMNS: Final[dict[str, tuple[list[tuple[str, int]], Callable[[Obj], list[Any]]]]] = {
     "Pod": ([("Ready", 0), ("Status", 0), ("Restarts", 0), AGE, ("IP", 1), ("Node", 1)],
@@ -113,6 +123,10 @@ TABLE_COLUMNS: Final[dict[str, tuple[list[tuple[str, int]], Callable[[Obj], list
     "Event": ([("Last Seen", 0), ("Type", 0), ("Reason", 0), ("Object", 0), ("Message", 0)],
               _event_cells),
     "ConfigMap": ([("Data", 0), AGE], lambda o: [len(o.get("data") or {})]),
+    "Ingress": ([("Class", 0), ("Hosts", 0), ("Address", 0), ("Ports", 0), AGE],
+                _ingress_cells),
+    "IngressClass": ([("Controller", 0), ("Parameters", 0), AGE],
+                     lambda o: [(o.get("spec") or {}).get("controller", ""), "<none>"]),
     "Secret": ([("Type", 0), ("Data", 0), AGE],
                lambda o: [o.get("type", ""), len(o.get("data") or {})]),
 }  # fmt: skip

@@ -22,6 +22,7 @@ from provisioning.lab.controllers.echo import EchoServers
 from provisioning.lab.controllers.endpoint_slices import EndpointSliceController
 from provisioning.lab.controllers.endpoints import EndpointsController
 from provisioning.lab.controllers.firewall import Firewall
+from provisioning.lab.controllers.ingress_nginx import IngressNginx
 from provisioning.lab.controllers.kube_proxy import KubeProxy
 from provisioning.lab.controllers.kubelet import Kubelet
 from provisioning.lab.controllers.load_balancer import LoadBalancers
@@ -40,6 +41,7 @@ CONTROLLERS: Final[tuple[ControllerClass, ...]] = (
     KubeProxy,
     NetworkPolicyController,
     ClusterDns,
+    IngressNginx,
     LoadBalancers,
     Firewall,
 )

@@ -18,6 +18,7 @@ import logging
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from netconform.errors import LabError
@@ -88,6 +89,8 @@ class PodState:
     dev: str
     ip: str
     spec: Obj
+    labels: dict[str, str] = field(default_factory=dict)
+    """The pod's labels when it started (the echo server reports its `track`)."""
     serving: list[int] = field(default_factory=list)
     """TCP ports a pod hook listens on (the echo servers)."""
     log: list[str] = field(default_factory=list)
@@ -167,6 +170,9 @@ class LabContext:
     faults: dict[str, FaultMaker] = field(default_factory=dict)
     """Faults controllers contribute to the FaultBook: name -> (arity, make); `make` runs in
     a worker thread and returns the undo."""
+    state_dir: Path | None = None
+    """The lab's state directory (controllers keep their files in a folder of their own
+    there; None: a controller that needs one makes a temporary directory)."""
 
     def store(self, cluster: str) -> Store:
         """The API objects of `cluster`."""

@@ -16,6 +16,7 @@ from typing import Any, ClassVar, cast
 from provisioning.lab.apiserver.model import Event, Obj
 from provisioning.lab.controllers.base import Controller, LabContext, PodState
 from provisioning.lab.controllers.cluster_dns import is_dns_pod
+from provisioning.lab.controllers.ingress_nginx import is_ingress_pod
 from provisioning.lab.nsenter import bind_udp, listen_tcp
 
 ECHO_READ_TIMEOUT = 2.0
@@ -38,8 +39,8 @@ class EchoServers(Controller):
         """Nothing: pods come through `pod_started`."""
 
     async def pod_started(self, state: PodState) -> None:
-        if is_dns_pod(state.spec):
-            return  # CoreDNS pods serve DNS (cluster_dns), not echo
+        if is_dns_pod(state.spec) or is_ingress_pod(state.spec):
+            return  # CoreDNS and ingress-nginx pods serve themselves (cluster_dns, ingress_nginx)
         servers = self._servers.setdefault(state.netns, [])
         for port in tcp_ports(state.spec):
             sock = listen_tcp(state.netns, port)
@@ -86,14 +87,22 @@ class EchoServers(Controller):
                 first = await asyncio.wait_for(reader.readline(), ECHO_READ_TIMEOUT)
             except (TimeoutError, ConnectionError):
                 first = b""
+            words = first.split(b" ")
             body = _body(state, region, port, client)
-            if first.split(b" ")[0] in (b"GET", b"HEAD", b"POST", b"PUT"):
-                await _drain_headers(reader)
+            if words[0] in (b"GET", b"HEAD", b"POST", b"PUT"):
+                headers = await _read_headers(reader)
+                body = _body(state, region, port, client, _request(words, headers))
+                track = track_of(state.labels)
                 head = (
                     f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                    f"Content-Length: {len(body) + 1}\r\nConnection: close\r\n\r\n"
+                    f"Content-Length: {len(body) + 1}\r\nConnection: close\r\n"
+                    f"X-Echo-Pod: {state.name}\r\n"
+                    + (f"X-Echo-Track: {track}\r\n" if track else "")
+                    + "\r\n"
                 )
                 writer.write(head.encode())
+                if words[0] == b"HEAD":
+                    first = b""  # a HEAD answer has no body
             if first:
                 writer.write(body.encode() + b"\n")
                 state.log.append(f"{client} -> :{port} {first[:60]!r}")
@@ -122,19 +131,41 @@ class _UdpEcho(asyncio.DatagramProtocol):
             self.transport.sendto(self.reply(str(addr[0])), addr)
 
 
-def _body(state: PodState, region: str, port: int, client: str) -> str:
-    return json.dumps(
-        {
-            "pod": state.name,
-            "namespace": state.namespace,
-            "node": state.node.name,
-            "region": region,
-            "cluster": state.cluster,
-            "ip": state.ip,
-            "port": port,
-            "client": client,
-        }
-    )
+def _body(
+    state: PodState, region: str, port: int, client: str, request: dict[str, str] | None = None
+) -> str:
+    answer: dict[str, object] = {
+        "pod": state.name,
+        "namespace": state.namespace,
+        "node": state.node.name,
+        "region": region,
+        "cluster": state.cluster,
+        "ip": state.ip,
+        "port": port,
+        "client": client,
+    }
+    track = track_of(state.labels)
+    if track:
+        answer["track"] = track
+    if request:
+        answer.update(request)
+    return json.dumps(answer)
+
+
+def track_of(labels: dict[str, str]) -> str:
+    """The pod's release track (`track: stable|canary`, the Kubernetes docs' canary label)."""
+    return str(labels.get("track", ""))
+
+
+def _request(words: list[bytes], headers: dict[str, str]) -> dict[str, str]:
+    """What an HTTP echo reports of the request: its Host and path, and who forwarded it."""
+    seen = {"method": words[0].decode(errors="replace"),
+            "path": words[1].decode(errors="replace") if len(words) > 1 else "",
+            "host": headers.get("host", "")}  # fmt: skip
+    for name in ("x-forwarded-for", "x-real-ip", "x-forwarded-proto"):
+        if name in headers:
+            seen[name.replace("-", "_")] = headers[name]
+    return seen
 
 
 def tcp_ports(spec: Obj) -> list[int]:
@@ -152,8 +183,12 @@ def ports_of(spec: Obj, protocol: str) -> list[int]:
     return sorted(set(ports))
 
 
-async def _drain_headers(reader: asyncio.StreamReader) -> None:
+async def _read_headers(reader: asyncio.StreamReader) -> dict[str, str]:
+    """The request's headers (lower-case names), up to the blank line."""
+    headers: dict[str, str] = {}
     while True:
         line = await asyncio.wait_for(reader.readline(), ECHO_READ_TIMEOUT)
         if line in (b"\r\n", b"\n", b""):
-            return
+            return headers
+        name, _, value = line.decode(errors="replace").partition(":")
+        headers.setdefault(name.strip().lower(), value.strip())

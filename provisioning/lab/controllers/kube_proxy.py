@@ -34,8 +34,10 @@ class KubeProxy(Controller):
                 cluster = self._dirty.pop()
                 store = self.lab.store(cluster)
                 services, endpoints = store.list("Service"), store.list("Endpoints")
-                for node in self.lab.region(cluster).nodes:
-                    rules = proxy_rules(services, endpoints, (node.name, node.ip))
+                region = self.lab.region(cluster)
+                for node in region.nodes:
+                    where = (node.name, node.ip)
+                    rules = proxy_rules(services, endpoints, where, region.vpc_cidr)
                     await asyncio.to_thread(network.iptables_restore, node.netns, rules)
 
 
@@ -43,6 +45,7 @@ def proxy_rules(
     services: list[dict[str, Any]],
     endpoints: list[dict[str, Any]],
     node: tuple[str, str] | None = None,
+    pods: str = "",
 ) -> str:
     """kube-proxy's iptables mode in miniature for `node` (name, ip): ClusterIP:port -> a
     random ready endpoint, plus the node's NodePorts and the LoadBalancer addresses.
@@ -65,11 +68,11 @@ def proxy_rules(
             backends = _backends(eps, port)
             if not backends:
                 reject_rules.append(f"-A LAB-SERVICES {match} -j REJECT")
-                external_rules(external, svc, port, None, [], node)
+                external_rules(external, svc, port, None, [], node, pods)
                 continue
             svc_chain = f"LAB-SVC-{len(chains)}"
             chains.append(svc_chain)
-            external_rules(external, svc, port, svc_chain, backends, node)
+            external_rules(external, svc, port, svc_chain, backends, node, pods)
             nat_rules.append(f"-A LAB-SERVICES {match} -j {svc_chain}")
             for i, backend in enumerate(backends):
                 ip, target = backend.ip, backend.port

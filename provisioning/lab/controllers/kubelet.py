@@ -99,6 +99,7 @@ class Kubelet(Controller):
             dev=f"p{self._dev_counter}",
             ip=self._allocate_ip(node),
             spec=spec,
+            labels={str(k): str(v) for k, v in (meta.get("labels") or {}).items()},
         )
         key = (cluster, state.namespace, state.name)
         self.lab.pods[key] = state

@@ -50,10 +50,14 @@ def external_rules(
     svc_chain: str | None,
     backends: list[Backend],
     node: tuple[str, str] | None,
+    pods: str = "",
 ) -> None:
     """The NodePort and LoadBalancer rules of one Service port on `node` (name, ip).
 
-    `svc_chain` spreads over every ready endpoint (None when there is none)."""
+    `svc_chain` spreads over every ready endpoint (None when there is none). `pods` is the
+    cluster's pod range: with `Local`, pods reaching the Service's external addresses are sent
+    to every endpoint, as kube-proxy's "pod traffic for external destinations" rule does
+    (pkg/proxy/iptables/proxier.go, via its local-traffic detector)."""
     spec = svc["spec"]
     proto = port.get("protocol", "TCP").lower()
     matches = [f"-d {ip}/32 -p {proto} --dport {port['port']}" for ip in lb_addresses(svc)]
@@ -64,6 +68,8 @@ def external_rules(
     local = spec.get("externalTrafficPolicy") == "Local"
     target = _local_chain(out, svc_chain, backends, node, proto) if local else svc_chain
     for match in matches:
+        if target is None and local and pods and svc_chain is not None:
+            out.nat.append(f"-A LAB-SERVICES -s {pods} {match} -j {svc_chain}")
         if target is None:
             # kube-proxy: no endpoints -> reject; Local without one here -> drop
             verdict = "DROP" if local and backends else "REJECT"
@@ -71,6 +77,8 @@ def external_rules(
             continue
         if not local:
             out.nat.append(f"-A LAB-SERVICES {match} -j MARK --set-xmark {MASQ_MARK}")
+        elif pods and svc_chain is not None:
+            out.nat.append(f"-A LAB-SERVICES -s {pods} {match} -j {svc_chain}")
         out.nat.append(f"-A LAB-SERVICES {match} -j {target}")
     _source_ranges(out, svc, proto, int(port["port"]))
 

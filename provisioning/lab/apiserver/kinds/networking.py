@@ -6,10 +6,14 @@ from typing import TYPE_CHECKING
 
 from provisioning.lab.apiserver.errors import bad_value, invalid
 from provisioning.lab.apiserver.kinds.base import KindRules
-from provisioning.lab.apiserver.model import Obj
+from provisioning.lab.apiserver.model import BY_KIND, Obj
 
 if TYPE_CHECKING:
     from provisioning.lab.apiserver.store import Store
+
+
+DEFAULT_CLASS = "ingressclass.kubernetes.io/is-default-class"
+LEGACY_CLASS = "kubernetes.io/ingress.class"
 
 
 class IngressRules(KindRules):
@@ -18,6 +22,27 @@ class IngressRules(KindRules):
             raise invalid(obj, bad_value("spec", obj["spec"], "must be an object"))
         if old is None:
             obj["status"] = {"loadBalancer": {}}
+            default_ingress_class(store, obj)
+
+
+def default_ingress_class(store: Store, ingress: Obj) -> None:
+    """The DefaultIngressClass admission plugin (kubernetes
+    plugin/pkg/admission/network/defaultingressclass/admission.go `Admit`): on create, an
+    Ingress naming no class (neither `spec.ingressClassName` nor the legacy annotation) gets
+    the IngressClass annotated `ingressclass.kubernetes.io/is-default-class: "true"` (exactly),
+    the newest one when several are, ties by name (`getDefaultClass`)."""
+    annotations = ingress.get("metadata", {}).get("annotations") or {}
+    if ingress["spec"].get("ingressClassName") or LEGACY_CLASS in annotations:
+        return
+    defaults = [
+        c for c in store.select(BY_KIND["IngressClass"], None)
+        if (c["metadata"].get("annotations") or {}).get(DEFAULT_CLASS) == "true"
+    ]  # fmt: skip
+    if defaults:
+        # newest first, ties by name (RFC 3339 stamps of one format sort as text)
+        defaults.sort(key=lambda c: c["metadata"]["name"])
+        defaults.sort(key=lambda c: c["metadata"].get("creationTimestamp", ""), reverse=True)
+        ingress["spec"]["ingressClassName"] = defaults[0]["metadata"]["name"]
 
 
 class NetworkPolicyRules(KindRules):
