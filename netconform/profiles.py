@@ -59,6 +59,25 @@ def one_pair_per_region_pair(scenario: Scenario) -> Scenario:
     return replace(scenario, vantages=vantages, include=include)
 
 
+def one_destination_per_host(scenario: Scenario) -> Scenario:
+    """One request set per Ingress: for every source, only the first destination (in the
+    scenario's order) of each cluster, kind and host; the other paths of a host are left
+    out."""
+    keep: set[Endpoint] = set()
+    seen: set[tuple[str, str, str]] = set()
+    for dst in scenario.destinations:
+        key = (dst.cluster, dst.kind, dst.host or dst.name)
+        if key not in seen:
+            seen.add(key)
+            keep.add(dst)
+    include = scenario.include
+
+    def first_per_host(src: Endpoint, dst: Endpoint) -> bool:
+        return dst in keep and include(src, dst)
+
+    return replace(scenario, include=first_per_host)
+
+
 def first_source_per_cluster(scenario: Scenario) -> Scenario:
     """Only the first source (by name) of every cluster, with all its destinations."""
     firsts: dict[str, Endpoint] = {}

@@ -49,6 +49,7 @@ from netconform.outcomes import (
     ingress,
 )
 from netconform.probes import Probe
+from netconform.profiles import one_destination_per_host
 from netconform.result import region_pair
 from netconform.scenario import Scenario
 from netconform.topology import Topology
@@ -285,6 +286,7 @@ ROUTING = Check(
     slice_by=slice_key,
     cause=no_cause,
     converges=True,
+    smoke=one_destination_per_host,  # one request set per Ingress host
 )
 
 
