@@ -416,7 +416,27 @@ def split_cause(cases: Sequence[Case], controllers: dict[str, Controller], stale
     return "; ".join(hints)
 
 
-SPLIT = Check("canary", __doc__ or "", the_split, slice_by=aspect_of, cause=no_cause, refine=sample)
+def overrides_only(scenario: Scenario) -> Scenario:
+    """The smoke profile: the overrides (a handful of requests each: the canary is routed at
+    all, header and cookie win), not the weight's sequential test, whose error bounds need
+    its requests (it runs in the full profile)."""
+    probes_of = scenario.probes_of or (lambda _d: scenario.probes)
+
+    def only_overrides(dst: Endpoint) -> list[Probe]:
+        return [p for p in probes_of(dst) if p.param("headers")]
+
+    return replace(scenario, probes=[], probes_of=only_overrides)
+
+
+SPLIT = Check(
+    "canary",
+    __doc__ or "",
+    the_split,
+    slice_by=aspect_of,
+    cause=no_cause,
+    refine=sample,
+    smoke=overrides_only,
+)
 
 
 def test_canary(aspect: Route, verify: Verify) -> None:
