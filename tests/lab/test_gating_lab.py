@@ -72,7 +72,7 @@ def test_the_same_healthy_run_passes_against_its_baseline(
     assert not any(ln.startswith("REGRESSION") for ln in section(run))
 
 
-def test_smoke_keeps_every_slice_but_the_stars_middle_steps(
+def test_smoke_keeps_every_region_pair_and_skips_only_what_it_leaves_out(
     lab: LabPaths, healthy: Path, tmp_path: Path
 ) -> None:
     path = tmp_path / "smoke.json"
@@ -81,15 +81,19 @@ def test_smoke_keeps_every_slice_but_the_stars_middle_steps(
     smoke, full = outcome.read(path), outcome.read(healthy)
     assert smoke["profile"] == "smoke" and "profile smoke" in run.output
     skipped = {k for k, v in run.outcomes.items() if v == "skipped"}
+    left_out = {k for k in skipped if "not in the smoke profile" in run.messages[k]}
+    skipped_in_full = {
+        t["id"].partition("[")[2].rstrip("]") for t in full["tests"] if t["outcome"] == "skipped"
+    }
+    assert skipped - left_out <= skipped_in_full  # nothing else is lost
     middle = {f"{r}/step-{n}" for r in ("central", "east", "west") for n in (2, 3, 4)}
-    assert {k.rsplit("-", k.count("-") - 1)[0] for k in skipped} == middle, skipped
-    assert all("not in the smoke profile" in run.messages[k] for k in skipped)
+    stars = {k.rsplit("-", k.count("-") - 1)[0] for k in left_out if "/step-" in k}
+    assert stars == middle, left_out
+    assert {f"{r}/canary.example:weight" for r in ("central", "east", "west")} <= left_out
     count = {d["profile"]: sum(len(c["cases"]) for c in d["checks"]) for d in (smoke, full)}
     assert count["smoke"] < count["full"] / 3, count
-    pairs = {
-        c["slice"] for c in next(c for c in smoke["checks"] if c["id"] == "pod-to-pod")["cases"]
-    }
-    assert len(pairs) == 9  # every region pair, one pod pair each
+    pod_to_pod = next(c for c in smoke["checks"] if c["id"] == "pod-to-pod")
+    assert len({c["slice"] for c in pod_to_pod["cases"]}) == 9  # every region pair, one pair
 
 
 @pytest.fixture(scope="module")
@@ -100,14 +104,26 @@ def faulted(lab: LabPaths, healthy: Path, tmp_path_factory: pytest.TempPathFacto
     control.call(
         lab, "POST", "/fault", {"name": "firewall-close", "args": ["east", "west", "9092"]}
     )
-    env = {**os.environ, "AWS_ACCESS_KEY_ID": "AKIAFAKEFAKEFAKE0001",
-           "AWS_SECRET_ACCESS_KEY": FAKE_CLOUD_KEY}  # fmt: skip
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "AKIAFAKEFAKEFAKE0001",
+        "AWS_SECRET_ACCESS_KEY": FAKE_CLOUD_KEY,
+    }
     try:
         run = suite_run(
-            lab, tmp_path_factory.mktemp("faulted"), "--baseline", str(healthy),
-            "--outcome", str(out / "outcome.json"), "--alluredir", str(out / "allure-results"),
-            "--clean-alluredir", "--allure-html", str(out / "html"), env=env,
-        )  # fmt: skip
+            lab,
+            tmp_path_factory.mktemp("faulted"),
+            "--baseline",
+            str(healthy),
+            "--outcome",
+            str(out / "outcome.json"),
+            "--alluredir",
+            str(out / "allure-results"),
+            "--clean-alluredir",
+            "--allure-html",
+            str(out / "html"),
+            env=env,
+        )
     finally:
         control.call(lab, "POST", "/heal", {})
     return run
@@ -133,8 +149,9 @@ def test_loss_is_flagged_as_drift_on_that_pair_only(
     healed: LabPaths, healthy: Path, tmp_path: Path
 ) -> None:
     control.call(healed, "POST", "/fault", {"name": "loss", "args": ["east", "west", "20"]})
-    run = suite_run(healed, tmp_path, "--baseline", str(healthy), "--outcome",
-                    str(tmp_path / "o.json"))  # fmt: skip
+    run = suite_run(
+        healed, tmp_path, "--baseline", str(healthy), "--outcome", str(tmp_path / "o.json")
+    )
     drift = [ln.removeprefix("DRIFT ") for ln in section(run) if ln.startswith("DRIFT ")]
     loss = {ln.split(" ")[0] for ln in drift if " loss rate: " in ln}
     assert loss == PAIR, "\n".join(section(run))
@@ -167,8 +184,18 @@ def test_a_nine_region_baseline_is_refused_in_one_line(
 def test_an_interrupted_run_still_writes_its_outcome_file(lab: LabPaths, tmp_path: Path) -> None:
     """SIGINT (Ctrl-C) while the suite runs: the file is there, valid, `interrupted`."""
     path = tmp_path / "o.json"
-    argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "suites", "--topology",
-            str(lab.topology), "--outcome", str(path)]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-p",
+        "no:cacheprovider",
+        "suites",
+        "--topology",
+        str(lab.topology),
+        "--outcome",
+        str(path),
+    ]
     proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     assert proc.stdout is not None
     seen = b""
@@ -192,8 +219,9 @@ def _visible_image(browser: Browser, name: str) -> bool:
     new = f"[...document.images].filter(i => !{json.dumps(before)}.includes(i.src))"
     drawn = browser.wait_for(
         f"{new}.some(i => i.naturalWidth > 300 && i.getBoundingClientRect().height > 200)",
-        15, "attachment_image",
-    )  # fmt: skip
+        15,
+        "attachment_image",
+    )
     browser.evaluate(f"{new}[0].scrollIntoView({{block: 'center'}})")
     return bool(drawn)
 
@@ -208,8 +236,11 @@ def test_the_report_in_chromium_offline_shows_the_heatmap_and_the_failed_pair(
         pytest.fail(f"{err}")
     with browser:
         browser.open(index.as_uri())
-        browser.wait_for("document.body && document.body.innerText.includes('Global Attachments')",
-                         60, "report_loaded")  # fmt: skip
+        browser.wait_for(
+            "document.body && document.body.innerText.includes('Global Attachments')",
+            60,
+            "report_loaded",
+        )
         browser.screenshot(SCREENSHOTS / "overview.png")
         assert browser.click_text("Global Attachments")
         browser.wait_for("document.body.innerText.includes('firewall: passed/run')", 15, "tab")
@@ -218,23 +249,29 @@ def test_the_report_in_chromium_offline_shows_the_heatmap_and_the_failed_pair(
         assert _visible_image(browser, "topology: worst outcome between regions")
         browser.screenshot(SCREENSHOTS / "topology.png")
         browser.open(index.as_uri())
-        browser.wait_for("document.body && document.body.innerText.includes('Failed')", 60,
-                         "report_reloaded")  # fmt: skip
+        browser.wait_for(
+            "document.body && document.body.innerText.includes('Failed')", 60, "report_reloaded"
+        )
         assert browser.click_text("Failed")
-        browser.wait_for("document.body.innerText.includes('test_firewall[east->west:9092]')",
-                         15, "failed_pair_listed")  # fmt: skip
+        browser.wait_for(
+            "document.body.innerText.includes('test_firewall[east->west:9092]')",
+            15,
+            "failed_pair_listed",
+        )
         browser.screenshot(SCREENSHOTS / "failed-tests.png")
         assert browser.click_text("test_firewall[east->west:9092]")
         text = browser.wait_for(
-            "document.body.innerText.includes('likely cause') && document.body.innerText", 15,
+            "document.body.innerText.includes('likely cause') && document.body.innerText",
+            15,
             "failed_test_page",
-        )  # fmt: skip
+        )
         browser.screenshot(SCREENSHOTS / "failed-pair.png")
         assert "Regression (passed in the baseline)" in text
         first = text.index("likely cause")
         assert first < text.index("expected ALLOW observed TIMEOUT")  # the cause first
-        outside = [u for u in browser.requests if not u.startswith(("file:", "data:", "blob:",
-                                                                    "about:"))]  # fmt: skip
+        outside = [
+            u for u in browser.requests if not u.startswith(("file:", "data:", "blob:", "about:"))
+        ]
         assert outside == [], outside
         assert browser.requests and browser.requests[0] == index.as_uri()
 
