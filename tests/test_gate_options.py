@@ -35,7 +35,7 @@ def test_the_outcome_file_is_written_and_the_report_path_is_the_last_line(tmp_pa
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     document = outcome.read(path)
     assert document["profile"] == "smoke" and document["status"] == "passed"
-    assert len(document["tests"]) == 42 and all(t["suite"] == "cloud" for t in document["tests"])
+    assert document["tests"] and all(t["suite"] == "cloud" for t in document["tests"])
     assert proc.stdout.rstrip().splitlines()[-1] == f"netconform: outcome file: {path}"
 
 
