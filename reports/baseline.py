@@ -10,7 +10,7 @@
     baseline's quantile plus the threshold; the move is flagged when the share of this run's
     samples above the cutoff is credibly (Wilson 99% lower bound) above what that quantile
     leaves above it (50%, 1%). One slow sample never flags a p99; several do;
-  - loss: the 99% interval of the change of rate (Newcombe, from both runs' Wilson
+  - loss: the 95% interval of the change of rate (Newcombe, from both runs' Wilson
     intervals) must exclude zero and the change must exceed the threshold;
   - a share (canary) beyond the threshold with non-overlapping intervals, an MTU smaller by
     more than the threshold.
@@ -226,6 +226,10 @@ LATENCIES = {
     "dns": ("dns_ms", "DNS query time", "dns_ms"),
 }
 QUANTILES = ((0.5, "p50"), (0.99, "p99"))
+LOSS_Z = 1.96
+"""The loss change's interval is 95%: a 3-region pair's 48 pings then flag 20% loss in each
+direction about 19 times in 20 (6 or more lost against none); a healthy pair losing that many
+by chance at 1% loss happens about once in a million runs."""
 
 
 def quantile(values: Sequence[float], q: float) -> float:
@@ -333,13 +337,13 @@ def _loss(
         if not sent_b or not sent_a:
             continue
         rate_b, rate_a = lost_b / sent_b, lost_a / sent_a
-        high_b = wilson(lost_b, sent_b)[1]
-        low_a = wilson(lost_a, sent_a)[0]
-        # Newcombe's hybrid score interval of rate_a - rate_b (99%)
+        high_b = wilson(lost_b, sent_b, LOSS_Z)[1]
+        low_a = wilson(lost_a, sent_a, LOSS_Z)[0]
+        # Newcombe's hybrid score interval of rate_a - rate_b (95%)
         lower = rate_a - rate_b - math.hypot(rate_a - low_a, high_b - rate_b)
         if lower > 0 and rate_a - rate_b > limits.loss:
             evidence = (
-                f"{lost_a}/{sent_a} pings lost vs {lost_b}/{sent_b}, 99% bound of the change "
+                f"{lost_a}/{sent_a} pings lost vs {lost_b}/{sent_b}, 95% bound of the change "
                 f"+{100 * lower:.1f} points or more"
             )
             flags.append(DriftFlag(pair, "loss", "rate", rate_b, rate_a, "%", evidence,

@@ -79,12 +79,14 @@ class Http(ProbeKind):
 
     def numbers(self, raw: CommandResult, outcome: Outcome) -> dict[str, float]:
         """`connect_ms` (the TCP handshake) and `total_ms` from curl's own timings, for a
-        response that came back."""
-        if not isinstance(outcome, HttpStatus):
-            return {}
+        response that came back (whatever outcome a check reads from it: a status, the client
+        address an echo saw)."""
         try:
             info = json.loads(raw.stdout.rpartition("\n")[2])
         except ValueError:
+            return {}
+        answered = isinstance(info, dict) and int(info.get("exitcode") or 0) == 0
+        if not answered or outcome.verdict != Verdict.ALLOW:
             return {}
         found = {}
         for key, name in (("time_connect", "connect_ms"), ("time_total", "total_ms")):
