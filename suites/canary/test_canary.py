@@ -7,9 +7,10 @@ every cluster with an ingress controller. From the runner, on fresh connections:
   a skew of d, d = 5 points or half of w up to 10%), in rounds of 50 counted answers until the
   evidence suffices, capped; non-2xx answers are errors, never counted;
 - the overrides (`test_canary[east/canary.example:overrides]`): `X-Canary: always` (and the
-  cookie `netconform-canary=always`) send every request to the canary, `never` none; on
-  `/value`, `FOO: bar` (canary-by-header-value) sends every request to the canary, any other
-  value or none falls through to the weight (0 there).
+  cookie `netconform-canary=always`) send every request to the canary, `never` none (checked
+  on `/never`, a canary of weight 100, where an ignored `never` shows at once), the header
+  before the cookie; on `/value`, `FOO: bar` (canary-by-header-value) sends every request to
+  the canary, any other value falls through to the weight (0 there).
 
 Before sampling, the canary must answer `always` three times in a row (the controller has
 taken the Ingresses up), within the `ingress` timeout.
@@ -18,7 +19,6 @@ taken the Ingresses up), within the `ingress` timeout.
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -50,15 +50,24 @@ PARTS = 5
 independent, so splitting a round changes nothing but the wall time)."""
 ERROR_BUDGET = 0.02
 """Errors (non-2xx, no answer) tolerated in the weight's sample before it fails as such."""
-#: (path, header sent, the track every answer must come from)
+#: (path, header sent, the track every answer must come from): `always` where the weight
+#: sends few requests to the canary, `never` where it sends all of them (`/never`, weight 100)
 OVERRIDES = (
     ("/", "X-Canary:always", "canary"),
-    ("/", "X-Canary:never", "stable"),
     ("/", "Cookie:netconform-canary=always", "canary"),
-    ("/", "Cookie:netconform-canary=never", "stable"),
+    ("/never", "X-Canary:never", "stable"),
+    ("/never", "Cookie:netconform-canary=never", "stable"),
+    ("/never", "X-Canary:never,Cookie:netconform-canary=always", "stable"),  # header first
     ("/value", "FOO:bar", "canary"),
     ("/value", "FOO:baz", "stable"),
 )
+OVERRIDE_REQUESTS = 10
+"""Per override: an override ignored shows at once (weight 5 sends 95% stable, 100 none)."""
+PATHS = {
+    "/": CANARY_INGRESS,
+    "/never": f"{CANARY_INGRESS}-never",
+    "/value": f"{CANARY_INGRESS}-value",
+}
 
 
 @dataclass(frozen=True)
@@ -145,13 +154,6 @@ def with_weight(manifest: dict[str, object], weight: int) -> dict[str, object]:
     return manifest
 
 
-def never_requests(weight: float) -> int:
-    """Requests that show a `never` ignored (some canary answer) with probability 0.999."""
-    if not 0 < weight < 1:
-        return 10
-    return max(10, math.ceil(math.log(canary.ALPHA) / math.log(1 - weight)))
-
-
 def deploy(
     env: Environment, controllers: dict[str, Controller]
 ) -> dict[str, dict[str, tuple[str, ...]]]:
@@ -198,20 +200,14 @@ def the_split(env: Environment) -> Scenario:
                 for a in ASPECTS
             ]
             continue
-        for path in ("/", "/value"):
+        for path in PATHS:
             destinations.append(ingress_route(cluster, host, path, ctl.address))
         expected[cluster] = pods[cluster]
     low, high = max(plan.weight - plan.tolerance, 0), min(plan.weight + plan.tolerance, 1)
     first = part_probes(plan.batch)
     overrides = [
         Probe(
-            "tally",
-            80,
-            (
-                ("requests", str(override_requests(track, plan))),
-                ("headers", header),
-                ("path", path),
-            ),
+            "tally", 80, (("requests", str(OVERRIDE_REQUESTS)), ("headers", header), ("path", path))
         )
         for path, header, track in OVERRIDES
     ]
@@ -257,10 +253,6 @@ def part_probes(requests: int) -> list[Probe]:
         for i, n in enumerate(sizes)
         if n
     ]
-
-
-def override_requests(track: str, plan: canary.CanaryPlan) -> int:
-    return 10 if track == "canary" else never_requests(plan.weight)
 
 
 def gate(
