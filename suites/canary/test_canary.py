@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.checks import Verify
-from fixtures.plugin import collection_topology
+from fixtures.plugin import parametrize_by
 from netconform import canary
 from netconform.check import Check, Environment, load_manifests, no_cause
 from netconform.errors import WaitTimeoutError
@@ -123,10 +123,7 @@ def keys(topology: Topology) -> list[Route]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    topology = collection_topology(metafunc.config)
-    if topology is not None and "aspect" in metafunc.fixturenames:
-        found = keys(topology)
-        metafunc.parametrize("aspect", found, ids=[str(k) for k in found])
+    parametrize_by(metafunc, "aspect", keys)
 
 
 def aspect_of(case: Case) -> str:
