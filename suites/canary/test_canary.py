@@ -19,8 +19,7 @@ taken the Ingresses up), within the `ingress` timeout.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -36,8 +35,14 @@ from netconform.outcomes import ingress as ingress_route
 from netconform.probes import Probe, Task
 from netconform.probes.batch import run_batch
 from netconform.probes.tally import Tally
-from netconform.result import Result
-from netconform.scenario import Oracle, Scenario, probe_again
+from netconform.scenario import Scenario
+from netconform.split import (
+    CanaryWeight,
+    SplitVerdict,
+    Track,
+    part_probes,
+    sample,
+)
 from netconform.topology import Topology
 from netconform.vantage import RunnerVantage, Vantage
 from netconform.waits import wait_until
@@ -45,11 +50,6 @@ from netconform.waits import wait_until
 MANIFESTS = load_manifests(Path(__file__).with_name("canary.yaml"))
 CANARY_INGRESS = "netconform-canary"
 ASPECTS = ("weight", "overrides")
-PARTS = 5
-"""A round's requests go out as this many curl processes at once (each request's draw is
-independent, so splitting a round changes nothing but the wall time)."""
-ERROR_BUDGET = 0.02
-"""Errors (non-2xx, no answer) tolerated in the weight's sample before it fails as such."""
 #: (path, header sent, the track every answer must come from): `always` where the weight
 #: sends few requests to the canary, `never` where it sends all of them (`/never`, weight 100)
 OVERRIDES = (
@@ -68,53 +68,6 @@ PATHS = {
     "/never": f"{CANARY_INGRESS}-never",
     "/value": f"{CANARY_INGRESS}-value",
 }
-
-
-@dataclass(frozen=True)
-class Track(Outcome):
-    """Expected: every answer from one track's pods, and no errors."""
-
-    track: str = ""
-    pods: tuple[str, ...] = ()
-
-    def satisfied_by(self, observed: Outcome) -> bool:
-        if not isinstance(observed, Tally) or observed.failed or not observed.answered:
-            return False
-        return observed.count(self.pods) == observed.answered
-
-    def __str__(self) -> str:
-        return f"every answer from {self.track}"
-
-
-@dataclass(frozen=True)
-class CanaryWeight(Share):
-    """Expected: the sequential test passes for weight `fraction` and `tolerance`; the
-    canary's pods say which answers are the canary's."""
-
-    tolerance: float = 0.0
-    canary_pods: tuple[str, ...] = ()
-
-    def satisfied_by(self, observed: Outcome) -> bool:
-        return isinstance(observed, SplitVerdict) and observed.decision == canary.Decision.PASS
-
-    def plan(self) -> canary.CanaryPlan:
-        return canary.CanaryPlan.build(self.fraction, self.tolerance)
-
-    def __str__(self) -> str:
-        w, d = canary.percent(self.fraction), canary.percent(self.tolerance)
-        return f"canary share {w}% +-{d}"
-
-
-@dataclass(frozen=True)
-class SplitVerdict(Share):
-    """Observed: the sequential test's decision, with the share and its 95% interval."""
-
-    decision: str = ""
-    requests: int = 0
-    text: str = ""
-
-    def __str__(self) -> str:
-        return self.text
 
 
 def keys(topology: Topology) -> list[Route]:
@@ -242,16 +195,6 @@ def the_split(env: Environment) -> Scenario:
     )
 
 
-def part_probes(requests: int) -> list[Probe]:
-    """One round of `requests` as PARTS tally probes (told apart by their `part`)."""
-    sizes = [requests // PARTS + (i < requests % PARTS) for i in range(PARTS)]
-    return [
-        Probe("tally", 80, (("requests", str(n)), ("part", str(i))))
-        for i, n in enumerate(sizes)
-        if n
-    ]
-
-
 def gate(
     runner: Vantage,
     controllers: dict[str, Controller],
@@ -286,96 +229,6 @@ def stale(env: Environment) -> set[str]:
         for c, client in env.clusters.items()
         if unpublished(client, env.topology.cluster(c).namespace, CANARY_INGRESS)
     }
-
-
-def sample(scenario: Scenario, oracle: Oracle, result: Result) -> Result:
-    """The weight's rounds: each weight case's sequential test, one batch a round; the parts
-    of each round summed, one case per destination in the end."""
-    weight_cases = [c for c in result.cases if isinstance(c.expected, CanaryWeight)]
-    if not weight_cases:
-        return result
-    weights = {
-        c.destination: c.expected for c in weight_cases if isinstance(c.expected, CanaryWeight)
-    }
-    states = {dst: w.plan().state() for dst, w in weights.items()}
-    errors: dict[Endpoint, int] = dict.fromkeys(states, 0)
-    tallies = {
-        dst: summed(c.observed for c in weight_cases if c.destination == dst) for dst in states
-    }
-    for round_number in range(max(len(s.plan.rounds()) for s in states.values()) + 1):
-        for dst, tally in tallies.items():
-            record(states[dst], errors, dst, tally, weights[dst].canary_pods)
-        open_ = [d for d, s in states.items() if s.decision == canary.Decision.CONTINUE]
-        if not open_:
-            break
-        tasks = [
-            Task(f"r{round_number}-{i}-{j}", probe, d)
-            for i, d in enumerate(open_)
-            for j, probe in enumerate(part_probes(states[d].next_round()))
-        ]
-        seen = probe_again(scenario, oracle, {RUNNER: tasks})
-        tallies = {
-            d: summed(seen[RUNNER, t.id].observed for t in tasks if t.destination == d)
-            for d in open_
-        }
-    judged = {dst: verdict_of(states[dst], errors[dst]) for dst in states}
-    kept, done = [], set()
-    for case in result.cases:
-        if not isinstance(case.expected, CanaryWeight):
-            kept.append(case)
-        elif case.destination not in done:
-            done.add(case.destination)
-            verdict = judged[case.destination]
-            ingress_name = case.detail.split(",")[0]
-            kept.append(
-                replace(case, observed=verdict, detail=f"{ingress_name}, {rounds_detail(verdict)}")
-            )
-    return replace(result, cases=tuple(kept))
-
-
-def summed(observed: Iterable[Outcome]) -> Outcome:
-    """The parts of one round as one Tally (the first failure when a part got no Tally)."""
-    total = Tally(Verdict.ALLOW)
-    for part in observed:
-        if not isinstance(part, Tally):
-            return part
-        total = total + part
-    return total
-
-
-def record(
-    state: canary.CanaryState,
-    errors: dict[Endpoint, int],
-    dst: Endpoint,
-    observed: Outcome,
-    canary_pods: tuple[str, ...],
-) -> None:
-    """One round's answers into the test (errors counted apart, never as either track)."""
-    if state.decision != canary.Decision.CONTINUE:
-        return
-    if not isinstance(observed, Tally):  # no answer at all this round: nothing to weigh
-        errors[dst] += state.next_round()
-        state.decision = canary.Decision.FAIL
-        return
-    errors[dst] += observed.failed
-    canaries = observed.count(canary_pods)
-    state.update(canaries, observed.answered - canaries)
-    if errors[dst] > ERROR_BUDGET * max(state.requests + errors[dst], state.plan.batch):
-        state.decision = canary.Decision.FAIL
-
-
-def rounds_detail(verdict: SplitVerdict) -> str:
-    return f"{verdict.requests} counted answers in rounds of {canary.DEFAULT_BATCH}"
-
-
-def verdict_of(state: canary.CanaryState, errors: int) -> SplitVerdict:
-    low, high = canary.clopper_pearson(state.canary, state.requests) if state.requests else (0, 1)
-    text = state.message() if state.requests else "FAIL: no counted answer at all"
-    if errors:
-        text += f"; {errors} request(s) failed (non-2xx or no answer: never counted)"
-    return SplitVerdict(
-        Verdict.ALLOW, state.share(), low, high, str(state.decision), state.requests, text
-    )
 
 
 def split_cause(cases: Sequence[Case], controllers: dict[str, Controller], stale: set[str]) -> str:
