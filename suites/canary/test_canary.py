@@ -7,9 +7,10 @@ every cluster with an ingress controller. From the runner, on fresh connections:
   a skew of d, d = 5 points or half of w up to 10%), in rounds of 50 counted answers until the
   evidence suffices, capped; non-2xx answers are errors, never counted;
 - the overrides (`test_canary[east/canary.example:overrides]`): `X-Canary: always` (and the
-  cookie `netconform-canary=always`) send every request to the canary, `never` none; on
-  `/value`, `FOO: bar` (canary-by-header-value) sends every request to the canary, any other
-  value or none falls through to the weight (0 there).
+  cookie `netconform-canary=always`) send every request to the canary, `never` none (checked
+  on `/never`, a canary of weight 100, where an ignored `never` shows at once), the header
+  before the cookie; on `/value`, `FOO: bar` (canary-by-header-value) sends every request to
+  the canary, any other value falls through to the weight (0 there).
 
 Before sampling, the canary must answer `always` three times in a row (the controller has
 taken the Ingresses up), within the `ingress` timeout.
@@ -18,15 +19,14 @@ taken the Ingresses up), within the `ingress` timeout.
 from __future__ import annotations
 
 import contextlib
-import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from fixtures.checks import Verify
-from fixtures.plugin import collection_topology
+from fixtures.plugin import parametrize_by
 from netconform import canary
 from netconform.check import Check, Environment, load_manifests, no_cause
 from netconform.errors import WaitTimeoutError
@@ -36,8 +36,14 @@ from netconform.outcomes import ingress as ingress_route
 from netconform.probes import Probe, Task
 from netconform.probes.batch import run_batch
 from netconform.probes.tally import Tally
-from netconform.result import Result
-from netconform.scenario import Oracle, Scenario, probe_again
+from netconform.scenario import Scenario
+from netconform.split import (
+    CanaryWeight,
+    SplitVerdict,
+    Track,
+    part_probes,
+    sample,
+)
 from netconform.topology import Topology
 from netconform.vantage import RunnerVantage, Vantage
 from netconform.waits import wait_until
@@ -45,67 +51,24 @@ from netconform.waits import wait_until
 MANIFESTS = load_manifests(Path(__file__).with_name("canary.yaml"))
 CANARY_INGRESS = "netconform-canary"
 ASPECTS = ("weight", "overrides")
-PARTS = 5
-"""A round's requests go out as this many curl processes at once (each request's draw is
-independent, so splitting a round changes nothing but the wall time)."""
-ERROR_BUDGET = 0.02
-"""Errors (non-2xx, no answer) tolerated in the weight's sample before it fails as such."""
-#: (path, header sent, the track every answer must come from)
+#: (path, header sent, the track every answer must come from): `always` where the weight
+#: sends few requests to the canary, `never` where it sends all of them (`/never`, weight 100)
 OVERRIDES = (
     ("/", "X-Canary:always", "canary"),
-    ("/", "X-Canary:never", "stable"),
     ("/", "Cookie:netconform-canary=always", "canary"),
-    ("/", "Cookie:netconform-canary=never", "stable"),
+    ("/never", "X-Canary:never", "stable"),
+    ("/never", "Cookie:netconform-canary=never", "stable"),
+    ("/never", "X-Canary:never,Cookie:netconform-canary=always", "stable"),  # header first
     ("/value", "FOO:bar", "canary"),
     ("/value", "FOO:baz", "stable"),
 )
-
-
-@dataclass(frozen=True)
-class Track(Outcome):
-    """Expected: every answer from one track's pods, and no errors."""
-
-    track: str = ""
-    pods: tuple[str, ...] = ()
-
-    def satisfied_by(self, observed: Outcome) -> bool:
-        if not isinstance(observed, Tally) or observed.failed or not observed.answered:
-            return False
-        return observed.count(self.pods) == observed.answered
-
-    def __str__(self) -> str:
-        return f"every answer from {self.track}"
-
-
-@dataclass(frozen=True)
-class CanaryWeight(Share):
-    """Expected: the sequential test passes for weight `fraction` and `tolerance`; the
-    canary's pods say which answers are the canary's."""
-
-    tolerance: float = 0.0
-    canary_pods: tuple[str, ...] = ()
-
-    def satisfied_by(self, observed: Outcome) -> bool:
-        return isinstance(observed, SplitVerdict) and observed.decision == canary.Decision.PASS
-
-    def plan(self) -> canary.CanaryPlan:
-        return canary.CanaryPlan.build(self.fraction, self.tolerance)
-
-    def __str__(self) -> str:
-        w, d = canary.percent(self.fraction), canary.percent(self.tolerance)
-        return f"canary share {w}% +-{d}"
-
-
-@dataclass(frozen=True)
-class SplitVerdict(Share):
-    """Observed: the sequential test's decision, with the share and its 95% interval."""
-
-    decision: str = ""
-    requests: int = 0
-    text: str = ""
-
-    def __str__(self) -> str:
-        return self.text
+OVERRIDE_REQUESTS = 10
+"""Per override: an override ignored shows at once (weight 5 sends 95% stable, 100 none)."""
+PATHS = {
+    "/": CANARY_INGRESS,
+    "/never": f"{CANARY_INGRESS}-never",
+    "/value": f"{CANARY_INGRESS}-value",
+}
 
 
 def keys(topology: Topology) -> list[Route]:
@@ -114,10 +77,7 @@ def keys(topology: Topology) -> list[Route]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    topology = collection_topology(metafunc.config)
-    if topology is not None and "aspect" in metafunc.fixturenames:
-        found = keys(topology)
-        metafunc.parametrize("aspect", found, ids=[str(k) for k in found])
+    parametrize_by(metafunc, "aspect", keys)
 
 
 def aspect_of(case: Case) -> str:
@@ -143,13 +103,6 @@ def with_weight(manifest: dict[str, object], weight: int) -> dict[str, object]:
         notes = {**meta["annotations"], "nginx.ingress.kubernetes.io/canary-weight": str(weight)}
         return {**manifest, "metadata": {**meta, "annotations": notes}}
     return manifest
-
-
-def never_requests(weight: float) -> int:
-    """Requests that show a `never` ignored (some canary answer) with probability 0.999."""
-    if not 0 < weight < 1:
-        return 10
-    return max(10, math.ceil(math.log(canary.ALPHA) / math.log(1 - weight)))
 
 
 def deploy(
@@ -198,20 +151,14 @@ def the_split(env: Environment) -> Scenario:
                 for a in ASPECTS
             ]
             continue
-        for path in ("/", "/value"):
+        for path in PATHS:
             destinations.append(ingress_route(cluster, host, path, ctl.address))
         expected[cluster] = pods[cluster]
     low, high = max(plan.weight - plan.tolerance, 0), min(plan.weight + plan.tolerance, 1)
     first = part_probes(plan.batch)
     overrides = [
         Probe(
-            "tally",
-            80,
-            (
-                ("requests", str(override_requests(track, plan))),
-                ("headers", header),
-                ("path", path),
-            ),
+            "tally", 80, (("requests", str(OVERRIDE_REQUESTS)), ("headers", header), ("path", path))
         )
         for path, header, track in OVERRIDES
     ]
@@ -249,20 +196,6 @@ def the_split(env: Environment) -> Scenario:
     )
 
 
-def part_probes(requests: int) -> list[Probe]:
-    """One round of `requests` as PARTS tally probes (told apart by their `part`)."""
-    sizes = [requests // PARTS + (i < requests % PARTS) for i in range(PARTS)]
-    return [
-        Probe("tally", 80, (("requests", str(n)), ("part", str(i))))
-        for i, n in enumerate(sizes)
-        if n
-    ]
-
-
-def override_requests(track: str, plan: canary.CanaryPlan) -> int:
-    return 10 if track == "canary" else never_requests(plan.weight)
-
-
 def gate(
     runner: Vantage,
     controllers: dict[str, Controller],
@@ -297,96 +230,6 @@ def stale(env: Environment) -> set[str]:
         for c, client in env.clusters.items()
         if unpublished(client, env.topology.cluster(c).namespace, CANARY_INGRESS)
     }
-
-
-def sample(scenario: Scenario, oracle: Oracle, result: Result) -> Result:
-    """The weight's rounds: each weight case's sequential test, one batch a round; the parts
-    of each round summed, one case per destination in the end."""
-    weight_cases = [c for c in result.cases if isinstance(c.expected, CanaryWeight)]
-    if not weight_cases:
-        return result
-    weights = {
-        c.destination: c.expected for c in weight_cases if isinstance(c.expected, CanaryWeight)
-    }
-    states = {dst: w.plan().state() for dst, w in weights.items()}
-    errors: dict[Endpoint, int] = dict.fromkeys(states, 0)
-    tallies = {
-        dst: summed(c.observed for c in weight_cases if c.destination == dst) for dst in states
-    }
-    for round_number in range(max(len(s.plan.rounds()) for s in states.values()) + 1):
-        for dst, tally in tallies.items():
-            record(states[dst], errors, dst, tally, weights[dst].canary_pods)
-        open_ = [d for d, s in states.items() if s.decision == canary.Decision.CONTINUE]
-        if not open_:
-            break
-        tasks = [
-            Task(f"r{round_number}-{i}-{j}", probe, d)
-            for i, d in enumerate(open_)
-            for j, probe in enumerate(part_probes(states[d].next_round()))
-        ]
-        seen = probe_again(scenario, oracle, {RUNNER: tasks})
-        tallies = {
-            d: summed(seen[RUNNER, t.id].observed for t in tasks if t.destination == d)
-            for d in open_
-        }
-    judged = {dst: verdict_of(states[dst], errors[dst]) for dst in states}
-    kept, done = [], set()
-    for case in result.cases:
-        if not isinstance(case.expected, CanaryWeight):
-            kept.append(case)
-        elif case.destination not in done:
-            done.add(case.destination)
-            verdict = judged[case.destination]
-            ingress_name = case.detail.split(",")[0]
-            kept.append(
-                replace(case, observed=verdict, detail=f"{ingress_name}, {rounds_detail(verdict)}")
-            )
-    return replace(result, cases=tuple(kept))
-
-
-def summed(observed: Iterable[Outcome]) -> Outcome:
-    """The parts of one round as one Tally (the first failure when a part got no Tally)."""
-    total = Tally(Verdict.ALLOW)
-    for part in observed:
-        if not isinstance(part, Tally):
-            return part
-        total = total + part
-    return total
-
-
-def record(
-    state: canary.CanaryState,
-    errors: dict[Endpoint, int],
-    dst: Endpoint,
-    observed: Outcome,
-    canary_pods: tuple[str, ...],
-) -> None:
-    """One round's answers into the test (errors counted apart, never as either track)."""
-    if state.decision != canary.Decision.CONTINUE:
-        return
-    if not isinstance(observed, Tally):  # no answer at all this round: nothing to weigh
-        errors[dst] += state.next_round()
-        state.decision = canary.Decision.FAIL
-        return
-    errors[dst] += observed.failed
-    canaries = observed.count(canary_pods)
-    state.update(canaries, observed.answered - canaries)
-    if errors[dst] > ERROR_BUDGET * max(state.requests + errors[dst], state.plan.batch):
-        state.decision = canary.Decision.FAIL
-
-
-def rounds_detail(verdict: SplitVerdict) -> str:
-    return f"{verdict.requests} counted answers in rounds of {canary.DEFAULT_BATCH}"
-
-
-def verdict_of(state: canary.CanaryState, errors: int) -> SplitVerdict:
-    low, high = canary.clopper_pearson(state.canary, state.requests) if state.requests else (0, 1)
-    text = state.message() if state.requests else "FAIL: no counted answer at all"
-    if errors:
-        text += f"; {errors} request(s) failed (non-2xx or no answer: never counted)"
-    return SplitVerdict(
-        Verdict.ALLOW, state.share(), low, high, str(state.decision), state.requests, text
-    )
 
 
 def split_cause(cases: Sequence[Case], controllers: dict[str, Controller], stale: set[str]) -> str:

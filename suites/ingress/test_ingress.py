@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.checks import Verify
-from fixtures.plugin import RegionName, RegionPair, collection_topology
+from fixtures.plugin import RegionName, RegionPair, parametrize_by
 from netconform.check import Check, Environment, load_manifests, no_cause
 from netconform.cidr import between
 from netconform.cluster import ClusterClient
@@ -89,10 +89,7 @@ def routes(topology: Topology) -> list[Route]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    topology = collection_topology(metafunc.config)
-    if topology is not None and "route" in metafunc.fixturenames:
-        keys = routes(topology)
-        metafunc.parametrize("route", keys, ids=[str(k) for k in keys])
+    parametrize_by(metafunc, "route", routes)
 
 
 def deploy(env: Environment) -> dict[str, Controller]:

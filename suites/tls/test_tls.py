@@ -20,7 +20,7 @@ import pytest
 from cryptography import x509
 
 from fixtures.checks import Verify
-from fixtures.plugin import collection_topology
+from fixtures.plugin import parametrize_by
 from netconform import certmint
 from netconform.check import Check, Environment, load_manifests, no_cause
 from netconform.errors import WaitTimeoutError
@@ -60,10 +60,7 @@ def keys(topology: Topology) -> list[Route]:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    topology = collection_topology(metafunc.config)
-    if topology is not None and "aspect" in metafunc.fixturenames:
-        found = keys(topology)
-        metafunc.parametrize("aspect", found, ids=[str(k) for k in found])
+    parametrize_by(metafunc, "aspect", keys)
 
 
 def aspect_of(case: Case) -> str:

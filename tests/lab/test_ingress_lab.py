@@ -324,3 +324,121 @@ def test_nginx_rejects_one_ingress_the_rest_serves_and_changes_apply_fast(
     assert elapsed < 3.0, f"a new Ingress took {elapsed:.2f} s to be served"
     assert "RejectedConfiguration" in events and "nginx refused" in events, events
     assert routes.rc == 0, routes.output[-3000:]
+
+
+NO_CLASS = """
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata: {name: classless, namespace: east}
+spec:
+  rules:
+    - host: classless.example
+      http:
+        paths:
+          - {path: /, pathType: Prefix, backend: {service: {name: ing-foo, port: {number: 80}}}}
+"""
+NGINX_CLASS = """
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {name: nginx}
+spec: {controller: k8s.io/ingress-nginx}
+"""
+
+
+def test_the_default_class_annotation_is_honoured(kept: LabPaths, tmp_path: Path) -> None:
+    """Without a class an Ingress is ignored; once IngressClass nginx is the default, a new
+    one is given it by the API server (DefaultIngressClass admission) and served."""
+    suite(kept, tmp_path, "-k", "test_ingress[east/echo.example:/foo]")  # backends exist
+    base = [kubectl_binary(), "--kubeconfig", str(kept.kubeconfig), "--context", "lab-east"]
+    world = control.call(kept, "GET", "/netns?name=world")["netns"]
+    curl = [
+        "ip",
+        "netns",
+        "exec",
+        world,
+        "curl",
+        "-s",
+        "-m",
+        "2",
+        "-H",
+        "Host: classless.example",
+        f"http://{address(kept, 'east')}/",
+    ]
+    apply = [*base, "apply", "-f", "-"]
+    subprocess.run(apply, input=NO_CLASS, text=True, check=True, capture_output=True)
+    try:
+        ignored = subprocess.run(curl, capture_output=True, text=True, check=False).stdout
+        assert "404 Not Found" in ignored, ignored  # another class's (or none): not served
+        kubectl(kept, "delete", "ingress", "-n", "east", "classless")
+        kubectl(
+            kept,
+            "annotate",
+            "ingressclass",
+            "nginx",
+            "ingressclass.kubernetes.io/is-default-class=true",
+        )
+        subprocess.run(apply, input=NO_CLASS, text=True, check=True, capture_output=True)
+        assert (
+            kubectl(
+                kept,
+                "get",
+                "ing",
+                "-n",
+                "east",
+                "classless",
+                "-o",
+                "jsonpath={.spec.ingressClassName}",
+            )
+            == "nginx"
+        )
+
+        def served() -> bool:
+            answer = subprocess.run(curl, capture_output=True, text=True, check=False).stdout
+            return '"pod": "ing-foo-' in answer
+
+        wait_until(served, timeout=10, name="ingress_default_class", interval=0.05)
+    finally:
+        kubectl(
+            kept,
+            "annotate",
+            "ingressclass",
+            "nginx",
+            "ingressclass.kubernetes.io/is-default-class-",
+        )
+        kubectl(kept, "delete", "ingress", "-n", "east", "classless", "--ignore-not-found")
+
+
+def test_a_cluster_without_the_ingress_class_is_not_supported(
+    kept: LabPaths, tmp_path: Path
+) -> None:
+    base = [kubectl_binary(), "--kubeconfig", str(kept.kubeconfig), "--context", "lab-west"]
+    subprocess.run([*base, "delete", "ingressclass", "nginx"], check=True, capture_output=True)
+    try:
+        run = run_suite(
+            [
+                "suites/ingress",
+                "suites/tls",
+                "suites/canary",
+                "--topology",
+                str(kept.topology),
+                "--run-id",
+                RUN_ID,
+                "--keep-workloads",
+                "-rs",
+            ],
+            tmp_path,
+        )
+    finally:
+        subprocess.run(
+            [*base, "apply", "-f", "-"],
+            input=NGINX_CLASS,
+            text=True,
+            check=True,
+            capture_output=True,
+        )
+    assert run.rc == 0, run.output[-3000:]
+    west = {k: v for k, v in run.outcomes.items() if k.startswith("west")}
+    assert west and set(west.values()) == {"skipped"}, run.outcomes
+    assert "not supported: west has no IngressClass nginx" in run.output
+    others = {k: v for k, v in run.outcomes.items() if k.startswith(("east/", "central/"))}
+    assert set(others.values()) == {"passed"}, others
