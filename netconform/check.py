@@ -109,6 +109,12 @@ class Check:
     programs asynchronously after the API says ready: Service rules, policies, DNS)."""
     smoke: Selector | None = None
     """The cases the `smoke` profile keeps (`netconform.profiles`); None: the whole check."""
+    alone: bool = False
+    """Measured while no other check probes (its figures are timings: RTTs, loss), when
+    checks are measured at once (`--parallel-checks`)."""
+    cost: int = 1
+    """Roughly how long its measure takes against a one-shot check's (the stars demo's steps
+    about 10): checks measured at once start with the costliest."""
 
     def unmet(self, env: Environment) -> str:
         """The reason of the first unmet requirement ("" when all are met)."""

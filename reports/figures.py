@@ -43,6 +43,10 @@ def heatmap(ax: Axes, matrix: Matrix, higher_is_better: bool = True, top: float 
     value written in each, failures marked; empty cells grey."""
     ax.set_title(matrix.title, fontsize=10, loc="left")
     rows, cols = matrix.rows, matrix.cols
+    if not rows or not cols:  # nothing measured (no RTT where every ping was lost)
+        ax.text(0.5, 0.5, "nothing measured", ha="center", va="center", fontsize=8)
+        ax.set_axis_off()
+        return
     cmap = _PASS if higher_is_better else _BAD
     for i, row in enumerate(rows):
         for j, col in enumerate(cols):

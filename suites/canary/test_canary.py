@@ -279,6 +279,7 @@ SPLIT = Check(
     cause=no_cause,
     refine=sample,
     smoke=overrides_only,
+    cost=8,  # the weight's sequential test: about 1,150 requests a cluster at 5%
 )
 
 

@@ -127,6 +127,7 @@ CHECK = PolicyCheck(
     slice_by=lambda c: f"{c.source.cluster}/{step_of(c)}",
     measure=measure,
     smoke_measure=partial(measure, steps=SMOKE_STEPS),
+    cost=10,  # five steps, each re-probed until it converges
 )
 
 

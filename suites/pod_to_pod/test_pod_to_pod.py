@@ -49,6 +49,7 @@ CHECK = Check(
     refine=judge_loss,
     cause=pod_cause,
     smoke=one_pair_per_region_pair,
+    alone=True,  # its RTTs and loss are the run's timing figures
 )
 
 

@@ -104,6 +104,7 @@ class IngressNginx(Controller):
     def __init__(self) -> None:
         self.clusters: dict[str, ClusterIngress] = {}
         self.fake: Cert | None = None
+        self.stopping = False
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
 
     async def start(self, lab: LabContext) -> None:
@@ -129,6 +130,7 @@ class IngressNginx(Controller):
                 await store.create(manifest["kind"], namespace, manifest)
 
     async def stop(self) -> None:
+        self.stopping = True  # no sync starts any more: its reloads would wait on stopped pods
         for cluster in self.clusters.values():
             for nginx in list(cluster.pods.values()):
                 await nginx.stop()
@@ -192,7 +194,7 @@ class IngressNginx(Controller):
         return model.build(snap, over)
 
     async def _sync(self, state: ClusterIngress) -> None:
-        if state.stale:
+        if state.stale or self.stopping:
             return  # the `ingress-stale` fault: changes are no longer applied
         config = self.build(state)
         scratch = self.root / f"{state.name}-check"

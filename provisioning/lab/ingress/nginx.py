@@ -221,7 +221,9 @@ class PodNginx:
 
     def _await_generation(self, generation: int, timeout: float, what: str) -> None:
         def serving() -> bool:
-            if self._wrapper is not None and self._wrapper.returncode is not None:
+            if self._wrapper is None:  # stopped meanwhile (the lab is going down)
+                raise LabError(f"{self.label}: nginx was stopped during {what}")
+            if self._wrapper.returncode is not None:
                 raise LabError(f"{self.label}: nginx exited during {what}: {self.last_error()}")
             return self.served_generation() == generation
 
