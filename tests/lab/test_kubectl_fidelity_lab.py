@@ -225,7 +225,7 @@ def test_rbac_preflight_asks_access_reviews(lab_api: Lab) -> None:
     with pytest.raises(ForbiddenError) as info:
         check_permissions(_suite_client(lab_api, "lab-east-viewer"), "apps")
     assert str(info.value) == (
-        f"east (context lab-east-viewer, http://127.0.0.1:{lab_api.ports['east']}/viewer): "
+        f"east (context lab-east-viewer, http://127.0.0.1:{lab_api.ports['east']}/...): "
         "RBAC does not allow create pods in namespace apps, which the suite needs (asked with "
         "a SelfSubjectAccessReview)"
     )
