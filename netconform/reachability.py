@@ -29,7 +29,10 @@ class PairSummary:
     rtt_max: float | None
     failed_cases: int
     starved: int = 0
-    """Pod pairs whose RTTs were measured while their node was starved of CPU."""
+    """Pod pairs whose RTTs starvation could have changed (measured while their node was
+    starved of CPU, with a spread above the floor: `netconform.probes.batch.mark_starved`)."""
+    starved_spread: float = 0.0
+    """The widest RTT spread (max - min, ms) among those pod pairs: how much it may add."""
     measured: int = 0
     """Pod pairs with RTTs at all."""
 
@@ -53,6 +56,9 @@ def summarize(cases: Sequence[Case], source: str, destination: str) -> PairSumma
         rtt_max=max((s.rtt_max for s in rtts if s.rtt_max is not None), default=None),
         failed_cases=sum(1 for c in pings if not c.passed),
         starved=sum(1 for s in rtts if s.starved),
+        starved_spread=max(
+            ((s.rtt_max or 0.0) - (s.rtt_min or 0.0) for s in rtts if s.starved), default=0.0
+        ),
         measured=len(rtts),
     )
 
@@ -117,11 +123,14 @@ def _fmt(value: float | None) -> str:
 
 
 def _measured(summary: PairSummary) -> str:
-    """`ok`, or `starved (k of n)`: RTTs taken while the pinging node was starved of CPU
-    include scheduling delay, so they are not the network's."""
+    """`ok`, or `starved (k of n, up to +X ms)`: RTTs taken while the pinging node was starved
+    of CPU, whose spread says the delay reached them, are not the network's alone."""
     if not summary.starved:
         return "ok" if summary.measured else "-"
-    return f"starved ({summary.starved} of {summary.measured} pod pairs)"
+    return (
+        f"starved ({summary.starved} of {summary.measured} pod pairs, "
+        f"up to +{summary.starved_spread:.1f} ms)"
+    )
 
 
 def loss_rtt_rows(
