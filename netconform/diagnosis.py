@@ -20,7 +20,7 @@ import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
-from netconform.outcomes import TIMEOUT, Case, Verdict
+from netconform.outcomes import TIMEOUT, Case, Endpoint, Served, Verdict
 from netconform.topology import Topology
 
 #: destination kinds reached over the path between clusters (a world address is not)
@@ -144,6 +144,11 @@ def _explain(candidate: Candidate, seen: Sequence[Seen], left: set[int]) -> list
     return sorted(found, key=lambda f: -len(f.covered))
 
 
+def _always(_cases: Sequence[Seen]) -> bool:
+    """Its evidence is elsewhere (the policy oracle's own verdicts), not in its scope."""
+    return True
+
+
 def _refused_everywhere(cases: Sequence[Seen]) -> bool:
     """Every source refused: the Service exists and answers with a reset, no endpoint."""
     return all(s.case.observed.verdict == Verdict.REFUSED for s in cases)
@@ -159,6 +164,18 @@ def _lost(s: Seen) -> bool:
     return s.case.observed.verdict == Verdict.LOSS
 
 
+def down_directions(cases: Iterable[Case]) -> frozenset[tuple[str, str]]:
+    """(source, destination) cluster pairs between whose pods every path-needing probe
+    failed (at least two): what convergence elsewhere in the run need not wait for."""
+    verdicts: dict[tuple[str, str], list[bool]] = {}
+    for case in cases:
+        src, dst = case.source, case.destination
+        seen = Seen("", case)
+        if src.kind == dst.kind == "pod" and src.cluster != dst.cluster and seen.needs_path:
+            verdicts.setdefault((src.cluster, dst.cluster), []).append(seen.failed)
+    return frozenset(k for k, v in verdicts.items() if len(v) > 1 and all(v))
+
+
 def _down_directions(seen: Sequence[Seen], peered: Callable[[Seen], bool]) -> set[str]:
     """`a->b` directions whose every path-needing peered case failed."""
     verdicts: dict[str, bool] = {}
@@ -169,10 +186,64 @@ def _down_directions(seen: Sequence[Seen], peered: Callable[[Seen], bool]) -> se
     return {k for k, down in verdicts.items() if down}
 
 
+_DENIED = re.compile(r"\b(ingress|egress) of ([\w.-]+)/[\w.-]+/[\w.-]+ denied by ([^(]+?) \(")
+"""A NetworkPolicy verdict, as the oracle words it (netconform.policy.evaluate, `why`):
+`egress of east/east/probe-0-0 denied by deny-all (...)`; cluster/namespace/pod."""
+
+
+def _policy_denials(seen: Sequence[Seen], direction: str, place: Place) -> dict[str, str]:
+    """Namespaces (`cluster/namespace`) whose every policy-judged case the oracle says a
+    NetworkPolicy denies in `direction` (egress: of its pods as sources; ingress: as
+    destinations) -> the policies. That is the policy check's evidence that the pods there
+    are cut off on purpose."""
+    judged: dict[str, list[str]] = {}
+    for s in seen:
+        if "policy: " not in s.case.detail:
+            continue
+        end = s.case.source if direction == "egress" else s.case.destination
+        found = [m for m in _DENIED.findall(s.case.detail) if m[0] == direction]
+        judged.setdefault(place(end), []).append(found[0][2] if found else "")
+    return {c: ", ".join(sorted(set(n))) for c, n in judged.items() if n and all(n)}
+
+
+Place = Callable[[Endpoint], str]
+
+
+def _namespace_of(topology: Topology) -> Place:
+    """`cluster/namespace` of a pod: a `namespace/name` name says it, else the region's."""
+    region = {str(c.name): str(c.namespace) for c in topology.clusters}
+
+    def place(end: Endpoint) -> str:
+        namespace = end.name.split("/")[0] if "/" in end.name else region.get(end.cluster, "")
+        return f"{end.cluster}/{namespace}"
+
+    return place
+
+
 def _candidates(topology: Topology, seen: Sequence[Seen]) -> list[Candidate]:
     peered = _peered(topology)
     own_dns = _own_dns(topology)
     down = _down_directions(seen, peered)
+    place = _namespace_of(topology)
+    egress = _policy_denials(seen, "egress", place)
+    ingress = _policy_denials(seen, "ingress", place)
+
+    def denied_from(s: Seen) -> str | None:
+        src = place(s.case.source)
+        return f"{src}: {egress[src]}" if s.case.source.kind == "pod" and src in egress else None
+
+    def denied_to(s: Seen) -> str | None:
+        """Pods there, and the Services in front of them (a Service's `namespace/name`)."""
+        dst = s.case.destination
+        if dst.kind == "ingress":
+            where = _backend_namespace(s.case)
+        elif dst.kind == "service-name":
+            where = _name_namespace(dst)
+        elif dst.kind in ("pod", "service", "nodeport", "loadbalancer"):
+            where = place(dst)
+        else:
+            return None
+        return f"{where}: {ingress[where]}" if where in ingress else None
 
     def world(s: Seen) -> str | None:
         """Public addresses, said with the path only where the path is down too."""
@@ -180,6 +251,8 @@ def _candidates(topology: Topology, seen: Sequence[Seen]) -> list[Candidate]:
         return key if key in down else None
 
     return [
+        Candidate("policy", denied_from, _egress_words, holds=_always),
+        Candidate("policy", denied_to, _policy_ingress_words, holds=_always),
         Candidate("path", lambda s: _direction(s) if peered(s) else None, _path_words),
         Candidate("path", world, _world_words),
         Candidate("service", _service, _service_words, holds=_refused_everywhere),
@@ -252,6 +325,18 @@ def _own_dns(topology: Topology) -> Callable[[Seen], bool]:
         return not server or _inside(server, services.get(s.case.source.cluster, []))
 
     return own
+
+
+def _backend_namespace(case: Case) -> str:
+    """`cluster/namespace` of the Service an Ingress case expects to answer ("" if none)."""
+    backend = case.expected.backend if isinstance(case.expected, Served) else ""
+    return f"{case.destination.cluster}/{backend.split('/')[0]}" if "/" in backend else ""
+
+
+def _name_namespace(dst: Endpoint) -> str:
+    """`cluster/namespace` of a Service dialled by name (`echo.east.svc.cluster.local`)."""
+    parts = dst.name.split(".")
+    return f"{dst.cluster}/{parts[1]}" if len(parts) > 2 else f"{dst.cluster}/"
 
 
 def _world(s: Seen, peered: Callable[[Seen], bool]) -> bool:
@@ -337,6 +422,24 @@ def _ingress_address(s: Seen) -> str | None:
 
 def _kinds(cases: Sequence[Seen]) -> str:
     return ", ".join(sorted({s.case.protocol for s in cases}))
+
+
+def _egress_words(key: str, covered: Sequence[Seen]) -> str:
+    where, _, names = key.partition(": ")
+    return (
+        f"NetworkPolicy {names} denies all egress of the pods in {where}: the network-policy "
+        f"oracle expects every probe from them dropped, so other checks' probes from there "
+        "fail by that policy, not the network"
+    )
+
+
+def _policy_ingress_words(key: str, covered: Sequence[Seen]) -> str:
+    where, _, names = key.partition(": ")
+    return (
+        f"NetworkPolicy {names} denies all ingress of the pods in {where}: the network-policy "
+        "oracle expects every probe to them dropped, so other checks' probes to those pods and "
+        "their Services fail by that policy, not the network"
+    )
 
 
 def _path_words(key: str, covered: Sequence[Seen]) -> str:
@@ -478,7 +581,14 @@ def _merge_places(findings: list[Finding]) -> list[Finding]:
             merged[key] = finding
             continue
         first = merged[key]
-        if finding.component == "path":
+        if finding.component == "policy":
+            where, _, names = first.place.partition(": ")
+            summary = (
+                f"NetworkPolicy {names} denies all ingress and egress of the pods in {where}: "
+                "the network-policy oracle expects every probe to and from them dropped, so "
+                "other checks' probes to and from there fail by that policy, not the network"
+            )
+        elif finding.component == "path":
             summary = f"{first.summary}; {finding.summary.split(': ', 1)[-1]}"
         elif finding.component == "dns":
             summary = (
