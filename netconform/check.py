@@ -159,8 +159,8 @@ class Check:
 
     def verdict(self, result: Result, key: str, lead: Lead | None = None) -> tuple[Result, str]:
         """The slice `key` and its failure report ("" when it passed). `lead` gives the run's
-        diagnosis lines for the slice's failures, and whether they explain all of them: then
-        the check's own hint (a narrower story that could contradict it) is left out."""
+        diagnosis lines for the slice's failures: they come first, then the check's own hint
+        (which reads only this check's cases, and must not contradict them) and the cases."""
         part = result.slice(self.slice_by, key)
         if not part.cases and part.not_supported:
             return part, ""  # not supported as a whole: verify skips it with the reasons
@@ -168,8 +168,8 @@ class Check:
             return part, f"{key}: nothing to test (no cases in this slice)"
         if not part.failed:
             return part, ""
-        lines, explained = lead(part.failed) if lead is not None else ([], False)
-        cause = "" if explained else (result.hint or self.cause(result.cases))
+        lines, _ = lead(part.failed) if lead is not None else ([], False)
+        cause = result.hint or self.cause(result.cases)
         return part, f"{key}: " + "\n".join([*lines, part.report(cause)])
 
 

@@ -178,6 +178,15 @@ def node_cause(cases: Sequence[Case]) -> str:
             "node (or its routing)"
         )
     targets = {c.destination.label for c in failed}
+    if len(targets) == 1 and failed[0].destination.kind == "nodeport":
+        dst = failed[0].destination
+        elsewhere = any(c.passed and c.destination.kind == "nodeport"
+                        and c.destination.name == dst.name for c in cases)  # fmt: skip
+        if elsewhere:
+            return (
+                f"every failed case goes to {dst.label}, while {dst.name}'s NodePort answers "
+                f"on other nodes: kube-proxy's NodePort rules on node {dst.cluster}/{dst.node}"
+            )
     if len(targets) == 1:
         target = next(iter(targets))
         reached = sorted({c.source.cluster for c in cases if c.passed

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from netconform.outcomes import ALLOW, TIMEOUT, Case, Endpoint, load_balancer
+from netconform.outcomes import ALLOW, TIMEOUT, Case, Endpoint, load_balancer, node_port
 from netconform.reachability import likely_cause, node_cause
 
 PODS = [Endpoint(r, f"probe-{i}", f"10.{100 + n}.1.{i}", f"{r}-node-0")
@@ -62,3 +62,14 @@ def test_node_cause_never_blames_endpoints_that_answer_other_sources() -> None:
     hint = node_cause(service_cases(lambda s, d: s.cluster == "east" and d.cluster == "west"))
     assert "its endpoints" not in hint
     assert "which answers from central, west" in hint or "cross-region" in hint
+
+
+def test_node_cause_names_the_node_whose_nodeport_alone_fails() -> None:
+    """Contradicting data for "its endpoints": the same Service answers on the other node."""
+    ports = [node_port("west", "west/echo-nodeport", f"west-node-{n}", f"10.102.0.{10 + n}")
+             for n in (0, 1)]  # fmt: skip
+    cases = [Case(s, p, "http", 30004, ALLOW, TIMEOUT if p.node == "west-node-1" else ALLOW, "")
+             for s in PODS for p in ports]  # fmt: skip
+    hint = node_cause(cases)
+    assert "its endpoints" not in hint
+    assert "kube-proxy's NodePort rules on node west/west-node-1" in hint
