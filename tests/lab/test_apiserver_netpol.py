@@ -44,9 +44,12 @@ DEFAULTS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     (
         "egress rules, policyTypes absent: Ingress and Egress",
         {"podSelector": {}, "egress": [{"to": [{"podSelector": {}}]}]},
-        {"podSelector": {}, "policyTypes": ["Ingress", "Egress"],
-         "egress": [{"to": [{"podSelector": {}}]}]},
-    ),  # fmt: skip
+        {
+            "podSelector": {},
+            "policyTypes": ["Ingress", "Egress"],
+            "egress": [{"to": [{"podSelector": {}}]}],
+        },
+    ),
     (
         "an empty egress list adds no Egress, and is omitted as Go omits it",
         {"podSelector": {}, "egress": [], "ingress": []},
@@ -59,32 +62,69 @@ DEFAULTS: list[tuple[str, dict[str, Any], dict[str, Any]]] = [
     ),
     (
         "a port's protocol defaults to TCP; UDP and SCTP kept; empty from/ports omitted",
-        {"podSelector": {}, "ingress": [
-            {"from": [], "ports": [{"port": 80}, {"protocol": "UDP", "port": 53},
-                                   {"protocol": "SCTP"}, {"port": "http"}]},
-            {"ports": []},
-        ]},
-        {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [
-            {"ports": [{"protocol": "TCP", "port": 80}, {"protocol": "UDP", "port": 53},
-                       {"protocol": "SCTP"}, {"protocol": "TCP", "port": "http"}]},
-            {},
-        ]},
-    ),  # fmt: skip
+        {
+            "podSelector": {},
+            "ingress": [
+                {
+                    "from": [],
+                    "ports": [
+                        {"port": 80},
+                        {"protocol": "UDP", "port": 53},
+                        {"protocol": "SCTP"},
+                        {"port": "http"},
+                    ],
+                },
+                {"ports": []},
+            ],
+        },
+        {
+            "podSelector": {},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "ports": [
+                        {"protocol": "TCP", "port": 80},
+                        {"protocol": "UDP", "port": 53},
+                        {"protocol": "SCTP"},
+                        {"protocol": "TCP", "port": "http"},
+                    ]
+                },
+                {},
+            ],
+        },
+    ),
     (
         "empty selectors in a peer stay (they select all), absent ones stay absent",
-        {"podSelector": {}, "ingress": [{"from": [
-            {"podSelector": {}}, {"namespaceSelector": {}},
-            {"namespaceSelector": {"matchLabels": {}}, "podSelector": SELECTED},
-            {"ipBlock": {"cidr": "10.0.0.0/16", "except": []}},
-            {"ipBlock": {"cidr": "10.0.0.0/16", "except": ["10.0.1.0/24"]}},
-        ]}]},
-        {"podSelector": {}, "policyTypes": ["Ingress"], "ingress": [{"from": [
-            {"podSelector": {}}, {"namespaceSelector": {}},
-            {"namespaceSelector": {}, "podSelector": SELECTED},
-            {"ipBlock": {"cidr": "10.0.0.0/16"}},
-            {"ipBlock": {"cidr": "10.0.0.0/16", "except": ["10.0.1.0/24"]}},
-        ]}]},
-    ),  # fmt: skip
+        {
+            "podSelector": {},
+            "ingress": [
+                {
+                    "from": [
+                        {"podSelector": {}},
+                        {"namespaceSelector": {}},
+                        {"namespaceSelector": {"matchLabels": {}}, "podSelector": SELECTED},
+                        {"ipBlock": {"cidr": "10.0.0.0/16", "except": []}},
+                        {"ipBlock": {"cidr": "10.0.0.0/16", "except": ["10.0.1.0/24"]}},
+                    ]
+                }
+            ],
+        },
+        {
+            "podSelector": {},
+            "policyTypes": ["Ingress"],
+            "ingress": [
+                {
+                    "from": [
+                        {"podSelector": {}},
+                        {"namespaceSelector": {}},
+                        {"namespaceSelector": {}, "podSelector": SELECTED},
+                        {"ipBlock": {"cidr": "10.0.0.0/16"}},
+                        {"ipBlock": {"cidr": "10.0.0.0/16", "except": ["10.0.1.0/24"]}},
+                    ]
+                }
+            ],
+        },
+    ),
 ]
 
 

@@ -43,6 +43,22 @@ _NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 _DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
 _PORT_NAME_CHARS = re.compile(r"^[-a-z0-9]+$")
 
+# upstream's messages (validation.go and apimachinery's), as a real server words them
+NO_PORT = "may not be specified when `port` is not specified"
+NAMED_PORT = "may not be specified when `port` is non-numeric"
+BELOW_PORT = "must be greater than or equal to `port`"
+IN_VALUES = "must be specified when `operator` is 'In' or 'NotIn'"
+EXISTS_VALUES = "may not be specified when `operator` is 'Exists' or 'DoesNotExist'"
+BAD_CIDR = "must be a valid CIDR value, (e.g. 10.9.8.0/24 or 2001:db8::/64)"
+LABEL_VALUE = (
+    "a valid label must be an empty string or consist of alphanumeric characters, '-', '_' "
+    "or '.', and must start and end with an alphanumeric character"
+)
+LABEL_NAME = (
+    "name part must consist of alphanumeric characters, '-', '_' or '.', and must start and "
+    "end with an alphanumeric character"
+)
+
 
 # -- defaulting and the stored form -------------------------------------------------------------
 
@@ -104,8 +120,8 @@ def spec_causes(spec: dict[str, Any]) -> list[Cause]:
                 causes += peer_causes(peer, f"{where}.{peers}[{j}]")
     types = spec.get("policyTypes") or []
     if len(types) > len(POLICY_TYPES):
-        return [*causes, bad_value("spec.policyTypes", types,
-                                   "may not specify more than two policyTypes")]  # fmt: skip
+        too_many = "may not specify more than two policyTypes"
+        return [*causes, bad_value("spec.policyTypes", types, too_many)]
     for i, kind in enumerate(types):
         if kind not in POLICY_TYPES:
             causes.append(not_supported(f"spec.policyTypes[{i}]", kind, POLICY_TYPES))
@@ -121,19 +137,16 @@ def port_causes(port: dict[str, Any], where: str) -> list[Cause]:
     value, end = port.get("port"), port.get("endPort")
     if value is None:
         if end is not None:
-            causes.append(bad_value(f"{where}.endPort", end,
-                                    "may not be specified when `port` is not specified"))  # fmt: skip
+            causes.append(bad_value(f"{where}.endPort", end, NO_PORT))
     elif isinstance(value, int):
         causes += _port_number(value, f"{where}.port")
         if end is not None:
             if end < value:
-                causes.append(bad_value(f"{where}.endPort", end,
-                                        "must be greater than or equal to `port`"))  # fmt: skip
+                causes.append(bad_value(f"{where}.endPort", end, BELOW_PORT))
             causes += _port_number(end, f"{where}.endPort")
     else:
         if end is not None:
-            causes.append(bad_value(f"{where}.endPort", end,
-                                    "may not be specified when `port` is non-numeric"))  # fmt: skip
+            causes.append(bad_value(f"{where}.endPort", end, NAMED_PORT))
         causes += [bad_value(f"{where}.port", value, m) for m in port_name_problems(str(value))]
     return causes
 
@@ -197,15 +210,13 @@ def ip_block_causes(block: dict[str, Any], where: str) -> list[Cause]:
         return [required(f"{where}.cidr")]
     net = _network(cidr)
     if net is None:
-        return [bad_value(f"{where}.cidr", cidr, "must be a valid CIDR value, (e.g. "
-                          "10.9.8.0/24 or 2001:db8::/64)")]  # fmt: skip
+        return [bad_value(f"{where}.cidr", cidr, BAD_CIDR)]
     causes = []
     for i, text in enumerate(block.get("except") or []):
         cut = _network(str(text))
         path = f"{where}.except[{i}]"
         if cut is None:
-            causes.append(bad_value(path, text, "must be a valid CIDR value, (e.g. "
-                                    "10.9.8.0/24 or 2001:db8::/64)"))  # fmt: skip
+            causes.append(bad_value(path, text, BAD_CIDR))
         elif (
             cut.version != net.version
             or cut.network_address not in net
@@ -223,26 +234,22 @@ def selector_causes(selector: Any, where: str) -> list[Cause]:
     for key, value in (selector.get("matchLabels") or {}).items():
         causes += _label_key(str(key), f"{where}.matchLabels")
         if not _label_value_ok(str(value)):
-            causes.append(bad_value(f"{where}.matchLabels", value, "a valid label must be an "
-                                    "empty string or consist of alphanumeric characters, '-', "
-                                    "'_' or '.'"))  # fmt: skip
+            causes.append(bad_value(f"{where}.matchLabels", value, LABEL_VALUE))
     for i, expr in enumerate(selector.get("matchExpressions") or []):
         path = f"{where}.matchExpressions[{i}]"
         op, values = expr.get("operator"), expr.get("values") or []
         if op in ("In", "NotIn") and not values:
-            causes.append(required(f"{path}.values",
-                                   "must be specified when `operator` is 'In' or 'NotIn'"))  # fmt: skip
+            causes.append(required(f"{path}.values", IN_VALUES))
         elif op in ("Exists", "DoesNotExist") and values:
-            causes.append(forbidden_field(f"{path}.values", "may not be specified when "
-                                          "`operator` is 'Exists' or 'DoesNotExist'"))  # fmt: skip
+            causes.append(forbidden_field(f"{path}.values", EXISTS_VALUES))
         elif op not in OPERATORS:
             causes.append(bad_value(f"{path}.operator", op, "not a valid selector operator"))
         causes += _label_key(str(expr.get("key") or ""), f"{path}.key")
         causes += [
-            bad_value(f"{path}.values[{j}]", v, "a valid label must be an empty string or "
-                      "consist of alphanumeric characters, '-', '_' or '.'")
-            for j, v in enumerate(values) if not _label_value_ok(str(v))
-        ]  # fmt: skip
+            bad_value(f"{path}.values[{j}]", v, LABEL_VALUE)
+            for j, v in enumerate(values)
+            if not _label_value_ok(str(v))
+        ]
     return causes
 
 
@@ -254,8 +261,7 @@ def _label_key(key: str, where: str) -> list[Cause]:
         ok = ok and len(prefix) <= 253 and bool(_DNS_SUBDOMAIN.match(prefix))
     if ok:
         return []
-    return [bad_value(where, key, "name part must consist of alphanumeric characters, '-', "
-                      "'_' or '.', and must start and end with an alphanumeric character")]  # fmt: skip
+    return [bad_value(where, key, LABEL_NAME)]
 
 
 def _label_value_ok(value: str) -> bool:
