@@ -139,6 +139,19 @@ class IngressSettings:
 
 
 @dataclass(frozen=True)
+class PolicySettings:
+    """What the network-policy suite's generic mode judges (topology key `network_policy`)."""
+
+    namespaces: tuple[str, ...] = ()
+    """The namespaces whose policies and pods are judged besides the region namespace; empty:
+    every namespace with probe-able pods (running, on the pod network, declaring a port)."""
+    probe_namespaces: tuple[str, ...] = ()
+    """Namespaces the suite may deploy its probe pods into (as sources under their egress
+    policies and destinations under their ingress policies); empty: none, only the region
+    namespace. Deploying into a user's namespace is opt-in."""
+
+
+@dataclass(frozen=True)
 class CloudNetwork:
     """Where a cluster lives on its cloud; used by provisioning and the cloud audits."""
 
@@ -215,6 +228,8 @@ class Topology:
     """Thresholds of numeric drift against a baseline run."""
     ingress: IngressSettings = field(default_factory=IngressSettings)
     """The ingress, canary and tls suites' settings."""
+    network_policy: PolicySettings = field(default_factory=PolicySettings)
+    """What generic NetworkPolicy mode judges and where it may deploy."""
 
     def cluster(self, name: str) -> Cluster:
         """The cluster called `name`; TopologyError naming the known ones otherwise."""
@@ -227,6 +242,12 @@ class Topology:
     @property
     def names(self) -> tuple[ClusterName, ...]:
         return tuple(c.name for c in self.clusters)
+
+    def deploy_namespaces(self, name: str) -> tuple[str, ...]:
+        """Where the suite may deploy in cluster `name`: its region namespace, then the
+        `network_policy.probe_namespaces`."""
+        region = self.cluster(name).namespace
+        return (region, *(n for n in self.network_policy.probe_namespaces if n != region))
 
 
 def load_topology(path: Path | str) -> Topology:
@@ -281,6 +302,7 @@ def parse_topology(data: Any, source: Path | None = None) -> Topology:
         timeouts=reader.dataclass_of(Timeouts, root.get("timeouts", {}), "timeouts"),
         drift=reader.dataclass_of(Drift, root.get("drift", {}), "drift"),
         ingress=reader.dataclass_of(IngressSettings, root.get("ingress", {}), "ingress"),
+        network_policy=_parse_policy(reader, root.get("network_policy", {})),
         source=source,
         runner_netns=reader.string(root["runner_netns"], "runner_netns")
         if root.get("runner_netns") is not None
@@ -317,6 +339,16 @@ def _parse_cluster(reader: _Reader, raw: Any, where: str) -> Cluster:
             item.get("ingress_address", ""), f"{where}.ingress_address", allow_empty=True
         ),
     )
+
+
+def _parse_policy(reader: _Reader, raw: Any) -> PolicySettings:
+    item = reader.mapping(raw, "network_policy")
+    known = ("namespaces", "probe_namespaces")
+    for key in item:
+        if key not in known:
+            raise TopologyError(f"{reader.source}: network_policy.{key}: unknown key "
+                                f"(known: {', '.join(known)})")  # fmt: skip
+    return PolicySettings(*(reader.strings(item.get(k, []), f"network_policy.{k}") for k in known))
 
 
 def _parse_network(reader: _Reader, raw: Any, where: str) -> CloudNetwork:
@@ -480,6 +512,8 @@ def dump_topology(topology: Topology) -> dict[str, Any]:
     if topology.ingress != IngressSettings():
         doc["ingress"] = {k: v for k, v in vars(topology.ingress).items()
                           if v != getattr(IngressSettings(), k)}  # fmt: skip
+    if topology.network_policy != PolicySettings():
+        doc["network_policy"] = {k: list(v) for k, v in vars(topology.network_policy).items()}
     doc["ports"] = {
         "required": list(topology.required_ports),
         "closed": list(topology.closed_ports),
