@@ -18,7 +18,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from netconform.check import Check
+from netconform.check import Check, Lead
 from netconform.cluster import ClusterClient
 from netconform.outcomes import SCREENFUL, Case, Endpoint, Verdict
 from netconform.policy import NamespaceInfo, Pod, Policy, PolicyOracle, PolicySet
@@ -121,11 +121,14 @@ class PolicyCheck(Check):
         assert measure is not None
         return measure(env)
 
-    def verdict(self, result: Result, key: str) -> tuple[Result, str]:
+    def verdict(self, result: Result, key: str, lead: Lead | None = None) -> tuple[Result, str]:
+        """The findings of the slice, led by the run's diagnosis where it explains them (an
+        unexpected drop on a path that is down is the path's, not a policy's)."""
         part = result.slice(self.slice_by, key)
         if not part.cases:
             return part, f"{key}: nothing to test (no cases in this slice)"
         if not part.failed:
             return part, ""
+        lines, _ = lead(part.failed) if lead is not None else ([], False)
         wrong = f"{len(part.failed)} wrong out of {len(part.cases)}"
-        return part, f"{key}: {wrong}\n" + findings_report(part.cases)
+        return part, "\n".join([f"{key}: {wrong}", *lines, findings_report(part.cases)])

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
 
 from netconform.errors import WaitTimeoutError
 from netconform.outcomes import ALLOW, NOT_SUPPORTED, Case, Endpoint, Outcome
@@ -99,30 +100,59 @@ class Scenario:
         )  # fmt: skip
 
 
+KNOWN_DOWN: ContextVar[frozenset[tuple[str, str]]] = ContextVar("known_down", default=frozenset())
+"""(source cluster, destination cluster) directions this run already found wholly down (the
+pod-to-pod check, measured first and alone: every probe between their pods failed). Set by
+the runner around a check's measurement: convergence does not re-probe those cases, since a
+cut path is no rule the cluster programs late, and re-probing it only spends the timeouts
+again per case (a cut peering cost a run 5x its healthy time)."""
+
+
 def measure(scenario: Scenario, oracle: Oracle = always_allow, converge: float = 0.0) -> Result:
     """One batch per source, all at once; a case per (source, destination, probe).
 
     With `converge` (seconds, the named `converge` timeout), failed cases are probed again,
     one batch per source that still has any, until they pass or the time is up (as the
     Kubernetes e2e tests wait for rules being programmed); the last observation counts.
+    Cases across a direction in `KNOWN_DOWN` are not probed again, and say so.
     """
     plan = scenario.tasks()
     cases = _probe(scenario, oracle, plan)
     skipped = scenario.not_supported(oracle) + scenario.skipped
-    if converge <= 0 or not any(not c.passed for c in cases.values()):
-        return Result(tuple(cases.values()), skipped)
+    down = KNOWN_DOWN.get()
+
+    def retried(case: Case) -> bool:
+        return not case.passed and (case.source.cluster, case.destination.cluster) not in down
+
+    if converge <= 0 or not any(retried(c) for c in cases.values()):
+        return Result(_noted(tuple(cases.values()), down, converge), skipped)
 
     def settled() -> bool:
         failing: dict[Endpoint, list[Task]] = {}
         for (src, task_id), case in cases.items():
-            if not case.passed:
+            if retried(case):
                 failing.setdefault(src, []).extend(t for t in plan[src] if t.id == task_id)
         cases.update(_probe(scenario, oracle, failing))
-        return all(c.passed for c in cases.values())
+        return not any(retried(c) for c in cases.values())
 
     with contextlib.suppress(WaitTimeoutError):
         wait_until(settled, timeout=converge, name="converge", interval=0.2)
-    return Result(tuple(cases.values()), skipped)
+    return Result(_noted(tuple(cases.values()), down, converge), skipped)
+
+
+def _noted(
+    cases: tuple[Case, ...], down: frozenset[tuple[str, str]], converge: float
+) -> tuple[Case, ...]:
+    """Failed cases convergence left alone, because their path is known down, say so."""
+    if converge <= 0 or not down:
+        return cases
+    note = "; not probed again: this run found every probe {}->{} failing"
+    return tuple(
+        replace(c, detail=c.detail + note.format(c.source.cluster, c.destination.cluster))
+        if not c.passed and (c.source.cluster, c.destination.cluster) in down
+        else c
+        for c in cases
+    )
 
 
 def probe_again(
