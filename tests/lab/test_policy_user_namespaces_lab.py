@@ -77,6 +77,7 @@ def east(lab: LabPaths) -> Iterator[ClusterClient]:
 def topology_with(lab: LabPaths, tmp_path: Path, network_policy: dict[str, Any]) -> Path:
     doc = yaml.safe_load(lab.topology.read_text())
     doc["network_policy"] = network_policy
+    doc["kubeconfig"] = str(lab.kubeconfig)  # relative to the lab's own topology file
     path = tmp_path / "topology.yaml"
     path.write_text(yaml.safe_dump(doc))
     return path
