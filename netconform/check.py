@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import yaml
 
@@ -25,6 +25,8 @@ from netconform.result import Key, Result, region_pair
 from netconform.scenario import Oracle, Scenario, always_allow
 from netconform.topology import Topology
 from netconform.vantage import Vantage
+
+T = TypeVar("T")
 
 
 class Environment(Protocol):
@@ -64,6 +66,12 @@ class Environment(Protocol):
         enforces a Pod Security level that takes away a capability the probe needs."""
         ...
 
+    def remember(self, key: str, compute: Callable[[], T]) -> T:
+        """`compute()` once for this environment, its value or its error remembered: a setup
+        that several checks (and a requirement) share, instead of module state; checks
+        measured at once wait for the one computing it."""
+        ...
+
 
 @dataclass(frozen=True)
 class Requirement:
@@ -92,13 +100,21 @@ class Check:
     """Short name, also the key its measurement is shared under (`pod-to-pod`)."""
     description: str
     scenario: Callable[[Environment], Scenario]
-    """Deploys what the check needs (manifests beside it) and returns what to probe."""
+    """Deploys what the check needs (manifests beside it) and returns what to probe, and the
+    oracle and cause that need what it found (`Scenario.expect`, `Scenario.explain`): the
+    builder passes its values to them explicitly; no suite keeps module state."""
     oracle: Oracle = always_allow
+    """The expectation as a pure function of the case (used when the scenario brings no
+    `expect`)."""
     slice_by: Key = region_pair
     """Which slice a case belongs to; tests are parametrized by the same keys."""
     requires: tuple[Requirement, ...] = ()
-    cause: Callable[[Sequence[Case]], str] = likely_cause
-    """A hint read from every failure of the whole measurement."""
+    cause: Callable[[Sequence[Case]], str | None] = likely_cause
+    """A hint read from every case of the whole measurement: a pure function of the cases.
+    A cause that needs what the setup found (a cluster's DNS pods, the topology's overlaps)
+    comes with the scenario instead (`Scenario.explain`, closing over the builder's values).
+    Either is computed once, in the process that measured, into `Result.hint`: every xdist
+    worker reports the same text."""
     tables: Callable[[Result, Topology], list[Table]] = field(default=lambda _r, _t: [])
     """Matrices of the whole measurement, attached once to the report."""
     refine: Callable[[Scenario, Oracle, Result], Result] | None = None
@@ -137,9 +153,15 @@ class Check:
         oracle = scenario.expect or self.oracle
         result = measure(scenario, oracle, converge)
         result = self.refine(scenario, oracle, result) if self.refine else result
-        if scenario.explain is not None and result.failed:
-            result = replace(result, hint=scenario.explain(result.cases))
-        return result
+        return replace(result, hint=self.explain(scenario, result))
+
+    def explain(self, scenario: Scenario, result: Result) -> str:
+        """The likely cause of the whole measurement ("" when nothing failed): the scenario's
+        own (`explain`) or the check's."""
+        if not result.failed:
+            return ""
+        cause = scenario.explain if scenario.explain is not None else self.cause
+        return cause(result.cases) or ""
 
     def unsupported_slice(self, result: Result, topology: Topology, key: str) -> str:
         """Why the slice `key` is not supported ("" when it is): a region pair whose clusters
@@ -163,7 +185,7 @@ class Check:
             return part, f"{key}: nothing to test (no cases in this slice)"
         if not part.failed:
             return part, ""
-        return part, f"{key}: " + part.report(result.hint or self.cause(result.cases))
+        return part, f"{key}: " + part.report(result.hint)
 
 
 def no_cause(_cases: Sequence[Case]) -> str:

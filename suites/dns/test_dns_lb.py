@@ -164,10 +164,6 @@ class NotRecursive(Outcome):
         return "REFUSED (no recursion)"
 
 
-EXPECTED: dict[tuple[str, str], Outcome] = {}
-"""(asking vantage, name) -> the answer expected, read from the API when built."""
-
-
 def lbs(env: Environment) -> Scenario:
     """Every cluster's kube-dns-lb, asked from where it should answer and where it must not."""
     for cluster in env.clusters:
@@ -176,7 +172,7 @@ def lbs(env: Environment) -> Scenario:
     pods = env.probe_pods()
     addresses: dict[str, str] = {}
     askers: dict[str, set[Endpoint]] = {}
-    EXPECTED.clear()
+    expected: dict[tuple[str, str], Outcome] = {}  # (asking vantage, name), read from the API
     destinations: list[Endpoint] = []
     for cluster, client in env.clusters.items():
         svc, addrs = _get(client, "Service", LB_NAME), lb_addresses(client)
@@ -190,10 +186,10 @@ def lbs(env: Environment) -> Scenario:
         ip = env.service(cluster, "echo", ready=2).ip
         inside = [p[0] for c, p in pods.items() if c != cluster and p]
         for src in inside if is_internal(svc) else [RUNNER]:
-            EXPECTED[(src.label, own.name)] = Answer(Verdict.ALLOW, (ip,))
-            EXPECTED[(src.label, unrelated.name)] = NotRecursive(Verdict.REFUSED)
+            expected[(src.label, own.name)] = Answer(Verdict.ALLOW, (ip,))
+            expected[(src.label, unrelated.name)] = NotRecursive(Verdict.REFUSED)
         if is_internal(svc):
-            EXPECTED[(RUNNER.label, own.name)] = NoAnswer(Verdict.TIMEOUT)
+            expected[(RUNNER.label, own.name)] = NoAnswer(Verdict.TIMEOUT)
         askers[cluster] = {*inside, RUNNER}
     vantages: dict[Endpoint, Vantage] = {
         RUNNER: RunnerVantage(env.topology.runner_netns, timeout=env.topology.timeouts.exec)
@@ -201,18 +197,20 @@ def lbs(env: Environment) -> Scenario:
     vantages.update({p: env.vantage(p) for group in askers.values() for p in group if p != RUNNER})
 
     def include(src: Endpoint, dst: Endpoint) -> bool:
-        return (src.label, dst.name) in EXPECTED and src in askers.get(dst.cluster, set())
+        return (src.label, dst.name) in expected and src in askers.get(dst.cluster, set())
 
     def probes_of(dst: Endpoint) -> list[Probe]:
         return [Probe("dns", params=(("server", addresses[dst.cluster]),))]
 
     return Scenario(
-        vantages, destinations, [], include, settings=env.topology.probe, probes_of=probes_of
+        vantages,
+        destinations,
+        [],
+        include,
+        settings=env.topology.probe,
+        probes_of=probes_of,
+        expect=lambda src, dst, _probe: expected[(src.label, dst.name)],
     )
-
-
-def lb_oracle(src: Endpoint, dst: Endpoint, _probe: Probe) -> Outcome:
-    return EXPECTED[(src.label, dst.name)]
 
 
 def lb_cause(cases: Any) -> str:
@@ -236,7 +234,6 @@ LB_CHECK = Check(
     "dns-lb",
     __doc__ or "",
     lbs,
-    lb_oracle,
     slice_by=_by_lb,
     cause=lb_cause,
     tables=latency,

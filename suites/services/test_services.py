@@ -13,7 +13,6 @@ address and no Service of type LoadBalancer anywhere holds one. Then the runner 
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -94,18 +93,10 @@ def _has_any_lb(clients: Sequence[ClusterClient]) -> bool:
     )
 
 
-_DEPLOYED: dict[int, Deployed] = {}
-_DEPLOYING = threading.Lock()
-"""Both checks may be measured at once (--parallel-checks): one deploys, the other waits."""
-
-
 def deploy(env: Environment) -> Deployed:
     """Apply the manifests everywhere, wait for endpoints and (bounded) for LB addresses;
-    once per environment (the requirement and both checks share it)."""
-    with _DEPLOYING:
-        if id(env) not in _DEPLOYED:
-            _DEPLOYED[id(env)] = _deploy(env)
-        return _DEPLOYED[id(env)]
+    once per environment (the requirement and both checks share it, maybe at once)."""
+    return env.remember("services-deployed", lambda: _deploy(env))
 
 
 def _deploy(env: Environment) -> Deployed:
