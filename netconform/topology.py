@@ -8,13 +8,15 @@ before anything touches a cluster.
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, NewType
 
 import yaml
 
-from netconform.errors import TopologyError
+from netconform.errors import TopologyError, UsageError
 
 ClusterName = NewType("ClusterName", str)
 Region = NewType("Region", str)
@@ -451,6 +453,38 @@ class _Reader:
                 self.fail(f"{key}.{name}", f"one of {', '.join(choices)}", item)
             kwargs[name] = item
         return cls(**kwargs)
+
+
+def timeout_overrides(values: Sequence[str], option: str = "--timeout") -> dict[str, float]:
+    """`["exec=90", "converge=20"]` -> {"exec": 90.0, "converge": 20.0}: named timeouts given
+    on the command line, checked as the topology's own (a name of `Timeouts`, in range)."""
+    names = [f.name for f in fields(Timeouts)]
+    found: dict[str, float] = {}
+    for value in values:
+        name, equals, seconds = value.partition("=")
+        name = name.strip()
+        if not equals or name not in names:
+            raise UsageError(
+                f"{option} {value!r}: expected NAME=SECONDS, NAME one of {', '.join(names)}"
+            )
+        low, high = _RANGES.get(name, (1, None))
+        try:
+            number = float(seconds)
+        except ValueError:
+            number = float("nan")
+        if not (math.isfinite(number) and number >= low and (high is None or number <= high)):
+            raise UsageError(
+                f"{option} {value!r}: expected {name}=SECONDS, a number at least {low:g}"
+            )
+        found[name] = number
+    return found
+
+
+def with_timeouts(topology: Topology, overrides: dict[str, float]) -> Topology:
+    """The topology with some named timeouts replaced (`timeout_overrides`)."""
+    if not overrides:
+        return topology
+    return replace(topology, timeouts=replace(topology.timeouts, **overrides))
 
 
 def dump_topology(topology: Topology) -> dict[str, Any]:

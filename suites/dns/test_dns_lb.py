@@ -26,6 +26,8 @@ from fixtures.checks import Verify
 from fixtures.plugin import STATE, Label, Once, RegionName
 from netconform.check import Check, Environment, Table, load_manifests
 from netconform.cluster import ClusterClient
+from netconform.corefile import CorefileError, parse_corefile, parse_stub_domains
+from netconform.dnsglue import INTERNAL, LB_NAME, SYSTEM
 from netconform.dnsreport import LATENCY_HEADER, latency_rows
 from netconform.outcomes import RUNNER, Answer, Endpoint, Outcome, Verdict, dns_name
 from netconform.probes import Probe
@@ -33,8 +35,6 @@ from netconform.result import Result
 from netconform.scenario import Scenario
 from netconform.topology import Cluster, Topology
 from netconform.vantage import RunnerVantage, Vantage
-from provisioning.kube import INTERNAL, LB_NAME, SYSTEM
-from provisioning.lab.dns.corefile import CorefileError, parse_corefile, parse_stub_domains
 
 ECHO = load_manifests(Path(__file__).with_name("echo.yaml"))
 UNRELATED = "netconform-open-resolver-test.example.com"
@@ -191,9 +191,7 @@ def lbs(env: Environment) -> Scenario:
         if is_internal(svc):
             expected[(RUNNER.label, own.name)] = NoAnswer(Verdict.TIMEOUT)
         askers[cluster] = {*inside, RUNNER}
-    vantages: dict[Endpoint, Vantage] = {
-        RUNNER: RunnerVantage(env.topology.runner_netns, timeout=env.topology.timeouts.exec)
-    }
+    vantages: dict[Endpoint, Vantage] = {RUNNER: RunnerVantage.of(env.topology)}
     vantages.update({p: env.vantage(p) for group in askers.values() for p in group if p != RUNNER})
 
     def include(src: Endpoint, dst: Endpoint) -> bool:

@@ -177,7 +177,7 @@ def pod_oracle(_src: Endpoint, dst: Endpoint, _probe: Probe) -> Outcome:
 def from_runner(env: Environment) -> Scenario:
     """The runner to every external LB (spread) and every internal one (blocked)."""
     done = deploy(env)
-    runner = RunnerVantage(env.topology.runner_netns, timeout=env.topology.timeouts.exec)
+    runner = RunnerVantage.of(env.topology)
     spread = Probe("spread", 80)
     return Scenario(
         {RUNNER: runner},

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioning import kube
+from netconform import dnsglue
 from provisioning.lab import control
 from provisioning.lab.control import LabPaths
 from tests.labrun import remove_run, run_suite
@@ -73,7 +73,7 @@ def test_dns_down_fails_exactly_that_clusters_lookups(kept: LabPaths, tmp_path: 
 def test_stub_removed_with_kubectl_patch(kept: LabPaths, tmp_path: Path) -> None:
     out = kubectl(kept, "east", "get", "configmap", "coredns", "-n", "kube-system", "-o", "json")
     corefile = json.loads(out)["data"]["Corefile"]
-    blocks = kube.split_blocks(corefile)
+    blocks = dnsglue.split_blocks(corefile)
     without = "\n".join(c for k, c in blocks if k != "west.svc.cluster.local") + "\n"
     patch = json.dumps({"data": {"Corefile": without}})
     kubectl(kept, "east", "patch", "configmap", "coredns", "-n", "kube-system", "-p", patch)
@@ -159,7 +159,7 @@ def test_stub_to_own_dns_written_by_hand_is_a_loop_in_the_audit(
 ) -> None:
     out = kubectl(kept, "east", "get", "configmap", "coredns", "-n", "kube-system", "-o", "json")
     corefile = json.loads(out)["data"]["Corefile"]
-    west = next(c for k, c in kube.split_blocks(corefile) if k == "west.svc.cluster.local")
+    west = next(c for k, c in dnsglue.split_blocks(corefile) if k == "west.svc.cluster.local")
     looped = corefile.replace(west, west.replace("forward . 10.102.", "forward . 10.201.0.10 #"))
     patch = json.dumps({"data": {"Corefile": looped}})
     kubectl(kept, "east", "patch", "configmap", "coredns", "-n", "kube-system", "-p", patch)
