@@ -7,7 +7,7 @@ test its slice, and reports `not supported: <reason>` when a requirement is not 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Protocol, TypeVar
@@ -57,8 +57,31 @@ class Environment(Protocol):
         """Apply a manifest labelled with this run's id into the cluster's namespace."""
         ...
 
+    def apply_all(self, manifests: Sequence[dict[str, Any]]) -> None:
+        """Every manifest (the YAML beside a check) into every cluster's namespace."""
+        ...
+
+    def sources(self) -> list[Endpoint]:
+        """The standard probe pods of every cluster, in one list (`probe_pods` flattened)."""
+        ...
+
     def vantage(self, endpoint: Endpoint) -> Vantage:
         """Where probes from `endpoint` run (a pod's exec)."""
+        ...
+
+    def vantages(self, sources: Iterable[Endpoint]) -> dict[Endpoint, Vantage]:
+        """A Scenario's vantages: each pod's exec; `RUNNER` the runner (the topology's netns,
+        one batch bounded by the named `exec` timeout)."""
+        ...
+
+    def load_balancers(self, name: str) -> dict[str, Endpoint]:
+        """cluster -> this run's LoadBalancer Service `name` by its address, once every
+        cluster's has one (named wait `load_balancer`); {} when no cluster has a LoadBalancer
+        implementation at all. Waited for once per run: a timeout is remembered."""
+        ...
+
+    def ready_pods(self, cluster: str, deployment: str) -> list[Endpoint]:
+        """The pods of this run's Deployment `deployment`, once its replicas all run."""
         ...
 
     def unsupported(self, source: Endpoint, probe: Probe) -> str:
@@ -92,6 +115,18 @@ class Table:
     bad: tuple[bool, ...] = ()
 
 
+PARAMETERS: Mapping[str, str] = {
+    "region": "one test per cluster: `test_x[east]`",
+    "region_pair": "one per ordered pair of clusters, a cluster with itself included: "
+    "`test_x[east->east]`, `test_x[east->west]`",
+    "peer_pair": "one per ordered pair of two different clusters: `test_x[east->west]`",
+    "region_port": "one per ordered pair of different clusters and each required or closed "
+    "port: `test_x[east->west:9092]`",
+}
+"""The parametrization keys `fixtures.plugin` generates from the topology: a test asks for
+one by naming it as a parameter (`def test_x(peer_pair, verify)`)."""
+
+
 @dataclass(frozen=True)
 class Check:
     """One suite's declaration."""
@@ -119,10 +154,11 @@ class Check:
     """Matrices of the whole measurement, attached once to the report."""
     refine: Callable[[Scenario, Oracle, Result], Result] | None = None
     """A second judgement over the whole result (it may re-probe): loss per region pair,
-    path-MTU search."""
+    path-MTU search; with `converges`, it judges every round before convergence is."""
     converges: bool = False
-    """Re-probe failures until they pass or `timeouts.converge` ends (for what the cluster
-    programs asynchronously after the API says ready: Service rules, policies, DNS)."""
+    """Re-probe failures until the expectation held on `probe.converge_rounds` consecutive
+    rounds or `timeouts.converge` ends (for what the cluster programs asynchronously after
+    the API says ready: Service rules, policies, DNS)."""
     smoke: Selector | None = None
     """The cases the `smoke` profile keeps (`netconform.profiles`); None: the whole check."""
     alone: bool = False
@@ -131,6 +167,23 @@ class Check:
     cost: int = 1
     """Roughly how long its measure takes against a one-shot check's (the stars demo's steps
     about 10): checks measured at once start with the costliest."""
+    param: str = ""
+    """The parametrization key its tests take, one of `PARAMETERS` (`verify` fails a test
+    that names another); "" for a check with keys of its own (routes, steps)."""
+
+    def __post_init__(self) -> None:
+        if self.param and self.param not in PARAMETERS:
+            known = ", ".join(PARAMETERS)
+            raise NetconformError(f"check {self.id}: param {self.param!r}: one of {known}")
+
+    def wrong_param(self, given: Iterable[str]) -> str:
+        """Why a test whose parameters are `given` cannot verify this check ("" when it can)."""
+        if not self.param or self.param in given:
+            return ""
+        return (
+            f"check {self.id} is parametrized by {self.param} "
+            f"({PARAMETERS[self.param]}): name the test's parameter {self.param}"
+        )
 
     def unmet(self, env: Environment) -> str:
         """The reason of the first unmet requirement ("" when all are met)."""
@@ -151,8 +204,12 @@ class Check:
 
         scenario = replace(scenario, unsupported=unsupported)
         oracle = scenario.expect or self.oracle
-        result = measure(scenario, oracle, converge)
-        result = self.refine(scenario, oracle, result) if self.refine else result
+        refine = self.refine
+
+        def judge(whole: Result) -> Result:  # before convergence is judged, every round
+            return refine(scenario, oracle, whole) if refine is not None else whole
+
+        result = measure(scenario, oracle, converge, judge)
         return replace(result, hint=self.explain(scenario, result))
 
     def explain(self, scenario: Scenario, result: Result) -> str:

@@ -99,30 +99,77 @@ class Scenario:
         )  # fmt: skip
 
 
-def measure(scenario: Scenario, oracle: Oracle = always_allow, converge: float = 0.0) -> Result:
+def measure(
+    scenario: Scenario,
+    oracle: Oracle = always_allow,
+    converge: float = 0.0,
+    judge: Callable[[Result], Result] | None = None,
+) -> Result:
     """One batch per source, all at once; a case per (source, destination, probe).
 
-    With `converge` (seconds, the named `converge` timeout), failed cases are probed again,
-    one batch per source that still has any, until they pass or the time is up (as the
-    Kubernetes e2e tests wait for rules being programmed); the last observation counts.
+    `judge` (a check's `refine`) rejudges each round's whole result before it is read. With
+    `converge` (seconds, the named `converge` timeout), a measurement with failures is
+    re-probed, one batch per source, for what clusters program late (as the Kubernetes e2e
+    tests wait for rules being programmed): every case that failed in any round is probed
+    again each round, and the measurement has converged once the expectation held on
+    `probe.converge_rounds` consecutive rounds (default 2, gateway-api's AwaitConvergence
+    threshold), so a case that passes on one lucky retry does not count. When the time is
+    up first, a case that had not passed that many rounds in a row is reported by its last
+    failed observation.
     """
     plan = scenario.tasks()
     cases = _probe(scenario, oracle, plan)
     skipped = scenario.not_supported(oracle) + scenario.skipped
-    if converge <= 0 or not any(not c.passed for c in cases.values()):
-        return Result(tuple(cases.values()), skipped)
+
+    def judged() -> Result:
+        whole = Result(tuple(cases.values()), skipped)
+        return judge(whole) if judge is not None else whole
+
+    result = judged()
+    if converge <= 0 or not result.failed:
+        return result
+    suspects = _suspects(cases, result)
+    good: dict[tuple[Endpoint, str], int] = {}
+    """Rounds in a row each re-probed case passed."""
+    last_bad = {key: case for key, case in cases.items() if not case.passed}
+    streak = 0
 
     def settled() -> bool:
-        failing: dict[Endpoint, list[Task]] = {}
-        for (src, task_id), case in cases.items():
+        nonlocal result, streak
+        again: dict[Endpoint, list[Task]] = {}
+        for src, task_id in sorted(suspects, key=lambda k: (k[0].label, k[1])):
+            again.setdefault(src, []).extend(t for t in plan[src] if t.id == task_id)
+        fresh = _probe(scenario, oracle, again)
+        for key, case in fresh.items():
+            good[key] = 0 if not case.passed else good.get(key, 0) + 1
             if not case.passed:
-                failing.setdefault(src, []).extend(t for t in plan[src] if t.id == task_id)
-        cases.update(_probe(scenario, oracle, failing))
-        return all(c.passed for c in cases.values())
+                last_bad[key] = case
+        cases.update(fresh)
+        result = judged()
+        suspects.update(_suspects(cases, result))
+        streak = 0 if result.failed else streak + 1
+        return streak >= scenario.settings.converge_rounds
 
     with contextlib.suppress(WaitTimeoutError):
         wait_until(settled, timeout=converge, name="converge", interval=0.2)
-    return Result(tuple(cases.values()), skipped)
+    if streak >= scenario.settings.converge_rounds:
+        return result
+    # not converged: a case that passed fewer rounds in a row than that is its last failure
+    rounds = scenario.settings.converge_rounds
+    cases.update({k: c for k, c in last_bad.items() if good.get(k, 0) < rounds})
+    return judged()
+
+
+def _suspects(
+    cases: Mapping[tuple[Endpoint, str], Case], judged: Result
+) -> set[tuple[Endpoint, str]]:
+    """The cases to probe again: failed ones, and those a judge failed (by their identity)."""
+    wrong = {(c.source, c.destination, c.protocol, c.port) for c in judged.failed}
+    return {
+        key
+        for key, c in cases.items()
+        if not c.passed or (c.source, c.destination, c.protocol, c.port) in wrong
+    }
 
 
 def probe_again(

@@ -81,6 +81,10 @@ class ProbeSettings:
     """Probes one batch starts at once; bounds the processes a source pod runs."""
     icmp_tool: str = "fping"
     """`fping` (one process reaches every destination) or `ping` (one per destination)."""
+    converge_rounds: int = 2
+    """A converging check has converged once its expectation held on this many consecutive
+    rounds of re-probing (the cases that failed in any round), as gateway-api's
+    AwaitConvergence threshold: one lucky retry is not enough."""
 
 
 @dataclass(frozen=True)
@@ -358,6 +362,7 @@ _RANGES: dict[str, tuple[float, float | None]] = {
     "max_loss_percent": (0, 100),
     "max_loss": (0, 1),
     "loss_rounds": (0, 20),
+    "converge_rounds": (1, 20),
     "expected_mtu": (576, 65535),
     "ping_interval": (0.2, None),
     "ping_deadline": (0.1, None),
