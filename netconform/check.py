@@ -74,10 +74,21 @@ class Environment(Protocol):
         one batch bounded by the named `exec` timeout)."""
         ...
 
+    def scenario(
+        self,
+        sources: Iterable[Endpoint],
+        destinations: Sequence[Endpoint],
+        probes: Sequence[Probe],
+        **options: Any,
+    ) -> Scenario:
+        """A Scenario from `sources` (their `vantages`) with the topology's probe settings;
+        `options` are Scenario's own (include, context, expect, explain...)."""
+        ...
+
     def load_balancers(self, name: str) -> dict[str, Endpoint]:
         """cluster -> this run's LoadBalancer Service `name` by its address, once every
         cluster's has one (named wait `load_balancer`); {} when no cluster has a LoadBalancer
-        implementation at all. Waited for once per run: a timeout is remembered."""
+        implementation at all. Waited for once per environment: a timeout is remembered."""
         ...
 
     def ready_pods(self, cluster: str, deployment: str) -> list[Endpoint]:

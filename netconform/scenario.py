@@ -33,6 +33,16 @@ def distinct(src: Endpoint, dst: Endpoint) -> bool:
     return src != dst
 
 
+def same_cluster(src: Endpoint, dst: Endpoint) -> bool:
+    """Pairs within one cluster (a Service by its ClusterIP, a cluster's own names)."""
+    return src.cluster == dst.cluster
+
+
+def other_cluster(src: Endpoint, dst: Endpoint) -> bool:
+    """Pairs of two different clusters (`peer_pair`)."""
+    return src.cluster != dst.cluster
+
+
 def no_context(_src: Endpoint, _dst: Endpoint) -> str:
     return ""
 

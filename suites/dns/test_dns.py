@@ -38,10 +38,8 @@ def _pod_ips(env: Environment, cluster: str, service: str) -> tuple[str, ...]:
 
 def names(env: Environment) -> Scenario:
     """Every probe pod asks its cluster's DNS (resolv.conf) for own and other regions' names."""
-    for cluster in env.clusters:
-        for manifest in ECHO:
-            env.apply(cluster, manifest)
-    pods = [p for cluster_pods in env.probe_pods().values() for p in cluster_pods]
+    env.apply_all(ECHO)
+    pods = env.sources()
     expected: dict[str, Outcome] = {}
     destinations: list[Endpoint] = []
     for cluster in env.clusters:
@@ -68,13 +66,11 @@ def names(env: Environment) -> Scenario:
             return dst.name.startswith(src.ip.replace(".", "-") + ".")
         return src.cluster == dst.cluster or dst.name.startswith("echo-pods.")
 
-    vantages = {p: env.vantage(p) for p in pods}
-    return Scenario(
-        vantages,
+    return env.scenario(
+        pods,
         destinations,
         [Probe("dns")],
-        include,
-        settings=env.topology.probe,
+        include=include,
         expect=lambda _src, dst, _probe: expected[dst.name],  # the answers read from the API
         explain=lambda cases: clusters_dns_cause(cases, env.clusters),
     )
@@ -91,6 +87,7 @@ CHECK = Check(
     __doc__ or "",
     names,
     converges=True,
+    param="region_pair",
     tables=latency,
     smoke=one_pair_per_region_pair,  # one name per zone, from one pod per cluster
 )

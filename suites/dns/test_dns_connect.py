@@ -11,35 +11,26 @@ from fixtures.checks import Verify
 from fixtures.plugin import RegionPair
 from netconform.check import Check, Environment, load_manifests
 from netconform.dnsreport import clusters_dns_cause
-from netconform.outcomes import Endpoint, service_name
+from netconform.outcomes import service_name
 from netconform.probes import Probe
 from netconform.profiles import one_pair_per_region_pair
-from netconform.scenario import Scenario
+from netconform.scenario import Scenario, other_cluster
 
 ECHO = load_manifests(Path(__file__).with_name("echo.yaml"))
 
 
 def by_name(env: Environment) -> Scenario:
-    for cluster in env.clusters:
-        for manifest in ECHO:
-            env.apply(cluster, manifest)
-    pods = [p for cluster_pods in env.probe_pods().values() for p in cluster_pods]
+    env.apply_all(ECHO)
     names = []
     for cluster in env.clusters:
         env.service(cluster, "echo-pods", ready=2)
         ns = env.topology.cluster(cluster).namespace
         names.append(service_name(cluster, f"echo-pods.{ns}.svc.cluster.local"))
-
-    def other_region(src: Endpoint, dst: Endpoint) -> bool:
-        return src.cluster != dst.cluster
-
-    vantages = {p: env.vantage(p) for p in pods}
-    return Scenario(
-        vantages,
+    return env.scenario(
+        env.sources(),
         names,
         [Probe("http", 8080)],
-        other_region,
-        settings=env.topology.probe,
+        include=other_cluster,
         explain=lambda cases: clusters_dns_cause(cases, env.clusters),
     )
 
@@ -49,6 +40,7 @@ CHECK = Check(
     __doc__ or "",
     by_name,
     converges=True,
+    param="peer_pair",
     smoke=one_pair_per_region_pair,
 )
 

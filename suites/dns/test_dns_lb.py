@@ -31,10 +31,9 @@ from netconform.dnsglue import INTERNAL, LB_NAME, SYSTEM
 from netconform.dnsreport import LATENCY_HEADER, latency_rows
 from netconform.outcomes import RUNNER, Answer, Endpoint, Outcome, Verdict, dns_name
 from netconform.probes import Probe
-from netconform.result import Result
+from netconform.result import Result, destination_cluster
 from netconform.scenario import Scenario
 from netconform.topology import Cluster, Topology
-from netconform.vantage import RunnerVantage, Vantage
 
 ECHO = load_manifests(Path(__file__).with_name("echo.yaml"))
 UNRELATED = "netconform-open-resolver-test.example.com"
@@ -166,9 +165,7 @@ class NotRecursive(Outcome):
 
 def lbs(env: Environment) -> Scenario:
     """Every cluster's kube-dns-lb, asked from where it should answer and where it must not."""
-    for cluster in env.clusters:
-        for manifest in ECHO:
-            env.apply(cluster, manifest)
+    env.apply_all(ECHO)
     pods = env.probe_pods()
     addresses: dict[str, str] = {}
     askers: dict[str, set[Endpoint]] = {}
@@ -191,8 +188,6 @@ def lbs(env: Environment) -> Scenario:
         if is_internal(svc):
             expected[(RUNNER.label, own.name)] = NoAnswer(Verdict.TIMEOUT)
         askers[cluster] = {*inside, RUNNER}
-    vantages: dict[Endpoint, Vantage] = {RUNNER: RunnerVantage.of(env.topology)}
-    vantages.update({p: env.vantage(p) for group in askers.values() for p in group if p != RUNNER})
 
     def include(src: Endpoint, dst: Endpoint) -> bool:
         return (src.label, dst.name) in expected and src in askers.get(dst.cluster, set())
@@ -200,12 +195,11 @@ def lbs(env: Environment) -> Scenario:
     def probes_of(dst: Endpoint) -> list[Probe]:
         return [Probe("dns", params=(("server", addresses[dst.cluster]),))]
 
-    return Scenario(
-        vantages,
+    return env.scenario(
+        dict.fromkeys([RUNNER, *(p for group in askers.values() for p in group)]),
         destinations,
         [],
-        include,
-        settings=env.topology.probe,
+        include=include,
         probes_of=probes_of,
         expect=lambda src, dst, _probe: expected[(src.label, dst.name)],
     )
@@ -224,15 +218,12 @@ def latency(result: Result, topology: Topology) -> list[Table]:
     return [Table(f"dns latency through {LB_NAME} (dig)", LATENCY_HEADER, rows, bad)]
 
 
-def _by_lb(case: Any) -> str:
-    return str(case.destination.cluster)
-
-
 LB_CHECK = Check(
     "dns-lb",
     __doc__ or "",
     lbs,
-    slice_by=_by_lb,
+    slice_by=destination_cluster,
+    param="region",
     cause=lb_cause,
     tables=latency,
     converges=True,

@@ -16,7 +16,7 @@ from fixtures.workloads import Workloads
 from netconform.policycheck import PolicyCheck, measure_step, read_policy_set
 from netconform.probes import Probe
 from netconform.result import Result
-from netconform.scenario import Scenario, distinct
+from netconform.scenario import Scenario
 
 
 def names_udp(env: Workloads) -> bool:
@@ -31,11 +31,10 @@ def names_udp(env: Workloads) -> bool:
 
 
 def measure(env: Workloads) -> Result:
-    pods = [p for cluster_pods in env.probe_pods().values() for p in cluster_pods]
+    pods = env.sources()
     port = env.topology.probe.tcp_port
     probes = [Probe("tcp", port), *([Probe("udp", port)] if names_udp(env) else [])]
-    vantages = {p: env.vantage(p) for p in pods}
-    scenario = Scenario(vantages, pods, probes, distinct, settings=env.topology.probe)
+    scenario = env.scenario(pods, pods, probes)
     namespaces = {c: (env.topology.cluster(c).namespace,) for c in env.clusters}
     policies = read_policy_set(env.clusters, namespaces)
     return measure_step(scenario, policies, env.topology.timeouts.converge, "policies")
@@ -51,6 +50,7 @@ CHECK = PolicyCheck(
     _unused,
     slice_by=lambda c: c.destination.cluster,
     measure=measure,
+    param="region",
 )
 
 
