@@ -113,7 +113,9 @@ class Requirement:
 
     reason: str
     """Said when unmet: `no IngressClass`, `the topology names no cloud`."""
-    met: Callable[[Environment], bool]
+    met: Callable[[Environment], object]
+    """Met when it returns something truthy: a bool, or the value of a setup the check's
+    scenario shares (`Environment.remember`), such as the LoadBalancers it found."""
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,5 @@
 """ClusterIP: every probe pod reaches its own cluster's echo Service by its ClusterIP, over
 TCP and HTTP, through kube-proxy's rules on the pod's node (seed 002's Service check).
-
-The README's worked example of a check built on the engine: one file and its manifests.
 """
 
 from __future__ import annotations
