@@ -45,7 +45,7 @@ def mutated_module_state(source: str) -> list[str]:
             elif isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store | ast.Del):
                 target = node.value
             if isinstance(target, ast.Name) and target.id in names:
-                found.append(f"{node.lineno}: {target.id}")
+                found.append(f"{target.lineno}: {target.id}")
     return found
 
 
