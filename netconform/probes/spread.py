@@ -1,6 +1,7 @@
 """Spread: several HTTP requests on new connections to one address, and which backends
 answered (echo servers name their pod in the body). A load balancer passes when the answers
-come from as many distinct pods as it has ready endpoints.
+come from as many distinct pods as it has ready endpoints (each answer read by
+`netconform.echo`: ask agnhost netexec on `ECHO_PATH`, param `path`).
 
 One curl process makes them all (`Connection: close` from the echo servers means one new
 connection, so a new source port and a new balancing decision, per request).
@@ -12,6 +13,7 @@ import json
 from dataclasses import dataclass
 
 from netconform.command import CommandResult
+from netconform.echo import parse_echo
 from netconform.outcomes import Outcome, Verdict, plain
 from netconform.probes.base import Observation, ProbeKind, Task, last_line, register
 from netconform.probes.http import CURL_CODES
@@ -45,7 +47,8 @@ class Spread(ProbeKind):
 
     def argv(self, task: Task, settings: ProbeSettings) -> list[str]:
         count = int(task.probe.param("requests", str(DEFAULT_REQUESTS)))
-        url = f"http://{task.destination.ip}:{task.probe.port or 80}/"
+        path = task.probe.param("path", "/")
+        url = f"http://{task.destination.ip}:{task.probe.port or 80}{path}"
         argv = ["curl", "-sS", "-w", "\\n%{json}\\n"]
         argv += ["--connect-timeout", f"{settings.connect_timeout:g}"]
         argv += ["--max-time", f"{2 * settings.connect_timeout:g}"]
@@ -58,11 +61,11 @@ class Spread(ProbeKind):
             try:
                 doc = json.loads(line)
             except ValueError:
-                continue
+                doc = None
             if isinstance(doc, dict) and "exitcode" in doc:
                 codes.append((int(doc["exitcode"] or 0), str(doc.get("errormsg") or "")))
-            elif isinstance(doc, dict) and "pod" in doc:
-                pods.add(str(doc["pod"]))
+            elif (answer := parse_echo(line)) is not None:  # the lab's echo, agnhost's name
+                pods.add(answer.pod)
         if not codes:
             return Observation(plain(Verdict.ERROR), f"curl gave no result: {last_line(raw)}", raw)
         failed = [(c, msg) for c, msg in codes if c != 0]
