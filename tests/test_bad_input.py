@@ -18,6 +18,7 @@ from netconform.errors import (
     MissingToolError,
     TopologyError,
     UnknownContextError,
+    UsageError,
 )
 from provisioning.lab.control import LabPaths
 
@@ -90,6 +91,20 @@ def test_malformed_topology(tmp_path: Path) -> None:
     assert_one_line(proc, TopologyError.exit_code, str(bad), "clusters[0].pod_cidrs[0]")
 
 
+def test_unknown_topology_key_names_the_closest_known_one(tmp_path: Path) -> None:
+    bad = tmp_path / "typo.yaml"
+    bad.write_text(
+        "clusters:\n  - name: central\n    pod_cidrs: [10.1.0.0/16]\n"
+        "  - name: east\n    contxt: mrc-east\n    pod_cidrs: [10.2.0.0/16]\n"
+    )
+    proc = pytest_suites("--topology", str(bad))
+    assert_one_line(
+        proc,
+        TopologyError.exit_code,
+        f"{bad}: unknown key 'contxt' in clusters[1] (line 5): did you mean 'context'?",
+    )
+
+
 def test_unknown_context(tmp_path: Path) -> None:
     kubeconfig(tmp_path, "http://127.0.0.1:1")
     proc = pytest_suites("--topology", str(topology(tmp_path, "mrc-nowhere")))
@@ -108,6 +123,13 @@ def test_run_id_that_is_no_label_value(tmp_path: Path) -> None:
     kubeconfig(tmp_path, "http://127.0.0.1:1")
     proc = pytest_suites("--topology", str(topology(tmp_path, "mrc-east")), "--run-id", "a,b")
     assert_one_line(proc, 2, "--run-id 'a,b'", "label value")
+
+
+@pytest.mark.parametrize("value", ["exec=abc", "exec", "no_such_wait=5", "converge=0"])
+def test_timeout_override_that_is_no_named_timeout(tmp_path: Path, value: str) -> None:
+    kubeconfig(tmp_path, "http://127.0.0.1:1")
+    proc = pytest_suites("--topology", str(topology(tmp_path, "mrc-east")), "--timeout", value)
+    assert_one_line(proc, UsageError.exit_code, f"--timeout {value!r}", "expected")
 
 
 def test_unreachable_api(tmp_path: Path) -> None:

@@ -242,10 +242,10 @@ def up(
 def seed_dns(paths: LabPaths, progress: Callable[[str], None]) -> None:
     """Seed 000's stub domains, as `netconform-kube apply` makes them: every cluster's
     `kube-dns-lb` internal LoadBalancer, then every other region's zone -> that address."""
-    from provisioning import kube  # the glue needs the kubernetes client: load it late
+    from netconform import dnsglue  # it needs the kubernetes client: loaded late
 
     out = io.StringIO()
-    kube.run(load_topology(paths.topology), True, "lb", out, kube.LB_READY)
+    dnsglue.run(load_topology(paths.topology), True, "lb", out, dnsglue.LB_READY)
     progress(f"stub domains: {out.getvalue().splitlines()[-1]}")
 
 

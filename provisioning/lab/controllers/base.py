@@ -71,6 +71,33 @@ class SettlingController(ABC):
         """Do one noted item; False when nothing was left to do."""
 
 
+class WorkQueueController(SettlingController):
+    """A settling controller whose work is objects by (namespace, name), as an upstream
+    controller's work queue (client-go `util/workqueue`: a key queued twice while waiting is
+    processed once): `keys` names the objects an event touches, `sync` brings one to its
+    desired state (it reads the object again; it may be gone)."""
+
+    def __init__(self) -> None:
+        self._dirty: set[tuple[str, str]] = set()
+
+    @abstractmethod
+    def keys(self, store: Store, event: Event) -> set[tuple[str, str]]:
+        """(namespace, name) of every object `event` gives work to; must not mutate."""
+
+    @abstractmethod
+    def sync(self, store: Store, namespace: str, name: str) -> None:
+        """Bring one object (maybe deleted since) to its desired state."""
+
+    def observe(self, store: Store, event: Event) -> None:
+        self._dirty |= self.keys(store, event)
+
+    def reconcile(self, store: Store) -> bool:
+        if not self._dirty:
+            return False
+        self.sync(store, *self._dirty.pop())
+        return True
+
+
 ControllerClass = type[Controller] | type[SettlingController]
 FaultMaker = tuple[int, Callable[..., Callable[[], None]]]
 

@@ -41,8 +41,8 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
+from netconform.corefile import Block, in_zone, select
 from provisioning.lab.dns import records
-from provisioning.lab.dns.corefile import Block, in_zone, select
 from provisioning.lab.nsenter import in_netns, listen_tcp
 
 log = logging.getLogger("netconform.lab.dns")
