@@ -85,6 +85,7 @@ CHECK = PolicyCheck(
     _unused,
     slice_by=lambda c: c.destination.cluster,
     measure=measure,
+    param="region",
 )
 
 
