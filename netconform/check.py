@@ -27,6 +27,8 @@ from netconform.topology import Topology
 from netconform.vantage import Vantage
 
 T = TypeVar("T")
+Lead = Callable[[Sequence[Case]], tuple[list[str], bool]]
+"""The run's diagnosis for a slice's failed cases: its lines, and whether they cover all."""
 
 
 class Environment(Protocol):
@@ -246,8 +248,10 @@ class Check:
         found = between(topology, first, second)  # one wording for both directions
         return overlap_reason(found) if found else ""
 
-    def verdict(self, result: Result, key: str) -> tuple[Result, str]:
-        """The slice `key` and its failure report ("" when it passed)."""
+    def verdict(self, result: Result, key: str, lead: Lead | None = None) -> tuple[Result, str]:
+        """The slice `key` and its failure report ("" when it passed). `lead` gives the run's
+        diagnosis lines for the slice's failures: they come first, then the check's own hint
+        (which reads only this check's cases, and must not contradict them) and the cases."""
         part = result.slice(self.slice_by, key)
         if not part.cases and part.not_supported:
             return part, ""  # not supported as a whole: verify skips it with the reasons
@@ -255,7 +259,8 @@ class Check:
             return part, f"{key}: nothing to test (no cases in this slice)"
         if not part.failed:
             return part, ""
-        return part, f"{key}: " + part.report(result.hint)
+        lines, _ = lead(part.failed) if lead is not None else ([], False)
+        return part, f"{key}: " + "\n".join([*lines, part.report(result.hint)])
 
 
 def no_cause(_cases: Sequence[Case]) -> str:

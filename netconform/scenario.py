@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from contextvars import ContextVar
+from dataclasses import dataclass, field, replace
 
 from netconform.errors import WaitTimeoutError
 from netconform.outcomes import ALLOW, NOT_SUPPORTED, Case, Endpoint, Outcome
@@ -109,6 +110,14 @@ class Scenario:
         )  # fmt: skip
 
 
+KNOWN_DOWN: ContextVar[frozenset[tuple[str, str]]] = ContextVar("known_down", default=frozenset())
+"""(source cluster, destination cluster) directions this run already found wholly down (the
+pod-to-pod check, measured first and alone: every probe between their pods failed). Set by
+the runner around a check's measurement: convergence does not re-probe those cases, since a
+cut path is no rule the cluster programs late, and re-probing it only spends the timeouts
+again per case (a cut peering cost a run 5x its healthy time)."""
+
+
 def measure(
     scenario: Scenario,
     oracle: Oracle = always_allow,
@@ -125,24 +134,33 @@ def measure(
     `probe.converge_rounds` consecutive rounds (default 2, gateway-api's AwaitConvergence
     threshold), so a case that passes on one lucky retry does not count. When the time is
     up first, a case that had not passed that many rounds in a row is reported by its last
-    failed observation.
+    failed observation. Cases across a direction in `KNOWN_DOWN` are not probed again, and
+    say so.
     """
     plan = scenario.tasks()
     cases = _probe(scenario, oracle, plan)
     skipped = scenario.not_supported(oracle) + scenario.skipped
+    down = KNOWN_DOWN.get()
+
+    def cut(case: Case) -> bool:
+        return (case.source.cluster, case.destination.cluster) in down
 
     def judged() -> Result:
-        whole = Result(tuple(cases.values()), skipped)
+        whole = Result(_noted(tuple(cases.values()), down, converge), skipped)
         return judge(whole) if judge is not None else whole
 
+    def retried(found: set[tuple[Endpoint, str]]) -> set[tuple[Endpoint, str]]:
+        return {key for key in found if not cut(cases[key])}
+
     result = judged()
-    if converge <= 0 or not result.failed:
+    suspects = retried(_suspects(cases, result))
+    if converge <= 0 or not suspects:
         return result
-    suspects = _suspects(cases, result)
     good: dict[tuple[Endpoint, str], int] = {}
     """Rounds in a row each re-probed case passed."""
     last_bad = {key: case for key, case in cases.items() if not case.passed}
     streak = 0
+    rounds = scenario.settings.converge_rounds
 
     def settled() -> bool:
         nonlocal result, streak
@@ -156,17 +174,16 @@ def measure(
                 last_bad[key] = case
         cases.update(fresh)
         result = judged()
-        suspects.update(_suspects(cases, result))
-        streak = 0 if result.failed else streak + 1
-        return streak >= scenario.settings.converge_rounds
+        suspects.update(retried(_suspects(cases, result)))
+        streak = 0 if any(not cut(c) for c in result.failed) else streak + 1
+        return streak >= rounds
 
     with contextlib.suppress(WaitTimeoutError):
         wait_until(settled, timeout=converge, name="converge", interval=0.2)
-    if streak >= scenario.settings.converge_rounds:
+    if streak >= rounds:
         return result
     # not converged: a case that passed fewer rounds in a row than that is its last failure
-    rounds = scenario.settings.converge_rounds
-    cases.update({k: c for k, c in last_bad.items() if good.get(k, 0) < rounds})
+    cases.update({k: c for k, c in last_bad.items() if k in suspects and good.get(k, 0) < rounds})
     return judged()
 
 
@@ -180,6 +197,21 @@ def _suspects(
         for key, c in cases.items()
         if not c.passed or (c.source, c.destination, c.protocol, c.port) in wrong
     }
+
+
+def _noted(
+    cases: tuple[Case, ...], down: frozenset[tuple[str, str]], converge: float
+) -> tuple[Case, ...]:
+    """Failed cases convergence left alone, because their path is known down, say so."""
+    if converge <= 0 or not down:
+        return cases
+    note = "; not probed again: this run found every probe {}->{} failing"
+    return tuple(
+        replace(c, detail=c.detail + note.format(c.source.cluster, c.destination.cluster))
+        if not c.passed and (c.source.cluster, c.destination.cluster) in down
+        else c
+        for c in cases
+    )
 
 
 def probe_again(

@@ -7,16 +7,21 @@ before anything touches a cluster.
 
 from __future__ import annotations
 
-import ipaddress
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, NewType
 
-import yaml
-
 from netconform.errors import TopologyError, UsageError
+from netconform.topology_check import Checker, load_yaml
+from netconform.topology_schema import (
+    DEFAULT_MAXIMUM,
+    Key,
+    Section,
+    attribute_docs,
+    section_of,
+)
 
 ClusterName = NewType("ClusterName", str)
 Region = NewType("Region", str)
@@ -134,14 +139,29 @@ class IngressSettings:
     routing_host: str = "echo.example"
     """Host of the routing suite's Ingress (also `*.` + it, for the wildcard rule)."""
     canary_host: str = "canary.example"
+    """Host of the canary suite's stable and canary Ingresses."""
     canary_weight: int = 5
     """canary-weight of the canary Ingress (percent, seed 004's 5)."""
     canary_tolerance: float = 0.0
     """Skew (percentage points) the canary verdict must catch; 0: 5 points, or half the
     weight for weights of 10% and less."""
     tls_host: str = "secure.example"
+    """Host of the tls suite's Ingress and certificate."""
     tls_expiry_days: int = 14
     """Days a served certificate must still be valid."""
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    """What the network-policy suite's generic mode judges (topology key `network_policy`)."""
+
+    namespaces: tuple[str, ...] = ()
+    """The namespaces whose policies and pods are judged besides the region namespace; empty:
+    every namespace with probe-able pods (running, on the pod network, declaring a port)."""
+    probe_namespaces: tuple[str, ...] = ()
+    """Namespaces the suite may deploy its probe pods into (as sources under their egress
+    policies and destinations under their ingress policies); empty: none, only the region
+    namespace. Deploying into a user's namespace is opt-in."""
 
 
 @dataclass(frozen=True)
@@ -221,6 +241,8 @@ class Topology:
     """Thresholds of numeric drift against a baseline run."""
     ingress: IngressSettings = field(default_factory=IngressSettings)
     """The ingress, canary and tls suites' settings."""
+    network_policy: PolicySettings = field(default_factory=PolicySettings)
+    """What generic NetworkPolicy mode judges and where it may deploy."""
 
     def cluster(self, name: str) -> Cluster:
         """The cluster called `name`; TopologyError naming the known ones otherwise."""
@@ -234,143 +256,32 @@ class Topology:
     def names(self) -> tuple[ClusterName, ...]:
         return tuple(c.name for c in self.clusters)
 
-
-def load_topology(path: Path | str) -> Topology:
-    """Read and validate a topology file."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise TopologyError(f"{path}: cannot read topology file: {err.strerror}") from None
-    except UnicodeDecodeError:
-        raise TopologyError(f"{path}: not a text (UTF-8) file") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(err, "problem", None) or "invalid YAML"
-        raise TopologyError(f"{path}:{where} malformed YAML: {problem}") from None
-    return parse_topology(data, source=path)
+    def deploy_namespaces(self, name: str) -> tuple[str, ...]:
+        """Where the suite may deploy in cluster `name`: its region namespace, then the
+        `network_policy.probe_namespaces`."""
+        region = self.cluster(name).namespace
+        return (region, *(n for n in self.network_policy.probe_namespaces if n != region))
 
 
-def parse_topology(data: Any, source: Path | None = None) -> Topology:
-    """Validate a decoded topology document."""
-    reader = _Reader(str(source) if source else "<topology>")
-    root = reader.mapping(data, "")
-    clusters_raw = reader.require(root, "clusters", "")
-    if not isinstance(clusters_raw, list) or not clusters_raw:
-        reader.fail("clusters", "a non-empty list of clusters", clusters_raw)
-    clusters = tuple(
-        _parse_cluster(reader, item, f"clusters[{i}]") for i, item in enumerate(clusters_raw)
-    )
-    _check_unique(reader, clusters)
-    if any(c.cloud == "lab" for c in clusters) and not root.get("runner_netns"):
-        # the runner's probes must stay inside the lab's world: never this machine's own network
-        reader.fail("runner_netns", "the lab's world namespace (a lab topology needs it)", None)
-    kubeconfig = root.get("kubeconfig")
-    if kubeconfig is not None:
-        kubeconfig = Path(reader.string(kubeconfig, "kubeconfig"))
-        if source is not None and not kubeconfig.is_absolute():
-            kubeconfig = source.parent / kubeconfig
-    ports = reader.mapping(root.get("ports", {}), "ports")
-    return Topology(
-        name=reader.string(root.get("name", "topology"), "name"),
-        clusters=clusters,
-        kubeconfig=kubeconfig,
-        required_ports=reader.ports(
-            ports.get("required", list(DEFAULT_REQUIRED_PORTS)), "ports.required"
-        ),
-        closed_ports=reader.ports(ports.get("closed", []), "ports.closed"),
-        images=reader.dataclass_of(Images, root.get("images", {}), "images"),
-        probe=reader.dataclass_of(ProbeSettings, root.get("probe", {}), "probe"),
-        timeouts=reader.dataclass_of(Timeouts, root.get("timeouts", {}), "timeouts"),
-        drift=reader.dataclass_of(Drift, root.get("drift", {}), "drift"),
-        ingress=reader.dataclass_of(IngressSettings, root.get("ingress", {}), "ingress"),
-        source=source,
-        runner_netns=reader.string(root["runner_netns"], "runner_netns")
-        if root.get("runner_netns") is not None
-        else None,
-    )
-
-
-def _parse_cluster(reader: _Reader, raw: Any, where: str) -> Cluster:
-    item = reader.mapping(raw, where)
-    name = reader.string(reader.require(item, "name", where), f"{where}.name")
-    cloud = reader.string(item.get("cloud", "none"), f"{where}.cloud")
-    if cloud not in CLOUDS:
-        reader.fail(f"{where}.cloud", f"one of {', '.join(CLOUDS)}", cloud)
-    network = None
-    if "network" in item:
-        network = _parse_network(reader, item["network"], f"{where}.network")
-    return Cluster(
-        name=ClusterName(name),
-        context=reader.string(item.get("context", name), f"{where}.context"),
-        region=Region(reader.string(item.get("region", name), f"{where}.region")),
-        namespace=Namespace(reader.string(item.get("namespace", name), f"{where}.namespace")),
-        pod_cidrs=reader.cidrs(reader.require(item, "pod_cidrs", where), f"{where}.pod_cidrs"),
-        service_cidrs=reader.cidrs(item.get("service_cidrs", []), f"{where}.service_cidrs"),
-        dns_zone=reader.string(
-            item.get("dns_zone", f"{item.get('namespace', name)}.svc.cluster.local"),
-            f"{where}.dns_zone",
-        ),
-        cloud=cloud,
-        cloud_region=reader.string(
-            item.get("cloud_region", ""), f"{where}.cloud_region", allow_empty=True
-        ),
-        network=network,
-        ingress_address=reader.string(
-            item.get("ingress_address", ""), f"{where}.ingress_address", allow_empty=True
-        ),
-    )
-
-
-def _parse_network(reader: _Reader, raw: Any, where: str) -> CloudNetwork:
-    item = reader.mapping(raw, where)
-    return CloudNetwork(
-        id=reader.string(reader.require(item, "id", where), f"{where}.id"),
-        cidrs=reader.cidrs(item.get("cidrs", []), f"{where}.cidrs"),
-        project=reader.string(item.get("project", ""), f"{where}.project", allow_empty=True),
-        resource_group=reader.string(
-            item.get("resource_group", ""), f"{where}.resource_group", allow_empty=True
-        ),
-        subscription=reader.string(
-            item.get("subscription", ""), f"{where}.subscription", allow_empty=True
-        ),
-        route_tables=reader.strings(item.get("route_tables", []), f"{where}.route_tables"),
-        security_groups=reader.strings(item.get("security_groups", []), f"{where}.security_groups"),
-    )
-
-
-def _check_unique(reader: _Reader, clusters: tuple[Cluster, ...]) -> None:
-    for attr in ("name", "context"):
-        seen: dict[str, int] = {}
-        for i, cluster in enumerate(clusters):
-            value = getattr(cluster, attr)
-            if value in seen:
-                reader.fail(
-                    f"clusters[{i}].{attr}",
-                    f"a value unique across clusters (clusters[{seen[value]}] has it too)",
-                    value,
-                )
-            seen[value] = i
-
-
-#: Allowed (low, high) of numeric settings; the rest must be at least 1 (seconds or counts).
+#: Allowed (low, high) of numeric settings; the rest are between 1 and a day (seconds, counts).
 _RANGES: dict[str, tuple[float, float | None]] = {
+    "ping_count": (1, 1000),
     "tcp_port": (1, 65535),
     "max_loss_percent": (0, 100),
     "max_loss": (0, 1),
     "loss_rounds": (0, 20),
     "converge_rounds": (1, 20),
     "expected_mtu": (576, 65535),
-    "ping_interval": (0.2, None),
-    "ping_deadline": (0.1, None),
-    "connect_timeout": (0.1, None),
-    "rtt_ms": (0, None),
-    "connect_ms": (0, None),
-    "dns_ms": (0, None),
-    "relative": (0, None),
+    "ping_interval": (0.2, 60),
+    "ping_deadline": (0.1, 600),
+    "connect_timeout": (0.1, 600),
+    "pods_per_node": (1, 100),
+    "parallel_execs": (1, 1000),
+    "probes_per_wave": (1, 1000),
+    "rtt_ms": (0, 60000),
+    "connect_ms": (0, 60000),
+    "dns_ms": (0, 60000),
+    "relative": (0, 100),
     "loss": (0, 1),
     "share": (0, 1),
     "mtu_bytes": (0, 65535),
@@ -381,83 +292,142 @@ _RANGES: dict[str, tuple[float, float | None]] = {
 }
 
 #: Allowed values of string settings.
-_CHOICES: dict[str, tuple[str, ...]] = {"icmp_tool": ("fping", "ping")}
+_CHOICES: dict[str, tuple[str, ...]] = {"icmp_tool": ("fping", "ping"), "cloud": CLOUDS}
 
 
-class _Reader:
-    """Type checks that raise TopologyError naming file, key and expectation."""
+def _schema() -> Section:
+    """The topology file's schema, derived from the dataclasses above (see topology_schema)."""
+    docs = attribute_docs(Topology)
+    cluster_docs = attribute_docs(Cluster)
 
-    def __init__(self, source: str) -> None:
-        self.source = source
+    def derived(name: str, what: str) -> Key:
+        return Key(name, "string", f"{cluster_docs[name]} Default: {what}.")
 
-    def fail(self, key: str, expected: str, got: Any) -> None:
-        raise TopologyError(f"{self.source}: {key or '<root>'}: expected {expected}, got {got!r}")
+    network = section_of(CloudNetwork, _RANGES, _CHOICES)
+    cluster = section_of(
+        Cluster,
+        _RANGES,
+        _CHOICES,
+        {
+            "context": derived("context", "the cluster's name"),
+            "region": derived("region", "the cluster's name"),
+            "namespace": derived("namespace", "the cluster's name"),
+            "dns_zone": derived("dns_zone", "NAMESPACE.svc.cluster.local"),
+            "network": Key("network", "section", cluster_docs["network"], section=network),
+        },
+    )
+    ports = Section(
+        "ports",
+        (
+            Key("required", "ports", docs["required_ports"], default=list(DEFAULT_REQUIRED_PORTS)),
+            Key("closed", "ports", docs["closed_ports"], default=[]),
+        ),
+        "TCP ports between regions.",
+    )
+    sections = {
+        "images": Images,
+        "probe": ProbeSettings,
+        "timeouts": Timeouts,
+        "drift": Drift,
+        "ingress": IngressSettings,
+        "network_policy": PolicySettings,
+    }
+    return Section(
+        "Topology",
+        (
+            Key("name", "string", docs["name"], default="topology"),
+            Key("clusters", "sections", docs["clusters"], required=True, section=cluster),
+            Key("kubeconfig", "path", f"{docs['kubeconfig']} Relative to the topology file."),
+            Key("runner_netns", "string", docs["runner_netns"]),
+            Key("ports", "section", ports.description, section=ports),
+            *(
+                Key(name, "section", docs[name], section=section_of(cls, _RANGES, _CHOICES))
+                for name, cls in sections.items()
+            ),
+        ),
+        " ".join((Topology.__doc__ or "").split()),
+    )
 
-    def require(self, mapping: dict[str, Any], key: str, where: str) -> Any:
-        if key not in mapping:
-            path = f"{where}.{key}" if where else key
-            raise TopologyError(f"{self.source}: {path}: missing required key")
-        return mapping[key]
 
-    def mapping(self, value: Any, key: str) -> dict[str, Any]:
-        if not isinstance(value, dict):
-            self.fail(key, "a mapping", value)
-        return value  # type: ignore[no-any-return]
+#: The schema the loader checks every key against; the JSON Schema file is generated from it.
+SCHEMA = _schema()
 
-    def string(self, value: Any, key: str, allow_empty: bool = False) -> str:
-        if not isinstance(value, str) or not (allow_empty or value.strip()):
-            self.fail(key, "a string" if allow_empty else "a non-empty string", value)
-        return str(value)
 
-    def strings(self, value: Any, key: str) -> tuple[str, ...]:
-        if not isinstance(value, list):
-            self.fail(key, "a list of strings", value)
-        return tuple(self.string(v, f"{key}[{i}]") for i, v in enumerate(value))
+def load_topology(path: Path | str) -> Topology:
+    """Read and validate a topology file."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise TopologyError(f"{path}: cannot read topology file: {err.strerror}") from None
+    except UnicodeDecodeError:
+        raise TopologyError(f"{path}: not a text (UTF-8) file") from None
+    return parse_topology(load_yaml(text, str(path)), source=path)
 
-    def cidrs(self, value: Any, key: str) -> tuple[str, ...]:
-        if isinstance(value, str):
-            value = [value]
-        if not isinstance(value, list):
-            self.fail(key, "a list of IPv4 CIDRs", value)
-        result = []
-        for i, item in enumerate(value):
-            try:
-                result.append(str(ipaddress.IPv4Network(str(item), strict=True)))
-            except ValueError:
-                self.fail(f"{key}[{i}]", "an IPv4 CIDR like 10.0.0.0/16", item)
-        return tuple(result)
 
-    def ports(self, value: Any, key: str) -> tuple[int, ...]:
-        if not isinstance(value, list):
-            self.fail(key, "a list of TCP ports", value)
-        for i, port in enumerate(value):
-            if isinstance(port, bool) or not isinstance(port, int) or not 0 < port < 65536:
-                self.fail(f"{key}[{i}]", "a TCP port 1-65535", port)
-        return tuple(value)
+def parse_topology(data: Any, source: Path | None = None) -> Topology:
+    """Validate a decoded topology document: every key of every section, before anything."""
+    checker = Checker(str(source) if source else "<topology>")
+    root = checker.section(data, SCHEMA, "", getattr(data, "line", 1))
+    clusters = tuple(_cluster(item) for item in root["clusters"])
+    _check_unique(checker, clusters)
+    if any(c.cloud == "lab" for c in clusters) and not root.get("runner_netns"):
+        # the runner's probes must stay inside the lab's world: never this machine's own network
+        checker.fail("runner_netns", 0, "the lab's world namespace (a lab topology needs it)", None)
+    kubeconfig = root.get("kubeconfig")
+    if kubeconfig is not None:
+        kubeconfig = Path(kubeconfig)
+        if source is not None and not kubeconfig.is_absolute():
+            kubeconfig = source.parent / kubeconfig
+    ports = root.get("ports", {})
+    return Topology(
+        name=root.get("name", "topology"),
+        clusters=clusters,
+        kubeconfig=kubeconfig,
+        required_ports=ports.get("required", DEFAULT_REQUIRED_PORTS),
+        closed_ports=ports.get("closed", ()),
+        images=Images(**root.get("images", {})),
+        probe=ProbeSettings(**root.get("probe", {})),
+        timeouts=Timeouts(**root.get("timeouts", {})),
+        drift=Drift(**root.get("drift", {})),
+        ingress=IngressSettings(**root.get("ingress", {})),
+        network_policy=PolicySettings(**root.get("network_policy", {})),
+        source=source,
+        runner_netns=root.get("runner_netns"),
+    )
 
-    def dataclass_of(self, cls: type[Any], value: Any, key: str) -> Any:
-        """A dataclass from a mapping; keys, types and ranges checked."""
-        raw = self.mapping(value, key)
-        defaults = cls()
-        kwargs: dict[str, Any] = {}
-        for name, item in raw.items():
-            if not hasattr(defaults, name):
-                known = ", ".join(f for f in vars(defaults))
-                raise TopologyError(f"{self.source}: {key}.{name}: unknown key (known: {known})")
-            expected = type(getattr(defaults, name))
-            if expected is float and isinstance(item, int) and not isinstance(item, bool):
-                item = float(item)
-            if not isinstance(item, expected) or isinstance(item, bool):
-                self.fail(f"{key}.{name}", f"a {expected.__name__}", item)
-            low, high = _RANGES.get(name, (1, None))
-            if expected in (int, float) and (item < low or (high is not None and item > high)):
-                bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
-                self.fail(f"{key}.{name}", f"a number {bounds}", item)
-            choices = _CHOICES.get(name)
-            if choices is not None and item not in choices:
-                self.fail(f"{key}.{name}", f"one of {', '.join(choices)}", item)
-            kwargs[name] = item
-        return cls(**kwargs)
+
+def _cluster(item: dict[str, Any]) -> Cluster:
+    """A checked cluster entry, its derived defaults filled in."""
+    name = item["name"]
+    namespace = item.get("namespace", name)
+    network = item.get("network")
+    return Cluster(
+        **{
+            **item,
+            "context": item.get("context", name),
+            "region": item.get("region", name),
+            "namespace": namespace,
+            "dns_zone": item.get("dns_zone", f"{namespace}.svc.cluster.local"),
+            "network": CloudNetwork(**network) if network is not None else None,
+        }
+    )
+
+
+def _check_unique(checker: Checker, clusters: tuple[Cluster, ...]) -> None:
+    for attr in ("name", "context"):
+        seen: dict[str, int] = {}
+        for i, cluster in enumerate(clusters):
+            value = getattr(cluster, attr)
+            if value in seen:
+                where = f"clusters[{i}].{attr}"
+                checker.fail(
+                    where,
+                    checker.lines.get(where, checker.lines.get(f"clusters[{i}]", 0)),
+                    f"a value unique across clusters (clusters[{seen[value]}] has it too)",
+                    value,
+                )
+            seen[value] = i
 
 
 def timeout_overrides(values: Sequence[str], option: str = "--timeout") -> dict[str, float]:
@@ -472,14 +442,15 @@ def timeout_overrides(values: Sequence[str], option: str = "--timeout") -> dict[
             raise UsageError(
                 f"{option} {value!r}: expected NAME=SECONDS, NAME one of {', '.join(names)}"
             )
-        low, high = _RANGES.get(name, (1, None))
+        low, high = _RANGES.get(name, (1, DEFAULT_MAXIMUM))  # as the topology file's
         try:
             number = float(seconds)
         except ValueError:
             number = float("nan")
-        if not (math.isfinite(number) and number >= low and (high is None or number <= high)):
+        if not (math.isfinite(number) and low <= number <= (high or DEFAULT_MAXIMUM)):
             raise UsageError(
-                f"{option} {value!r}: expected {name}=SECONDS, a number at least {low:g}"
+                f"{option} {value!r}: expected {name}=SECONDS, a number between {low:g} and "
+                f"{high or DEFAULT_MAXIMUM:g}"
             )
         found[name] = number
     return found
@@ -519,6 +490,8 @@ def dump_topology(topology: Topology) -> dict[str, Any]:
     if topology.ingress != IngressSettings():
         doc["ingress"] = {k: v for k, v in vars(topology.ingress).items()
                           if v != getattr(IngressSettings(), k)}  # fmt: skip
+    if topology.network_policy != PolicySettings():
+        doc["network_policy"] = {k: list(v) for k, v in vars(topology.network_policy).items()}
     doc["ports"] = {
         "required": list(topology.required_ports),
         "closed": list(topology.closed_ports),

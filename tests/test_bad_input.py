@@ -91,6 +91,20 @@ def test_malformed_topology(tmp_path: Path) -> None:
     assert_one_line(proc, TopologyError.exit_code, str(bad), "clusters[0].pod_cidrs[0]")
 
 
+def test_unknown_topology_key_names_the_closest_known_one(tmp_path: Path) -> None:
+    bad = tmp_path / "typo.yaml"
+    bad.write_text(
+        "clusters:\n  - name: central\n    pod_cidrs: [10.1.0.0/16]\n"
+        "  - name: east\n    contxt: mrc-east\n    pod_cidrs: [10.2.0.0/16]\n"
+    )
+    proc = pytest_suites("--topology", str(bad))
+    assert_one_line(
+        proc,
+        TopologyError.exit_code,
+        f"{bad}: unknown key 'contxt' in clusters[1] (line 5): did you mean 'context'?",
+    )
+
+
 def test_unknown_context(tmp_path: Path) -> None:
     kubeconfig(tmp_path, "http://127.0.0.1:1")
     proc = pytest_suites("--topology", str(topology(tmp_path, "mrc-nowhere")))

@@ -206,7 +206,15 @@ def lbs(env: Environment) -> Scenario:
 
 
 def lb_cause(cases: Any) -> str:
+    """The LB itself only where no pod reached it; one that answers some sources is fine."""
     failed = sorted({c.destination.cluster for c in cases if not c.passed})
+    answering = sorted({c.destination.cluster for c in cases if c.passed
+                        and c.source.cluster} & set(failed))  # fmt: skip
+    if answering:
+        return (
+            f"the DNS LoadBalancer of {', '.join(answering)} answers some clusters' pods and "
+            "not others: the path from the failing clusters to it (peering, routes, firewall)"
+        )
     return (
         f"the DNS LoadBalancer of {', '.join(failed)} ({SYSTEM}/{LB_NAME}): check its address "
         "(status.loadBalancer.ingress), its endpoints (the coredns pods) and its annotations"

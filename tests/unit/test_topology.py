@@ -50,43 +50,75 @@ def test_good_file_loads_with_defaults(tmp_path: Path) -> None:
     [
         ("clusters: [", "line 1 malformed YAML"),
         ("name: x\n", "clusters: missing required key"),
-        ("clusters: []\n", "clusters: expected a non-empty list of clusters"),
-        ("clusters:\n  - {name: a}\n", "clusters[0].pod_cidrs: missing required key"),
+        ("clusters: []\n", "clusters (line 1): expected a non-empty list of clusters"),
+        (
+            "clusters:\n  - {name: a}\n",
+            "clusters[0].pod_cidrs: missing required key (clusters[0], line 2)",
+        ),
         (
             "clusters:\n  - {name: a, pod_cidrs: [10.300.0.0/16]}\n",
-            "clusters[0].pod_cidrs[0]: expected an IPv4 CIDR like 10.0.0.0/16, got '10.300.0.0/16'",
+            "clusters[0].pod_cidrs[0] (line 2): expected an IPv4 CIDR like 10.0.0.0/16, "
+            "got '10.300.0.0/16'",
         ),
         (
             "clusters:\n  - {name: a, pod_cidrs: [10.0.0.0/8], cloud: ibm}\n",
-            "clusters[0].cloud: expected one of lab, aws, gcp, azure, none, got 'ibm'",
+            "clusters[0].cloud (line 2): expected one of lab, aws, gcp, azure, none, got 'ibm'",
         ),
         (
             "clusters:\n  - {name: a, pod_cidrs: []}\n  - {name: a, pod_cidrs: []}\n",
-            "clusters[1].name: expected a value unique across clusters",
+            "clusters[1].name (line 3): expected a value unique across clusters",
         ),
         (
             "clusters:\n  - {name: a, pod_cidrs: []}\nports: {required: [70000]}\n",
-            "ports.required[0]: expected a TCP port 1-65535, got 70000",
+            "ports.required[0] (line 3): expected a TCP port 1-65535, got 70000",
         ),
         (
             "clusters:\n  - {name: a, pod_cidrs: []}\ntimeouts: {pod_redy: 3}\n",
-            "timeouts.pod_redy: unknown key",
+            "unknown key 'pod_redy' in timeouts (line 3): did you mean 'pod_ready'?",
         ),
         (
             "clusters:\n  - {name: a, pod_cidrs: []}\nprobe: {ping_count: many}\n",
-            "probe.ping_count: expected a int, got 'many'",
+            "probe.ping_count (line 3): expected an integer, got 'many'",
         ),
         (
             "clusters:\n  - {name: a, pod_cidrs: []}\ningress: {canary_weight: 150}\n",
-            "ingress.canary_weight: expected a number between 0 and 100, got 150",
+            "ingress.canary_weight (line 3): expected a number between 0 and 100, got 150",
         ),
         (
             "clusters:\n  - {name: a, pod_cidrs: []}\ningress: {canary_wieght: 5}\n",
-            "ingress.canary_wieght: unknown key",
+            "unknown key 'canary_wieght' in ingress (line 3): did you mean 'canary_weight'?",
         ),
         (
             "clusters:\n  - {name: a, pod_cidrs: []}\ningress: {tls_expiry_days: -1}\n",
-            "ingress.tls_expiry_days: expected a number between 0 and 3650, got -1",
+            "ingress.tls_expiry_days (line 3): expected a number between 0 and 3650, got -1",
+        ),
+        (
+            "clusters:\n  - name: a\n    pod_cidrs: []\n  - name: b\n    contxt: mrc-east\n",
+            "unknown key 'contxt' in clusters[1] (line 5): did you mean 'context'?",
+        ),
+        (
+            "clusters:\n  - {name: a, pod_cidrs: []}\nimagez: {probe: x}\n",
+            "unknown key 'imagez' at the top level (line 3): did you mean 'images'?",
+        ),
+        (
+            "clusters:\n  - {name: a, pod_cidrs: []}\nprobe: {tcp_port: 80, tcp_port: 81}\n",
+            "duplicate key 'tcp_port' in probe (line 3)",
+        ),
+        (
+            "clusters:\n  - {name: a, pod_cidrs: []}\nzzz: 1\n",
+            "unknown key 'zzz' at the top level (line 3): known keys: name, clusters,",
+        ),
+        (
+            "clusters:\n  - {name: a, pod_cidrs: []}\nprobe: {ping_count: 1.0e+400}\n",
+            "probe.ping_count (line 3): expected an integer, got inf",
+        ),
+        (
+            "clusters:\n  - {name: a, pod_cidrs: []}\ntimeouts: {exec: .nan}\n",
+            "timeouts.exec (line 3): expected a number, got nan",
+        ),
+        (
+            "clusters:\n  - {name: a, pod_cidrs: [], network: {id: v, cidr: []}}\n",
+            "unknown key 'cidr' in clusters[0].network (line 2): did you mean 'cidrs'?",
         ),
     ],
 )
