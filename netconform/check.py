@@ -26,9 +26,9 @@ from netconform.scenario import Oracle, Scenario, always_allow
 from netconform.topology import Topology
 from netconform.vantage import Vantage
 
-T = TypeVar("T")
 Lead = Callable[[Sequence[Case]], tuple[list[str], bool]]
 """The run's diagnosis for a slice's failed cases: its lines, and whether they cover all."""
+T = TypeVar("T")
 
 
 class Environment(Protocol):

@@ -83,15 +83,6 @@ def dns_cause(cases: Sequence[Case], trouble: Sequence[str] = ()) -> str:
     return "; ".join([text, *trouble])
 
 
-def clusters_dns_cause(cases: Sequence[Case], clusters: Mapping[str, ClusterClient]) -> str:
-    """`dns_cause` with the DNS pods of every cluster read now (only once something failed):
-    a scenario's `explain`, computed with the measurement."""
-    if all(c.passed for c in cases):
-        return ""
-    trouble = [t for name, client in clusters.items() for t in dns_pod_trouble(name, client)]
-    return dns_cause(cases, trouble)
-
-
 def _zone(case: Case) -> str:
     return ".".join(case.destination.name.split(".")[-4:])
 
@@ -109,3 +100,12 @@ def _answered_elsewhere(
         if by:
             found.append((zone, by))
     return found
+
+
+def clusters_dns_cause(cases: Sequence[Case], clusters: Mapping[str, ClusterClient]) -> str:
+    """`dns_cause` with the DNS pods of every cluster read now (only once something failed):
+    a scenario's `explain`, computed with the measurement."""
+    if all(c.passed for c in cases):
+        return ""
+    trouble = [t for name, client in clusters.items() for t in dns_pod_trouble(name, client)]
+    return dns_cause(cases, trouble)

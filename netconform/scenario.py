@@ -134,33 +134,30 @@ def measure(
     `probe.converge_rounds` consecutive rounds (default 2, gateway-api's AwaitConvergence
     threshold), so a case that passes on one lucky retry does not count. When the time is
     up first, a case that had not passed that many rounds in a row is reported by its last
-    failed observation. Cases across a direction in `KNOWN_DOWN` are not probed again, and
-    say so.
+    failed observation. Cases across a direction in `KNOWN_DOWN` are not probed again (and
+    say so), nor waited for.
     """
     plan = scenario.tasks()
     cases = _probe(scenario, oracle, plan)
     skipped = scenario.not_supported(oracle) + scenario.skipped
     down = KNOWN_DOWN.get()
 
-    def cut(case: Case) -> bool:
-        return (case.source.cluster, case.destination.cluster) in down
-
     def judged() -> Result:
         whole = Result(_noted(tuple(cases.values()), down, converge), skipped)
         return judge(whole) if judge is not None else whole
 
-    def retried(found: set[tuple[Endpoint, str]]) -> set[tuple[Endpoint, str]]:
-        return {key for key in found if not cut(cases[key])}
+    def pending(result: Result) -> bool:
+        """Failures convergence waits for (not those across a known-down direction)."""
+        return any(not _across(c, down) for c in result.failed)
 
     result = judged()
-    suspects = retried(_suspects(cases, result))
-    if converge <= 0 or not suspects:
+    if converge <= 0 or not pending(result):
         return result
+    suspects = _suspects(cases, result, down)
     good: dict[tuple[Endpoint, str], int] = {}
     """Rounds in a row each re-probed case passed."""
     last_bad = {key: case for key, case in cases.items() if not case.passed}
     streak = 0
-    rounds = scenario.settings.converge_rounds
 
     def settled() -> bool:
         nonlocal result, streak
@@ -174,29 +171,22 @@ def measure(
                 last_bad[key] = case
         cases.update(fresh)
         result = judged()
-        suspects.update(retried(_suspects(cases, result)))
-        streak = 0 if any(not cut(c) for c in result.failed) else streak + 1
-        return streak >= rounds
+        suspects.update(_suspects(cases, result, down))
+        streak = 0 if pending(result) else streak + 1
+        return streak >= scenario.settings.converge_rounds
 
     with contextlib.suppress(WaitTimeoutError):
         wait_until(settled, timeout=converge, name="converge", interval=0.2)
-    if streak >= rounds:
+    if streak >= scenario.settings.converge_rounds:
         return result
     # not converged: a case that passed fewer rounds in a row than that is its last failure
-    cases.update({k: c for k, c in last_bad.items() if k in suspects and good.get(k, 0) < rounds})
+    rounds = scenario.settings.converge_rounds
+    cases.update({k: c for k, c in last_bad.items() if good.get(k, 0) < rounds})
     return judged()
 
 
-def _suspects(
-    cases: Mapping[tuple[Endpoint, str], Case], judged: Result
-) -> set[tuple[Endpoint, str]]:
-    """The cases to probe again: failed ones, and those a judge failed (by their identity)."""
-    wrong = {(c.source, c.destination, c.protocol, c.port) for c in judged.failed}
-    return {
-        key
-        for key, c in cases.items()
-        if not c.passed or (c.source, c.destination, c.protocol, c.port) in wrong
-    }
+def _across(case: Case, down: frozenset[tuple[str, str]]) -> bool:
+    return (case.source.cluster, case.destination.cluster) in down
 
 
 def _noted(
@@ -208,10 +198,26 @@ def _noted(
     note = "; not probed again: this run found every probe {}->{} failing"
     return tuple(
         replace(c, detail=c.detail + note.format(c.source.cluster, c.destination.cluster))
-        if not c.passed and (c.source.cluster, c.destination.cluster) in down
+        if not c.passed and _across(c, down) and not c.detail.endswith("failing")
         else c
         for c in cases
     )
+
+
+def _suspects(
+    cases: Mapping[tuple[Endpoint, str], Case],
+    judged: Result,
+    down: frozenset[tuple[str, str]] = frozenset(),
+) -> set[tuple[Endpoint, str]]:
+    """The cases to probe again: failed ones, and those a judge failed (by their identity),
+    but none across a direction known down."""
+    wrong = {(c.source, c.destination, c.protocol, c.port) for c in judged.failed}
+    return {
+        key
+        for key, c in cases.items()
+        if (not c.passed or (c.source, c.destination, c.protocol, c.port) in wrong)
+        and not _across(c, down)
+    }
 
 
 def probe_again(

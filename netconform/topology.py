@@ -15,13 +15,7 @@ from typing import Any, NewType
 
 from netconform.errors import TopologyError, UsageError
 from netconform.topology_check import Checker, load_yaml
-from netconform.topology_schema import (
-    DEFAULT_MAXIMUM,
-    Key,
-    Section,
-    attribute_docs,
-    section_of,
-)
+from netconform.topology_schema import DEFAULT_MAXIMUM, Key, Section, attribute_docs, section_of
 
 ClusterName = NewType("ClusterName", str)
 Region = NewType("Region", str)
@@ -442,15 +436,15 @@ def timeout_overrides(values: Sequence[str], option: str = "--timeout") -> dict[
             raise UsageError(
                 f"{option} {value!r}: expected NAME=SECONDS, NAME one of {', '.join(names)}"
             )
-        low, high = _RANGES.get(name, (1, DEFAULT_MAXIMUM))  # as the topology file's
+        low, high = _RANGES.get(name, (1, None))
+        high = DEFAULT_MAXIMUM if high is None else high
         try:
             number = float(seconds)
         except ValueError:
             number = float("nan")
-        if not (math.isfinite(number) and low <= number <= (high or DEFAULT_MAXIMUM)):
+        if not (math.isfinite(number) and low <= number <= high):
             raise UsageError(
-                f"{option} {value!r}: expected {name}=SECONDS, a number between {low:g} and "
-                f"{high or DEFAULT_MAXIMUM:g}"
+                f"{option} {value!r}: expected {name}=SECONDS, a number from {low:g} to {high:g}"
             )
         found[name] = number
     return found

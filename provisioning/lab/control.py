@@ -24,6 +24,7 @@ from netconform.errors import LabError, WaitTimeoutError
 from netconform.topology import Timeouts, load_topology
 from netconform.waits import wait_until
 from provisioning.lab import network
+from provisioning.lab.owned_chains import SYNC_PERIOD
 
 #: Where the code this process runs lives (a checkout's root, or site-packages). The daemon is
 #: started there, so `python -m provisioning.lab.daemon` imports this very code, whatever the
@@ -167,11 +168,13 @@ def up(
     progress: Callable[[str], None] = lambda _msg: None,
     owner_pid: int = 0,
     layout: str = "default",
+    sync_period: float = SYNC_PERIOD,
 ) -> dict[str, Any]:
     """Start the lab daemon (unless one runs) and wait until every cluster answers.
 
     `timeout` is the named wait `lab_up` (the topology's `timeouts.lab_up`). With `owner_pid`
-    the daemon stops by itself when that process is gone.
+    the daemon stops by itself when that process is gone. `sync_period` is kube-proxy's
+    full-resync period (seconds).
     """
     state = read_state(paths)
     if state is not None:
@@ -199,6 +202,8 @@ def up(
         str(owner_pid),
         "--layout",
         layout,
+        "--sync-period",
+        f"{sync_period:g}",
     ]
     with paths.log.open("ab") as logfile:
         proc = subprocess.Popen(  # the daemon outlives this process on purpose

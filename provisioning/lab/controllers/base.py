@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from netconform.errors import LabError
 from provisioning.lab.apiserver.events import record_event
 from provisioning.lab.apiserver.model import Event, Obj
+from provisioning.lab.owned_chains import SYNC_PERIOD
 
 if TYPE_CHECKING:
     from provisioning.lab.apiserver.server import LabApiServer
@@ -197,6 +198,8 @@ class LabContext:
     faults: dict[str, FaultMaker] = field(default_factory=dict)
     """Faults controllers contribute to the FaultBook: name -> (arity, make); `make` runs in
     a worker thread and returns the undo."""
+    sync_period: float = SYNC_PERIOD
+    """Seconds between the full resyncs of the controllers that own iptables chains."""
     state_dir: Path | None = None
     """The lab's state directory (controllers keep their files in a folder of their own
     there; None: a controller that needs one makes a temporary directory)."""
