@@ -157,6 +157,8 @@ def measure(
     good: dict[tuple[Endpoint, str], int] = {}
     """Rounds in a row each re-probed case passed."""
     last_bad = {key: case for key, case in cases.items() if not case.passed}
+    failures = dict.fromkeys(last_bad, 1)
+    """Rounds each case failed in (a case that converged says how often it failed first)."""
     streak = 0
 
     def settled() -> bool:
@@ -169,6 +171,7 @@ def measure(
             good[key] = 0 if not case.passed else good.get(key, 0) + 1
             if not case.passed:
                 last_bad[key] = case
+                failures[key] = failures.get(key, 0) + 1
         cases.update(fresh)
         result = judged()
         suspects.update(_suspects(cases, result, down))
@@ -178,11 +181,27 @@ def measure(
     with contextlib.suppress(WaitTimeoutError):
         wait_until(settled, timeout=converge, name="converge", interval=0.2)
     if streak >= scenario.settings.converge_rounds:
-        return result
+        noted = _after_failures(cases, failures)
+        if not noted:
+            return result
+        cases.update(noted)
+        return judged()
     # not converged: a case that passed fewer rounds in a row than that is its last failure
     rounds = scenario.settings.converge_rounds
     cases.update({k: c for k, c in last_bad.items() if good.get(k, 0) < rounds})
     return judged()
+
+
+def _after_failures(
+    cases: Mapping[tuple[Endpoint, str], Case], failures: Mapping[tuple[Endpoint, str], int]
+) -> dict[tuple[Endpoint, str], Case]:
+    """Converged cases that failed first, their detail saying how often: a pass after
+    failures is reported as such, never as a clean pass."""
+    return {
+        key: replace(cases[key], detail=f"{cases[key].detail}; passed after {n} failed round(s)")
+        for key, n in failures.items()
+        if cases[key].passed
+    }
 
 
 def _across(case: Case, down: frozenset[tuple[str, str]]) -> bool:

@@ -3,8 +3,9 @@ answered (echo servers name their pod in the body). A load balancer passes when 
 come from as many distinct pods as it has ready endpoints (each answer read by
 `netconform.echo`: ask agnhost netexec on `ECHO_PATH`, param `path`).
 
-One curl process makes them all (`Connection: close` from the echo servers means one new
-connection, so a new source port and a new balancing decision, per request).
+One curl process makes them all, at once (`-Z`: every request its own new connection, so a
+new source port and a new balancing decision; a backend that cannot be reached costs the
+probe one connect timeout, not one per request that picked it).
 """
 
 from __future__ import annotations
@@ -28,13 +29,17 @@ class Backends(Outcome):
 
     pods: tuple[str, ...] = ()
     want: int = 0
+    names: tuple[str, ...] = ()
+    """Expected: these backends (a Service's ready pods) must each have answered."""
 
     def satisfied_by(self, observed: Outcome) -> bool:
         if not isinstance(observed, Backends) or observed.verdict != self.verdict:
             return False
-        return len(observed.pods) >= self.want
+        return len(observed.pods) >= self.want and set(self.names) <= set(observed.pods)
 
     def __str__(self) -> str:
+        if self.names:
+            return f"SPREAD over every ready pod: {','.join(self.names)}"
         if self.want:
             return f"SPREAD over {self.want} pod(s)"
         return f"SPREAD over {len(self.pods)} pod(s): {','.join(self.pods) or '-'}"
@@ -49,7 +54,8 @@ class Spread(ProbeKind):
         count = int(task.probe.param("requests", str(DEFAULT_REQUESTS)))
         path = task.probe.param("path", "/")
         url = f"http://{task.destination.ip}:{task.probe.port or 80}{path}"
-        argv = ["curl", "-sS", "-w", "\\n%{json}\\n"]
+        argv = ["curl", "-sS", "-Z", "--parallel-immediate", "--parallel-max", str(count)]
+        argv += ["-w", "\\n%{json}\\n"]
         argv += ["--connect-timeout", f"{settings.connect_timeout:g}"]
         argv += ["--max-time", f"{2 * settings.connect_timeout:g}"]
         return argv + [url] * count

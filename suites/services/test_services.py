@@ -1,6 +1,8 @@
 """Services (seed 002's Service checks, seed 003's internal load balancers): from a probe pod
-in every region, the own cluster's echo by ClusterIP, every cluster's NodePort on every node,
-every cluster's external and internal LoadBalancer, and a Service without endpoints refused;
+in every region, the own cluster's echo by ClusterIP answering from every one of its ready
+pods (SPREAD_REQUESTS new connections: an endpoint unreachable from a node fails that node's
+cases naming the pod, whatever kube-proxy picks), every cluster's NodePort on every node, every
+cluster's external and internal LoadBalancer, and a Service without endpoints refused;
 from the runner (the lab's world, or this machine for real clusters), every external
 LoadBalancer answers and spreads over its ready endpoints, and every internal one is NOT
 reachable.
@@ -39,6 +41,11 @@ from netconform.scenario import Scenario
 MANIFESTS = load_manifests(Path(__file__).with_name("services.yaml"))
 REPLICAS = 2
 HTTP = Probe("http", 80)
+SPREAD_REQUESTS = 20
+"""New connections per source through its ClusterIP: with two endpoints, a healthy Service
+misses one with probability 2 * 2**-20 per source; a backend reachable from nowhere is
+missed by none."""
+SPREAD = Probe("spread", 80, params=(("path", ECHO_PATH), ("requests", str(SPREAD_REQUESTS))))
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,8 @@ class Deployed:
 
     services: dict[str, Endpoint]
     """cluster -> echo by ClusterIP."""
+    backends: dict[str, tuple[str, ...]]
+    """cluster -> the names of echo's ready pods (each must answer through the ClusterIP)."""
     empty: dict[str, Endpoint]
     node_ports: list[tuple[Endpoint, int]]
     lbs: list[Endpoint]
@@ -76,6 +85,7 @@ def deploy(env: Environment) -> Deployed:
 def _deploy(env: Environment) -> Deployed:
     env.apply_all(MANIFESTS)
     services = {c: env.service(c, "echo", ready=REPLICAS) for c in env.clusters}
+    backends = {c: tuple(p.name for p in env.ready_pods(c, "echo")) for c in env.clusters}
     empty = {c: env.service(c, "echo-empty", ready=0) for c in env.clusters}
     node_ports = []
     for cluster, client in env.clusters.items():
@@ -88,7 +98,7 @@ def _deploy(env: Environment) -> Deployed:
             node_ports.append((endpoint, int(svc.spec.ports[0].node_port)))
     lbs = list(env.load_balancers("echo-lb").values())
     ilbs = list(env.load_balancers("echo-ilb").values())
-    return Deployed(services, empty, node_ports, lbs, ilbs)
+    return Deployed(services, backends, empty, node_ports, lbs, ilbs)
 
 
 def has_load_balancers(env: Environment) -> bool:
@@ -107,9 +117,18 @@ def from_pods(env: Environment) -> Scenario:
     def probes_of(dst: Endpoint) -> list[Probe]:
         if dst in ports:
             return [Probe("http", ports[dst])]
-        return [Probe("tcp", 80)] if dst.name.endswith("/echo-empty") else [HTTP]
+        if dst.kind == "service":
+            return [Probe("tcp", 80)] if dst.name.endswith("/echo-empty") else [SPREAD]
+        return [HTTP]
 
-    return env.scenario(env.sources(), destinations, [HTTP], include=include, probes_of=probes_of)
+    def expect(src: Endpoint, dst: Endpoint, probe: Probe) -> Outcome:
+        if probe.kind == "spread":
+            return Backends(Verdict.ALLOW, want=REPLICAS, names=done.backends[dst.cluster])
+        return pod_oracle(src, dst, probe)
+
+    return env.scenario(
+        env.sources(), destinations, [HTTP], include=include, probes_of=probes_of, expect=expect
+    )
 
 
 def pod_oracle(_src: Endpoint, dst: Endpoint, _probe: Probe) -> Outcome:

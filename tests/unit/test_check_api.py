@@ -69,6 +69,8 @@ def test_one_lucky_pass_is_not_convergence(listener: int) -> None:
     oracle, rounds = flapping([REFUSED, ALLOW, REFUSED, ALLOW, ALLOW])
     result = measure(scenario(listener), oracle, converge=10)
     assert not result.failed and rounds[0] == 5  # fail, pass, fail, then two passes in a row
+    (case,) = result.cases  # a pass after failures says so, never a clean pass
+    assert case.detail.endswith("; passed after 2 failed round(s)")
     oracle, rounds = flapping([REFUSED, ALLOW, REFUSED, ALLOW, ALLOW])
     assert not measure(scenario(listener, rounds=1), oracle, converge=10).failed
     assert rounds[0] == 2  # N=1: the first pass would have done
