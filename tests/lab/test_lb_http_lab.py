@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from fixtures.workloads import Workloads
 from netconform.cluster import ClusterClient
 from netconform.topology import load_topology
 from provisioning.lab import control
@@ -19,6 +20,8 @@ SUITE = "suites/lb_http"
 RUN_ID = "selftest-lb-http"
 PEERS = {f"{a}->{b}" for a in ("central", "east", "west") for b in ("central", "east", "west")}
 PEERS -= {"central->central", "east->east", "west->west"}
+SELECTED = {"app.kubernetes.io/name": "netconform-lb-echo"}
+AGNHOST = "registry.k8s.io/e2e-test-images/agnhost:2.47"
 
 
 @pytest.fixture(scope="module")
@@ -53,3 +56,26 @@ def test_lb_down_fails_exactly_the_pairs_into_that_region(kept: LabPaths, tmp_pa
         lines = [ln for ln in run.messages[pair].splitlines() if " expected " in ln]
         assert lines and all("-> west/west/lb-echo:loadbalancer (" in ln for ln in lines), lines
         assert all("http expected HTTP 200 from west/lb-echo observed" in ln for ln in lines)
+
+
+def test_a_stray_pod_with_the_labels_is_not_the_deployments(kept: LabPaths, tmp_path: Path) -> None:
+    """What the check expects behind west's LB: the Deployment's own pods, not a pod that
+    only carries their labels (the Service's selector picks that one up too)."""
+    assert suite(kept, tmp_path).rc == 0  # the run's lb-echo Deployments exist (kept)
+    topology = load_topology(kept.topology)
+    clients = {
+        c.name: ClusterClient(c, topology.kubeconfig, topology.timeouts) for c in topology.clusters
+    }
+    labels = {"app.kubernetes.io/managed-by": "netconform", "netconform.io/run-id": RUN_ID}
+    env = Workloads(topology, dict(clients), labels)
+    stray = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "lb-echo-stray", "labels": {**labels, **SELECTED}},
+        "spec": {"containers": [{"name": "echo", "image": AGNHOST, "args": ["netexec"]}]},
+    }
+    env.apply("west", stray)
+    clients["west"].wait_pods_ready("west", "app.kubernetes.io/name=netconform-lb-echo", 3)
+    names = [p.name for p in env.ready_pods("west", "lb-echo")]
+    assert len(names) == 2 and "lb-echo-stray" not in names, names
+    assert all(n.startswith("lb-echo-") for n in names), names
