@@ -24,7 +24,7 @@ from aiohttp import web
 
 from netconform.errors import NetconformError
 from netconform.topology import Cluster, ClusterName, Namespace, Region, Topology, dump_topology
-from provisioning.lab import layouts, network
+from provisioning.lab import layouts, network, ownership
 from provisioning.lab.apiserver import ClusterSpec, LabApiServer, NodeSpec, write_kubeconfig
 from provisioning.lab.control import TOKEN_HEADER, LabPaths
 from provisioning.lab.controllers import CONTROLLERS, LabContext
@@ -107,7 +107,7 @@ class Daemon:
         # exec in a lab pod runs as root on this host: only holders of the 0600 kubeconfig
         # and state file (which carry this secret) may reach the APIs and the control port
         self.secret = secrets.token_urlsafe(24)
-        self.plan = layouts.plan(prefix, regions, layout)
+        self.plan = layouts.plan(prefix, regions, layout, ownership.owner_of_dir(paths.root))
         specs = cluster_specs(self.plan, self.secret)
         self.api = LabApiServer(specs, self._exec, self._log, CONTROLLERS)
         self.lab = LabContext(self.plan, self.api, state_dir=paths.root)
@@ -125,7 +125,12 @@ class Daemon:
 
     async def run(self) -> None:
         started = time.monotonic()
-        await asyncio.to_thread(layouts.build, self.plan)
+        ownership.claim(self.plan.prefix, self.plan.owner, os.getpid())
+        try:
+            await asyncio.to_thread(layouts.build, self.plan)
+        except BaseException:
+            ownership.release(self.plan.prefix, self.plan.owner)
+            raise
         log.info("network built in %.2fs", time.monotonic() - started)
         try:
             await self.controllers.start(self.lab)
@@ -178,7 +183,8 @@ class Daemon:
         await self.api.stop()
         if self.control is not None:
             await self.control.cleanup()
-        removed = await asyncio.to_thread(network.destroy, self.plan.prefix)
+        removed = await asyncio.to_thread(network.destroy, self.plan.prefix, self.plan.owner)
+        ownership.release(self.plan.prefix, self.plan.owner)
         log.info("removed %d namespaces", len(removed))
 
     # -- control endpoint ---------------------------------------------------------------
