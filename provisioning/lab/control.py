@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from netconform import redact
 from netconform.errors import LabError, WaitTimeoutError
 from netconform.topology import Timeouts, load_topology
 from netconform.waits import wait_until
@@ -73,7 +74,10 @@ def read_state_file(paths: LabPaths) -> dict[str, Any] | None:
         state: dict[str, Any] = json.loads(paths.state.read_text())
     except (OSError, ValueError):
         return None
-    return state if isinstance(state, dict) else None
+    if not isinstance(state, dict):
+        return None
+    redact.register([str(state.get("token", ""))])  # the lab's secret: never printed
+    return state
 
 
 def read_state(paths: LabPaths) -> dict[str, Any] | None:

@@ -22,6 +22,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from netconform import redact
 from netconform.errors import NetconformError
 from netconform.topology import Cluster, ClusterName, Namespace, Region, Topology, dump_topology
 from provisioning.lab import layouts, network, ownership
@@ -107,6 +108,7 @@ class Daemon:
         # exec in a lab pod runs as root on this host: only holders of the 0600 kubeconfig
         # and state file (which carry this secret) may reach the APIs and the control port
         self.secret = secrets.token_urlsafe(24)
+        redact.register([self.secret])  # its log lines and errors never show it
         self.plan = layouts.plan(prefix, regions, layout, ownership.owner_of_dir(paths.root))
         specs = cluster_specs(self.plan, self.secret)
         self.api = LabApiServer(specs, self._exec, self._log, CONTROLLERS)
@@ -292,6 +294,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(redact.RedactingFilter())
     paths = LabPaths(args.state_dir)
 
     async def run() -> None:
