@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -19,11 +20,13 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.config.config_exception import ConfigException
 from kubernetes.stream import stream, ws_client
 
+from netconform import redact
 from netconform.command import CommandResult
 from netconform.errors import (
     ApiUnreachableError,
     ForbiddenError,
     NetconformError,
+    UnauthorizedError,
     UnknownContextError,
 )
 from netconform.topology import Cluster, Timeouts
@@ -108,6 +111,11 @@ class ClusterClient:
                 raise ForbiddenError(
                     f"{self.describe()}: forbidden to {what}: {_status_message(err)}"
                 ) from None
+            if err.status == 401:
+                raise UnauthorizedError(
+                    f"{self.describe()}: the API server refused this kubeconfig's credentials "
+                    f"(401 Unauthorized) while trying to {what}"
+                ) from None
             raise
         except (urllib3.exceptions.HTTPError, OSError) as err:
             raise ApiUnreachableError(
@@ -116,11 +124,19 @@ class ClusterClient:
             ) from None
 
     def version(self, request_timeout: float = REQUEST_TIMEOUT) -> str:
-        info = self.call(
-            "read /version",
-            client.VersionApi(self.api).get_code,
-            _request_timeout=request_timeout,
-        )
+        """The server's gitVersion; ApiUnreachableError when what answers is no API server
+        (a wrong port or path: a web server's 404, say)."""
+        try:
+            info = self.call(
+                "read /version",
+                client.VersionApi(self.api).get_code,
+                _request_timeout=request_timeout,
+            )
+        except ApiException as err:
+            raise ApiUnreachableError(
+                f"{self.describe()}: no Kubernetes API server answers there (read /version: "
+                f"HTTP {err.status} {err.reason}): is the server URL's port or path wrong?"
+            ) from None
         return str(info.git_version)
 
     def wait_api(self) -> str:
@@ -375,7 +391,21 @@ def _load_configuration(context: str, kubeconfig: Path | None) -> Any:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise UnknownContextError(f"context {context!r} in {where} is unusable: {first}") from None
     configuration.retries = 0  # an unreachable API should say so at once, not after retries
+    _register_secrets(path, configuration)
     return configuration
+
+
+def _register_secrets(path: str | None, configuration: Any) -> None:
+    """Whatever this kubeconfig holds that must never be printed (see netconform.redact)."""
+    files = [path] if path else os.environ.get("KUBECONFIG", "").split(os.pathsep)
+    for name in [f for f in files if f] or [str(Path.home() / ".kube" / "config")]:
+        redact.register_kubeconfig(Path(name))
+    keys = dict(configuration.api_key or {})
+    redact.register(str(v).removeprefix("Bearer ").strip() for v in keys.values())
+    redact.register([configuration.password] if configuration.password else [])
+    # the server URL's path: the lab's servers hold their secret there
+    path = str(configuration.host or "").partition("://")[2].partition("/")[2]
+    redact.register(part for part in path.split("/") if len(part) >= redact.MIN_PATH_SECRET)
 
 
 def _status_message(err: ApiException) -> str:

@@ -6,11 +6,17 @@ code below, never a traceback.
 
 from __future__ import annotations
 
+from netconform.redact import redact
+
 
 class NetconformError(Exception):
-    """Base: a problem the user can fix; `str(err)` is the one line to print."""
+    """Base: a problem the user can fix; `str(err)` is the one line to print, with every
+    known secret redacted (`netconform.redact`), whatever the message was built from."""
 
     exit_code = 2
+
+    def __str__(self) -> str:
+        return redact(super().__str__())
 
 
 class UsageError(NetconformError):
@@ -83,3 +89,9 @@ class OutcomeFileError(NetconformError):
     """An outcome file is unreadable, not JSON, of an unknown schema version, or invalid."""
 
     exit_code = 13
+
+
+class UnauthorizedError(NetconformError):
+    """The API server refused the kubeconfig's credentials (HTTP 401)."""
+
+    exit_code = 14

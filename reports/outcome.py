@@ -20,6 +20,7 @@ from typing import Any
 from netconform.errors import OutcomeFileError
 from netconform.outcomes import Case
 from netconform.record import case_id, case_numbers, pair_of
+from netconform.redact import redact
 from netconform.result import Key, Result
 from netconform.topology import Topology
 
@@ -150,12 +151,13 @@ def build(
 
 
 def write_atomic(path: Path, document: Mapping[str, Any]) -> None:
-    """Temporary file beside `path`, flushed, then renamed over it."""
+    """Temporary file beside `path`, flushed, then renamed over it; no known secret in it
+    (`netconform.redact`: a failure message may have quoted one)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as out:
-            json.dump(document, out, indent=1, sort_keys=False)
+            out.write(redact(json.dumps(document, indent=1, sort_keys=False)))
             out.write("\n")
             out.flush()
             os.fsync(out.fileno())

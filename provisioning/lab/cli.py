@@ -77,8 +77,9 @@ def _parser() -> argparse.ArgumentParser:
     )
     up.add_argument(
         "--prefix",
-        default=control.DEFAULT_PREFIX,
-        help="name prefix of every namespace the lab creates (default ncl)",
+        default=None,
+        help="name prefix of every namespace the lab creates (default: n + 6 hex digits "
+        "derived from the state dir's path, so two clones never collide)",
     )
     up.add_argument(
         "--timeout",
@@ -93,11 +94,16 @@ def _parser() -> argparse.ArgumentParser:
         help="seconds between kube-proxy's full resyncs, which repair its KUBE-* chains "
         f"(default {SYNC_PERIOD:g}; upstream's syncPeriod defaults to 30)",
     )
-    down = sub.add_parser("down", help="remove everything the lab made")
+    down = sub.add_parser(
+        "down",
+        help="remove everything this state dir's lab made (its namespaces, links and "
+        "processes; its state, kubeconfig and topology files); other labs' are left alone",
+    )
     down.add_argument(
         "--prefix",
-        default=control.DEFAULT_PREFIX,
-        help="sweep namespaces with this prefix when no daemon runs",
+        default=None,
+        help="the prefix to sweep when no daemon runs and no state says it (default: the "
+        "state dir's own)",
     )
     sub.add_parser("status", help="regions, API ports, pods and active faults")
     shell = sub.add_parser("shell", help="a shell (or command) inside a lab namespace")
@@ -156,8 +162,7 @@ def _dispatch(args: argparse.Namespace, paths: LabPaths) -> int:
         )
     elif command == "down":
         control.require_root()
-        swept = control.down(paths, prefix=args.prefix)
-        print(f"lab down ({len(swept)} leftover namespace(s) swept)")
+        print(control.down(paths, prefix=args.prefix).summary())
     elif command == "status":
         _status(paths)
     elif command == "shell":

@@ -20,10 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from netconform import redact
 from netconform.errors import LabError, WaitTimeoutError
 from netconform.topology import Timeouts, load_topology
 from netconform.waits import wait_until
-from provisioning.lab import network
+from provisioning.lab import network, ownership
 from provisioning.lab.owned_chains import SYNC_PERIOD
 
 #: Where the code this process runs lives (a checkout's root, or site-packages). The daemon is
@@ -40,7 +41,6 @@ def project_state_dir() -> Path:
 
 
 DEFAULT_STATE_DIR = project_state_dir()
-DEFAULT_PREFIX = "ncl"
 CONTROL_TIMEOUT = 30.0
 STOP_TIMEOUT = 60.0
 TOKEN_HEADER = "X-Netconform-Lab-Token"
@@ -75,55 +75,18 @@ def read_state_file(paths: LabPaths) -> dict[str, Any] | None:
         state: dict[str, Any] = json.loads(paths.state.read_text())
     except (OSError, ValueError):
         return None
-    return state if isinstance(state, dict) else None
+    if not isinstance(state, dict):
+        return None
+    redact.register([str(state.get("token", ""))])  # the lab's secret: never printed
+    return state
 
 
 def read_state(paths: LabPaths) -> dict[str, Any] | None:
     """The running lab's state, or None when no daemon of this state dir is alive."""
     state = read_state_file(paths)
-    if state is None or not _is_our_daemon(int(state.get("pid", 0)), paths):
+    if state is None or not ownership.daemon_alive(int(state.get("pid", 0)), paths.root):
         return None
     return state
-
-
-def _is_our_daemon(pid: int, paths: LabPaths) -> bool:
-    """The pid is alive and is the lab daemon of this very state directory.
-
-    A stale state.json (daemon killed, machine rebooted) may name a pid that now belongs to
-    an unrelated process; it must never be mistaken for the lab, let alone signalled.
-    """
-    if not _alive(pid):
-        return False
-    try:
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    words = [w.decode(errors="replace") for w in argv]
-    if "provisioning.lab.daemon" not in words or "--state-dir" not in words:
-        return False
-    state_dir = words[words.index("--state-dir") + 1] if words[-1] != "--state-dir" else ""
-    try:
-        cwd = Path(f"/proc/{pid}/cwd").resolve()
-    except OSError:
-        return False
-    return (cwd / state_dir).resolve() == paths.root.resolve()
-
-
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:  # reap it first if it is our own child (a zombie still answers kill 0)
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    except ChildProcessError:
-        pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def call(paths: LabPaths, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -160,10 +123,16 @@ def require_root() -> None:
         )
 
 
+def default_prefix(paths: LabPaths) -> str:
+    """The prefix of this state dir's lab unless told otherwise: derived from its path, so two
+    clones (two state dirs) never build labs with the same names."""
+    return ownership.default_prefix(paths.root)
+
+
 def up(
     paths: LabPaths,
     regions: int = 3,
-    prefix: str = DEFAULT_PREFIX,
+    prefix: str | None = None,
     timeout: float = Timeouts.lab_up,
     progress: Callable[[str], None] = lambda _msg: None,
     owner_pid: int = 0,
@@ -173,16 +142,18 @@ def up(
     """Start the lab daemon (unless one runs) and wait until every cluster answers.
 
     `timeout` is the named wait `lab_up` (the topology's `timeouts.lab_up`). With `owner_pid`
-    the daemon stops by itself when that process is gone. `sync_period` is kube-proxy's
-    full-resync period (seconds).
+    the daemon stops by itself when that process is gone. Without `prefix`, the state dir's
+    own (`default_prefix`). `sync_period` is kube-proxy's full-resync period (seconds).
     """
     state = read_state(paths)
     if state is not None:
         progress(f"lab already running (pid {state['pid']}, prefix {state['prefix']})")
         return state
+    prefix = prefix or default_prefix(paths)
     check_prefix(prefix)
     require_root()
     network.check_tools()
+    network.check_free(prefix, ownership.owner_of_dir(paths.root))  # whose, if taken
     if paths.root.exists() and not paths.root.is_dir():
         raise LabError(f"lab state dir {paths.root} exists and is not a directory")
     paths.root.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -273,11 +244,35 @@ def _last_line(path: Path) -> str:
     return lines[-1] if lines else "no log"
 
 
-def down(paths: LabPaths, prefix: str = DEFAULT_PREFIX, timeout: float = 60.0) -> list[str]:
-    """Stop the daemon (it removes its namespaces) and sweep what a crashed one left."""
+@dataclass(frozen=True)
+class Sweep:
+    """What `down` removed, and what it found and left alone."""
+
+    prefix: str
+    removed: list[str]
+    """Namespaces of this lab a daemon that was gone had left behind (swept here)."""
+    left_alone: dict[str | None, list[str]]
+    """Namespaces named PREFIX-* of another lab (by state dir; None: no lab's marker)."""
+
+    def summary(self) -> str:
+        line = f"lab down ({len(self.removed)} leftover namespace(s) swept)"
+        if self.left_alone:
+            others = ownership.describe_others(self.prefix, self.left_alone)
+            line += f"; left alone, not this lab's: {others}"
+        return line
+
+
+def down(paths: LabPaths, prefix: str | None = None, timeout: float = 60.0) -> Sweep:
+    """Stop the daemon (it removes its namespaces), sweep what a crashed one of this state dir
+    left, and remove the state dir's files of that lab (state, kubeconfig, topology).
+
+    Only namespaces marked as this state dir's are touched; others are named in the result.
+    """
+    owner = ownership.owner_of_dir(paths.root)
     recorded = read_state_file(paths)
     if recorded is not None:  # a crashed daemon's state still knows its prefix
         prefix = str(recorded.get("prefix", prefix))
+    prefix = prefix or ownership.claimed_by(owner) or default_prefix(paths)
     check_prefix(prefix)
     state = read_state(paths)
     if state is not None:
@@ -288,9 +283,11 @@ def down(paths: LabPaths, prefix: str = DEFAULT_PREFIX, timeout: float = 60.0) -
         except LabError:
             os.kill(pid, 15)
         try:
-            wait_until(lambda: not _alive(pid), timeout=timeout, name="lab_down")
+            wait_until(lambda: not ownership.pid_alive(pid), timeout=timeout, name="lab_down")
         except WaitTimeoutError:
             os.kill(pid, 9)
-    swept = network.destroy(prefix)
-    paths.state.unlink(missing_ok=True)
-    return swept
+    swept = network.destroy(prefix, owner)
+    ownership.release(prefix, owner)
+    for stale in (paths.state, paths.kubeconfig, paths.topology):
+        stale.unlink(missing_ok=True)  # nothing points at a lab that no longer exists
+    return Sweep(prefix, swept, network.others(prefix, owner))

@@ -22,9 +22,10 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from netconform import redact
 from netconform.errors import NetconformError
 from netconform.topology import Cluster, ClusterName, Namespace, Region, Topology, dump_topology
-from provisioning.lab import layouts, network
+from provisioning.lab import layouts, network, ownership
 from provisioning.lab.apiserver import ClusterSpec, LabApiServer, NodeSpec, write_kubeconfig
 from provisioning.lab.control import TOKEN_HEADER, LabPaths
 from provisioning.lab.controllers import CONTROLLERS, LabContext
@@ -109,7 +110,8 @@ class Daemon:
         # exec in a lab pod runs as root on this host: only holders of the 0600 kubeconfig
         # and state file (which carry this secret) may reach the APIs and the control port
         self.secret = secrets.token_urlsafe(24)
-        self.plan = layouts.plan(prefix, regions, layout)
+        redact.register([self.secret])  # its log lines and errors never show it
+        self.plan = layouts.plan(prefix, regions, layout, ownership.owner_of_dir(paths.root))
         specs = cluster_specs(self.plan, self.secret)
         self.api = LabApiServer(specs, self._exec, self._log, CONTROLLERS)
         self.lab = LabContext(self.plan, self.api, sync_period=sync_period, state_dir=paths.root)
@@ -127,7 +129,12 @@ class Daemon:
 
     async def run(self) -> None:
         started = time.monotonic()
-        await asyncio.to_thread(layouts.build, self.plan)
+        ownership.claim(self.plan.prefix, self.plan.owner, os.getpid())
+        try:
+            await asyncio.to_thread(layouts.build, self.plan)
+        except BaseException:
+            ownership.release(self.plan.prefix, self.plan.owner)
+            raise
         log.info("network built in %.2fs", time.monotonic() - started)
         try:
             await self.controllers.start(self.lab)
@@ -180,7 +187,8 @@ class Daemon:
         await self.api.stop()
         if self.control is not None:
             await self.control.cleanup()
-        removed = await asyncio.to_thread(network.destroy, self.plan.prefix)
+        removed = await asyncio.to_thread(network.destroy, self.plan.prefix, self.plan.owner)
+        ownership.release(self.plan.prefix, self.plan.owner)
         log.info("removed %d namespaces", len(removed))
 
     # -- control endpoint ---------------------------------------------------------------
@@ -289,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(redact.RedactingFilter())
     paths = LabPaths(args.state_dir)
 
     async def run() -> None:

@@ -18,10 +18,11 @@ per-cluster forwarding-rule range); the world reaches neither the shared network
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 
 from netconform.errors import LabError
-from provisioning.lab import firewall, network, router_chains
+from provisioning.lab import firewall, network, ownership, router_chains
 from provisioning.lab.network import LabPlan, NodePlan, RegionPlan, SharedNet
 
 LAYOUTS = ("default", "overlap")
@@ -31,12 +32,15 @@ SHARED_CIDR = "10.210.200.0/24"
 SHARED_GATEWAY = "10.210.200.1"
 
 
-def plan(prefix: str, regions: int, layout: str = "default") -> LabPlan:
-    """The lab plan of a layout (`regions` applies to `default` only)."""
+def plan(
+    prefix: str, regions: int, layout: str = "default", owner: str = ownership.NO_STATE_DIR
+) -> LabPlan:
+    """The lab plan of a layout (`regions` applies to `default` only), for the lab of the
+    state directory `owner`."""
     if layout == "default":
-        return network.plan_lab(prefix, network.region_names(regions))
+        return network.plan_lab(prefix, network.region_names(regions), owner)
     if layout == "overlap":
-        return plan_overlap(prefix)
+        return dataclasses.replace(plan_overlap(prefix), owner=owner)
     raise LabError(f"unknown lab layout {layout!r} (layouts: {', '.join(LAYOUTS)})")
 
 
@@ -79,12 +83,12 @@ def build(lab: LabPlan) -> None:
             _build_shared(lab, lab.shared)
         router_chains.program(lab)
     except BaseException:
-        network.destroy(lab.prefix)  # never leave half a lab behind
+        network.destroy(lab.prefix, lab.owner)  # never leave half a lab behind
         raise
 
 
 def _build_shared(lab: LabPlan, shared: SharedNet) -> None:
-    network.add_netns([shared.netns])
+    network.add_netns([shared.netns], lab.owner)
     lines = ["link set lo up"]
     for name, address in shared.legs:
         region = lab.region(name)

@@ -8,21 +8,25 @@ Per region (index i, VPC 10.(100+i).0.0/16, like seed 000's non-overlapping VPCs
                                                   world netns (the outside, LoadBalancer space)
 
 Pods get their address from their node's slice of the VPC (VPC CNI style) and route through
-the node (Calico-style /32 routes with proxy ARP). Every name starts with the lab's prefix, so
-`destroy` can find all of it again; nothing is created in the root namespace.
+the node (Calico-style /32 routes with proxy ARP). Every name starts with the lab's prefix and every
+namespace is marked as its lab's (`ownership`), so `destroy` finds all of it again and nothing
+else; nothing is created in the root namespace.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ipaddress
+import os
 import shutil
+import signal
 import subprocess
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from netconform.errors import LabError, MissingToolError
+from provisioning.lab import ownership
 
 REGION_NAMES = (
     "central",
@@ -109,6 +113,8 @@ class LabPlan:
     regions: tuple[RegionPlan, ...]
     peerings: tuple[Peering, ...]
     shared: SharedNet | None = None
+    owner: str = ownership.NO_STATE_DIR
+    """The state directory of the lab (see `ownership`): what it makes is marked as its."""
 
     @property
     def world_netns(self) -> str:
@@ -136,8 +142,8 @@ def region_names(count: int) -> tuple[str, ...]:
     return (REGION_NAMES + extra)[:count]
 
 
-def plan_lab(prefix: str, names: Sequence[str]) -> LabPlan:
-    """Addresses for a lab of the given regions."""
+def plan_lab(prefix: str, names: Sequence[str], owner: str = ownership.NO_STATE_DIR) -> LabPlan:
+    """Addresses for a lab of the given regions, made by the lab of `owner`."""
     regions = tuple(_plan_region(prefix, i, name) for i, name in enumerate(names))
     peerings = []
     link = 0
@@ -146,7 +152,7 @@ def plan_lab(prefix: str, names: Sequence[str]) -> LabPlan:
             base = ipaddress.IPv4Address("100.64.0.0") + 2 * link
             peerings.append(Peering(a, b, str(base), str(base + 1)))
             link += 1
-    return LabPlan(prefix, regions, tuple(peerings))
+    return LabPlan(prefix, regions, tuple(peerings), owner=owner)
 
 
 def _plan_region(prefix: str, i: int, name: str) -> RegionPlan:
@@ -225,7 +231,11 @@ def iptables_restore(netns: str, rules: str, table_only: bool = False) -> None:
     run(argv, stdin=rules)
 
 
-def add_netns(names: Sequence[str]) -> None:
+def add_netns(names: Sequence[str], owner: str | None = None) -> None:
+    """Create namespaces; with `owner` (a lab's state dir), marked as that lab's first, so
+    that even a lab killed halfway leaves nothing its sweep would not recognise."""
+    if owner is not None:
+        ownership.mark(tuple(names), owner)
     run(["ip", "-batch", "-"], stdin="".join(f"netns add {n}\n" for n in names))
 
 
@@ -260,17 +270,34 @@ def list_netns(prefix: str) -> list[str]:
 def build(plan: LabPlan) -> None:
     """Create namespaces, links, addresses and routes for the whole lab."""
     check_tools()
-    leftovers = list_netns(plan.prefix)
-    if leftovers:
-        raise LabError(
-            f"{len(leftovers)} namespaces named {plan.prefix}-* already exist "
-            f"(e.g. {leftovers[0]}): run 'netconform-lab down' first"
-        )
+    check_free(plan.prefix, plan.owner)
     try:
         _build(plan)
     except BaseException:
-        destroy(plan.prefix)  # never leave half a lab behind
+        destroy(plan.prefix, plan.owner)  # never leave half a lab behind
         raise
+
+
+def check_free(prefix: str, owner: str) -> None:
+    """LabError saying whose they are when `prefix` is held by another live lab, or when
+    namespaces named `prefix-*` exist."""
+    held = ownership.read_claim(prefix)
+    if held is not None and held.state_dir != owner and held.alive:
+        raise LabError(ownership.taken_message(held, owner))
+    leftovers = list_netns(prefix)
+    if not leftovers:
+        return
+    own, others = ownership.split_by_owner(leftovers, owner)
+    if others:
+        raise LabError(
+            f"namespaces named {prefix}-* exist that this lab did not make "
+            f"({ownership.describe_others(prefix, others)}): remove them through their own "
+            "lab ('netconform-lab --state-dir DIR down'), or choose another --prefix"
+        )
+    raise LabError(
+        f"{len(own)} namespaces of this lab's earlier run are left (e.g. {own[0]}): "
+        f"run 'netconform-lab --state-dir {owner or '<state dir>'} down' first"
+    )
 
 
 def _build(plan: LabPlan) -> None:
@@ -278,7 +305,7 @@ def _build(plan: LabPlan) -> None:
     for region in plan.regions:
         namespaces.append(region.router_netns)
         namespaces.extend(node.netns for node in region.nodes)
-    add_netns(namespaces)
+    add_netns(namespaces, plan.owner)
     world_lines = ["link set lo up"]
     for region in plan.regions:
         world_lines += _build_region(region, plan.world_netns)
@@ -381,11 +408,13 @@ def set_transit(plan: LabPlan, src: str, dst: str, via: str | None) -> None:
     ip_batch(near.router_netns, [route])
 
 
-def destroy(prefix: str) -> list[str]:
-    """Delete every namespace named `prefix-*` (their links go with them)."""
-    names = list_netns(prefix)
-    for name in names:  # the pods' /etc/hosts files (a lab killed outright leaves them)
-        etc = Path("/etc/netns") / name
+def destroy(prefix: str, owner: str) -> list[str]:
+    """Delete the namespaces named `prefix-*` that `owner` made (their links go with them,
+    what still runs in them is killed first); any other namespace is left alone."""
+    names, _ = ownership.split_by_owner(list_netns(prefix), owner)
+    for name in names:
+        _kill_processes_in(name)
+        etc = Path("/etc/netns") / name  # the pods' /etc/hosts (a lab killed outright leaves them)
         with contextlib.suppress(OSError):
             (etc / "hosts").unlink()
         with contextlib.suppress(OSError):
@@ -397,4 +426,17 @@ def destroy(prefix: str) -> list[str]:
             stdin="".join(f"netns delete {n}\n" for n in names),
             check=False,
         )
+    ownership.unmark(names)
     return names
+
+
+def others(prefix: str, owner: str) -> dict[str | None, list[str]]:
+    """Namespaces named `prefix-*` that `owner` did not make, by maker (None: unmarked)."""
+    return ownership.split_by_owner(list_netns(prefix), owner)[1]
+
+
+def _kill_processes_in(netns: str) -> None:
+    """What a crashed daemon left running in one of its namespaces (nginx, dnsmasq, pods)."""
+    for word in run(["ip", "netns", "pids", netns], check=False).split():
+        with contextlib.suppress(ValueError, ProcessLookupError, PermissionError):
+            os.kill(int(word), signal.SIGKILL)

@@ -157,3 +157,20 @@ def test_heal_survives_a_deleted_blackholed_pod(lab: LabPaths) -> None:
     assert control.call(lab, "GET", "/status")["faults"] == []
     with pytest.raises(LabError, match="no pod named"):
         control.call(lab, "POST", "/fault", {"name": "blackhole-pod", "args": ["west/victim"]})
+
+
+def test_the_lab_secret_is_in_no_log_line_or_cli_message(lab: LabPaths) -> None:
+    state = control.read_state(lab)
+    assert state is not None
+    port = state["api_ports"]["east"]
+    # a request the API server refuses, and one of a path it does not serve, with the secret
+    assert status_of(f"http://127.0.0.1:{port}/s/{state['token']}x/api/v1/pods") == 401
+    assert status_of(f"http://127.0.0.1:{port}/s/{state['token']}/nowhere") == 404
+    argv = [sys.executable, "-m", "provisioning.lab", "--state-dir", str(lab.root)]
+    outputs = [
+        subprocess.run([*argv, *cmd], cwd=REPO, capture_output=True, text=True, check=False)
+        for cmd in (["status"], ["fault", "cut-peering", "east", "nowhere"], ["shell", "nobody"])
+    ]
+    texts = [lab.log.read_text(errors="replace")] + [o.stdout + o.stderr for o in outputs]
+    for text in texts:
+        assert state["token"] not in text, text[-2000:]

@@ -96,7 +96,8 @@ class ClusterApi:
         except ApiError as err:
             return json_response(err.status(), err.code)
         except Exception as exc:
-            log.exception("%s: %s %s failed", self.store.name, request.method, request.path)
+            path = strip_secret(request.path, self.store.spec.secret)[0]  # never log the secret
+            log.exception("%s: %s %s failed", self.store.name, request.method, path)
             return json_response(ApiError(500, "InternalError", repr(exc)).status(), 500)
 
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:

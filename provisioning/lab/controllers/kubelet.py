@@ -14,7 +14,7 @@ import shutil
 from typing import ClassVar
 
 from netconform.errors import LabError
-from provisioning.lab import network
+from provisioning.lab import network, ownership
 from provisioning.lab.apiserver.errors import ApiError
 from provisioning.lab.apiserver.model import Event, Obj
 from provisioning.lab.controllers.base import Controller, LabContext, PodState
@@ -104,7 +104,7 @@ class Kubelet(Controller):
         key = (cluster, state.namespace, state.name)
         self.lab.pods[key] = state
         try:
-            await asyncio.to_thread(wire_pod, state)
+            await asyncio.to_thread(wire_pod, state, self.lab.plan.owner)
             for hook in self.lab.pod_hooks:
                 await hook.pod_started(state)
             # after the hooks: files they put in /etc/netns/NETNS (resolv.conf) are bound too
@@ -258,9 +258,10 @@ def running_status(state: PodState) -> Obj:
     }
 
 
-def wire_pod(state: PodState) -> None:
-    """A pod namespace with a /32 address, routed by its node (Calico/VPC CNI style)."""
-    network.add_netns([state.netns])
+def wire_pod(state: PodState, owner: str) -> None:
+    """A pod namespace with a /32 address, routed by its node (Calico/VPC CNI style); marked
+    as the lab of `owner`'s."""
+    network.add_netns([state.netns], owner)
     network.veth(state.node.netns, state.dev, state.netns, "eth0")
     network.ip_batch(
         state.netns,
@@ -291,5 +292,6 @@ def wire_pod(state: PodState) -> None:
 def unwire_pod(state: PodState) -> None:
     """Remove the pod's namespace and its node's route to it."""
     network.run(["ip", "netns", "delete", state.netns], check=False)
+    ownership.unmark([state.netns])
     # the veth route left with the namespace; a fault's blackhole route would not
     network.run(["ip", "-n", state.node.netns, "route", "del", f"{state.ip}/32"], check=False)
