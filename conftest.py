@@ -3,6 +3,7 @@
 pytest_plugins = [
     "fixtures.plugin",
     "fixtures.outcomes",
+    "fixtures.diagnose",
     "fixtures.summary",
     "fixtures.workloads",
     "fixtures.checks",

@@ -7,10 +7,10 @@ test its slice, and reports `not supported: <reason>` when a requirement is not 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 import yaml
 
@@ -25,6 +25,10 @@ from netconform.result import Key, Result, region_pair
 from netconform.scenario import Oracle, Scenario, always_allow
 from netconform.topology import Topology
 from netconform.vantage import Vantage
+
+Lead = Callable[[Sequence[Case]], tuple[list[str], bool]]
+"""The run's diagnosis for a slice's failed cases: its lines, and whether they cover all."""
+T = TypeVar("T")
 
 
 class Environment(Protocol):
@@ -55,13 +59,53 @@ class Environment(Protocol):
         """Apply a manifest labelled with this run's id into the cluster's namespace."""
         ...
 
+    def apply_all(self, manifests: Sequence[dict[str, Any]]) -> None:
+        """Every manifest (the YAML beside a check) into every cluster's namespace."""
+        ...
+
+    def sources(self) -> list[Endpoint]:
+        """The standard probe pods of every cluster, in one list (`probe_pods` flattened)."""
+        ...
+
     def vantage(self, endpoint: Endpoint) -> Vantage:
         """Where probes from `endpoint` run (a pod's exec)."""
+        ...
+
+    def vantages(self, sources: Iterable[Endpoint]) -> dict[Endpoint, Vantage]:
+        """A Scenario's vantages: each pod's exec; `RUNNER` the runner (the topology's netns,
+        one batch bounded by the named `exec` timeout)."""
+        ...
+
+    def scenario(
+        self,
+        sources: Iterable[Endpoint],
+        destinations: Sequence[Endpoint],
+        probes: Sequence[Probe],
+        **options: Any,
+    ) -> Scenario:
+        """A Scenario from `sources` (their `vantages`) with the topology's probe settings;
+        `options` are Scenario's own (include, context, expect, explain...)."""
+        ...
+
+    def load_balancers(self, name: str) -> dict[str, Endpoint]:
+        """cluster -> this run's LoadBalancer Service `name` by its address, once every
+        cluster's has one (named wait `load_balancer`); {} when no cluster has a LoadBalancer
+        implementation at all. Waited for once per environment: a timeout is remembered."""
+        ...
+
+    def ready_pods(self, cluster: str, deployment: str) -> list[Endpoint]:
+        """The pods of this run's Deployment `deployment`, once its replicas all run."""
         ...
 
     def unsupported(self, source: Endpoint, probe: Probe) -> str:
         """Why `probe` cannot run from `source` ("" when it can): e.g. its namespace
         enforces a Pod Security level that takes away a capability the probe needs."""
+        ...
+
+    def remember(self, key: str, compute: Callable[[], T]) -> T:
+        """`compute()` once for this environment, its value or its error remembered: a setup
+        that several checks (and a requirement) share, instead of module state; checks
+        measured at once wait for the one computing it."""
         ...
 
 
@@ -71,7 +115,9 @@ class Requirement:
 
     reason: str
     """Said when unmet: `no IngressClass`, `the topology names no cloud`."""
-    met: Callable[[Environment], bool]
+    met: Callable[[Environment], object]
+    """Met when it returns something truthy: a bool, or the value of a setup the check's
+    scenario shares (`Environment.remember`), such as the LoadBalancers it found."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +130,18 @@ class Table:
     bad: tuple[bool, ...] = ()
 
 
+PARAMETERS: Mapping[str, str] = {
+    "region": "one test per cluster: `test_x[east]`",
+    "region_pair": "one per ordered pair of clusters, a cluster with itself included: "
+    "`test_x[east->east]`, `test_x[east->west]`",
+    "peer_pair": "one per ordered pair of two different clusters: `test_x[east->west]`",
+    "region_port": "one per ordered pair of different clusters and each required or closed "
+    "port: `test_x[east->west:9092]`",
+}
+"""The parametrization keys `fixtures.plugin` generates from the topology: a test asks for
+one by naming it as a parameter (`def test_x(peer_pair, verify)`)."""
+
+
 @dataclass(frozen=True)
 class Check:
     """One suite's declaration."""
@@ -92,21 +150,30 @@ class Check:
     """Short name, also the key its measurement is shared under (`pod-to-pod`)."""
     description: str
     scenario: Callable[[Environment], Scenario]
-    """Deploys what the check needs (manifests beside it) and returns what to probe."""
+    """Deploys what the check needs (manifests beside it) and returns what to probe, and the
+    oracle and cause that need what it found (`Scenario.expect`, `Scenario.explain`): the
+    builder passes its values to them explicitly; no suite keeps module state."""
     oracle: Oracle = always_allow
+    """The expectation as a pure function of the case (used when the scenario brings no
+    `expect`)."""
     slice_by: Key = region_pair
     """Which slice a case belongs to; tests are parametrized by the same keys."""
     requires: tuple[Requirement, ...] = ()
-    cause: Callable[[Sequence[Case]], str] = likely_cause
-    """A hint read from every failure of the whole measurement."""
+    cause: Callable[[Sequence[Case]], str | None] = likely_cause
+    """A hint read from every case of the whole measurement: a pure function of the cases.
+    A cause that needs what the setup found (a cluster's DNS pods, the topology's overlaps)
+    comes with the scenario instead (`Scenario.explain`, closing over the builder's values).
+    Either is computed once, in the process that measured, into `Result.hint`: every xdist
+    worker reports the same text."""
     tables: Callable[[Result, Topology], list[Table]] = field(default=lambda _r, _t: [])
     """Matrices of the whole measurement, attached once to the report."""
     refine: Callable[[Scenario, Oracle, Result], Result] | None = None
     """A second judgement over the whole result (it may re-probe): loss per region pair,
-    path-MTU search."""
+    path-MTU search; with `converges`, it judges every round before convergence is."""
     converges: bool = False
-    """Re-probe failures until they pass or `timeouts.converge` ends (for what the cluster
-    programs asynchronously after the API says ready: Service rules, policies, DNS)."""
+    """Re-probe failures until the expectation held on `probe.converge_rounds` consecutive
+    rounds or `timeouts.converge` ends (for what the cluster programs asynchronously after
+    the API says ready: Service rules, policies, DNS)."""
     smoke: Selector | None = None
     """The cases the `smoke` profile keeps (`netconform.profiles`); None: the whole check."""
     alone: bool = False
@@ -115,6 +182,23 @@ class Check:
     cost: int = 1
     """Roughly how long its measure takes against a one-shot check's (the stars demo's steps
     about 10): checks measured at once start with the costliest."""
+    param: str = ""
+    """The parametrization key its tests take, one of `PARAMETERS` (`verify` fails a test
+    that names another); "" for a check with keys of its own (routes, steps)."""
+
+    def __post_init__(self) -> None:
+        if self.param and self.param not in PARAMETERS:
+            known = ", ".join(PARAMETERS)
+            raise NetconformError(f"check {self.id}: param {self.param!r}: one of {known}")
+
+    def wrong_param(self, given: Iterable[str]) -> str:
+        """Why a test whose parameters are `given` cannot verify this check ("" when it can)."""
+        if not self.param or self.param in given:
+            return ""
+        return (
+            f"check {self.id} is parametrized by {self.param} "
+            f"({PARAMETERS[self.param]}): name the test's parameter {self.param}"
+        )
 
     def unmet(self, env: Environment) -> str:
         """The reason of the first unmet requirement ("" when all are met)."""
@@ -135,11 +219,21 @@ class Check:
 
         scenario = replace(scenario, unsupported=unsupported)
         oracle = scenario.expect or self.oracle
-        result = measure(scenario, oracle, converge)
-        result = self.refine(scenario, oracle, result) if self.refine else result
-        if scenario.explain is not None and result.failed:
-            result = replace(result, hint=scenario.explain(result.cases))
-        return result
+        refine = self.refine
+
+        def judge(whole: Result) -> Result:  # before convergence is judged, every round
+            return refine(scenario, oracle, whole) if refine is not None else whole
+
+        result = measure(scenario, oracle, converge, judge)
+        return replace(result, hint=self.explain(scenario, result))
+
+    def explain(self, scenario: Scenario, result: Result) -> str:
+        """The likely cause of the whole measurement ("" when nothing failed): the scenario's
+        own (`explain`) or the check's."""
+        if not result.failed:
+            return ""
+        cause = scenario.explain if scenario.explain is not None else self.cause
+        return cause(result.cases) or ""
 
     def unsupported_slice(self, result: Result, topology: Topology, key: str) -> str:
         """Why the slice `key` is not supported ("" when it is): a region pair whose clusters
@@ -154,8 +248,10 @@ class Check:
         found = between(topology, first, second)  # one wording for both directions
         return overlap_reason(found) if found else ""
 
-    def verdict(self, result: Result, key: str) -> tuple[Result, str]:
-        """The slice `key` and its failure report ("" when it passed)."""
+    def verdict(self, result: Result, key: str, lead: Lead | None = None) -> tuple[Result, str]:
+        """The slice `key` and its failure report ("" when it passed). `lead` gives the run's
+        diagnosis lines for the slice's failures: they come first, then the check's own hint
+        (which reads only this check's cases, and must not contradict them) and the cases."""
         part = result.slice(self.slice_by, key)
         if not part.cases and part.not_supported:
             return part, ""  # not supported as a whole: verify skips it with the reasons
@@ -163,7 +259,8 @@ class Check:
             return part, f"{key}: nothing to test (no cases in this slice)"
         if not part.failed:
             return part, ""
-        return part, f"{key}: " + part.report(result.hint or self.cause(result.cases))
+        lines, _ = lead(part.failed) if lead is not None else ([], False)
+        return part, f"{key}: " + "\n".join([*lines, part.report(result.hint)])
 
 
 def no_cause(_cases: Sequence[Case]) -> str:

@@ -66,6 +66,7 @@ _KINDS: dict[str, tuple[type[Any], str, bool]] = {
     "Secret": (client.CoreV1Api, "namespaced_secret", True),
     "Endpoints": (client.CoreV1Api, "namespaced_endpoints", True),
     "Deployment": (client.AppsV1Api, "namespaced_deployment", True),
+    "ReplicaSet": (client.AppsV1Api, "namespaced_replica_set", True),
     "Ingress": (client.NetworkingV1Api, "namespaced_ingress", True),
     "NetworkPolicy": (client.NetworkingV1Api, "namespaced_network_policy", True),
     "IngressClass": (client.NetworkingV1Api, "ingress_class", False),

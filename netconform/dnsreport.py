@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from netconform.cluster import ClusterClient
 from netconform.outcomes import Case
@@ -52,15 +52,27 @@ def dns_pod_trouble(cluster: str, client: ClusterClient) -> list[str]:
 
 def dns_cause(cases: Sequence[Case], trouble: Sequence[str] = ()) -> str:
     """Which cluster's DNS fails for which zone; the cluster every failed pair involves; the
-    DNS pods that are not ready (a loop the loop plugin halted names itself there)."""
+    DNS pods that are not ready (a loop the loop plugin halted names itself there).
+
+    A zone that another cluster's pods resolve is not blamed on its own DNS pods or load
+    balancer (they answer): the failing clusters' path to it, or their stub, is."""
     failed = [c for c in cases if not c.passed]
     if not failed:
         return ""
     sources = sorted({c.source.cluster for c in failed})
-    zones = sorted({".".join(c.destination.name.split(".")[-4:]) for c in failed})
+    zones = sorted({_zone(c) for c in failed})
+    text = f"DNS of {', '.join(sources)} fails for {', '.join(zones)}"
+    answered = _answered_elsewhere(cases, failed)
+    if answered:
+        detail = "; ".join(f"{zone} resolves from {', '.join(by)}" for zone, by in answered)
+        return "; ".join([
+            f"{text}; {detail}: that zone's DNS answers, so the path from the failing "
+            "clusters to its DNS load balancer, or their stub domain for it (ConfigMap "
+            "kube-system/coredns Corefile), drops the lookups",
+            *trouble,
+        ])  # fmt: skip
     pairs = [{c.source.cluster, c.destination.cluster} for c in failed]
     common = sorted(set.intersection(*pairs))
-    text = f"DNS of {', '.join(sources)} fails for {', '.join(zones)}"
     if len(common) == 1 and len(sources) > 1:
         text += f"; every failed lookup involves {common[0]}'s DNS (asked, or its zone asked)"
     text += (
@@ -69,3 +81,31 @@ def dns_cause(cases: Sequence[Case], trouble: Sequence[str] = ()) -> str:
         "stubDomains) and its target"
     )
     return "; ".join([text, *trouble])
+
+
+def _zone(case: Case) -> str:
+    return ".".join(case.destination.name.split(".")[-4:])
+
+
+def _answered_elsewhere(
+    cases: Sequence[Case], failed: Sequence[Case]
+) -> list[tuple[str, list[str]]]:
+    """Failing zones (asked from another cluster) that pods of a third cluster resolved."""
+    found = []
+    for zone in sorted({_zone(c) for c in failed if c.source.cluster != c.destination.cluster}):
+        askers = {c.source.cluster for c in failed if _zone(c) == zone}
+        by = sorted({c.source.cluster for c in cases if c.passed and _zone(c) == zone
+                     and c.source.cluster not in askers
+                     and c.source.cluster != c.destination.cluster})  # fmt: skip
+        if by:
+            found.append((zone, by))
+    return found
+
+
+def clusters_dns_cause(cases: Sequence[Case], clusters: Mapping[str, ClusterClient]) -> str:
+    """`dns_cause` with the DNS pods of every cluster read now (only once something failed):
+    a scenario's `explain`, computed with the measurement."""
+    if all(c.passed for c in cases):
+        return ""
+    trouble = [t for name, client in clusters.items() for t in dns_pod_trouble(name, client)]
+    return dns_cause(cases, trouble)

@@ -1,11 +1,17 @@
 """What an echo backend's answer says about who served it, read the same for every echo the
 suites deploy: the lab's echo server (JSON naming pod, region, track, the client and the
-request) and agnhost on real clusters (`serve-hostname` answers the pod's name alone)."""
+request, on any path) and agnhost on real clusters (`serve-hostname` answers the pod's name
+alone; `netexec` does on `ECHO_PATH`)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+
+ECHO_PATH = "/hostname"
+"""The path on which agnhost `netexec` answers its pod's name (test/images/agnhost/netexec/
+netexec.go, `addRoutes` and `hostnameHandler`) and the lab's echo its JSON: a probe asking
+there learns the backend from either (`Probe("http", 80, params=(("path", ECHO_PATH),))`)."""
 
 
 @dataclass(frozen=True)

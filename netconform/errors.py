@@ -19,6 +19,12 @@ class NetconformError(Exception):
         return redact(super().__str__())
 
 
+class UsageError(NetconformError):
+    """A command-line option's bad value (`--timeout exec=abc`): argparse's own code."""
+
+    exit_code = 2
+
+
 class TopologyError(NetconformError):
     """The topology file is missing, unreadable or does not validate."""
 

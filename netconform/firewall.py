@@ -47,20 +47,35 @@ def other_region(src: Endpoint, dst: Endpoint) -> bool:
 
 
 def firewall_cause(cases: Sequence[Case]) -> str:
-    """Which rules look missing or too open, read from every failure of the measurement."""
+    """Which rules look missing or too open, read from every failure of the measurement.
+
+    "Other ports connect" is said only of a region pair where a required port did connect
+    (a declared-closed port passes by timing out, which proves no path); a pair where no
+    required port connects is the path between them, not one rule."""
     failed = [c for c in cases if not c.passed]
     if not failed:
         return ""
-    shut = sorted({region_port(c) for c in failed if not isinstance(c.expected, Closed)})
+    shut = [c for c in failed if not isinstance(c.expected, Closed)]
     open_ = sorted({region_port(c) for c in failed if isinstance(c.expected, Closed)})
-    passed = {region_port(c) for c in cases if c.passed}
+    connected = {_pair(c) for c in cases if c.passed and not isinstance(c.expected, Closed)}
     parts = []
-    if shut:
-        others = "; other ports between these regions connect" if passed else ""
+    ports = sorted({region_port(c) for c in shut if _pair(c) in connected})
+    if ports:
         parts.append(
-            f"required TCP port(s) not open: {', '.join(shut)} (a security group / firewall "
-            f"rule / NSG for them is missing or a deny rule wins{others})"
+            f"required TCP port(s) not open: {', '.join(ports)} (a security group / firewall "
+            "rule / NSG for them is missing or a deny rule wins; other ports between these "
+            "regions connect)"
+        )
+    silent = sorted({_pair(c) for c in shut if _pair(c) not in connected})
+    if silent:
+        parts.append(
+            f"no required port connects {', '.join(silent)}: the path between these regions "
+            "(peering, routes) or a rule that denies everything, not one port's rule"
         )
     if open_:
         parts.append(f"declared-closed port(s) connect: {', '.join(open_)} (a rule opens them)")
     return "; ".join(parts)
+
+
+def _pair(case: Case) -> str:
+    return f"{case.source.cluster}->{case.destination.cluster}"

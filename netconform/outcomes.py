@@ -101,12 +101,15 @@ class HttpStatus(Outcome):
     code: int = 0
     location: str = ""
     body: str = ""
-    """The first line of the body (echo servers name their pod there)."""
+    """The first line of the body (echo servers name their pod there); expected: text the
+    observed body must contain ("" for any body)."""
     headers: tuple[tuple[str, str], ...] = field(default=(), compare=False)
     """Response headers (lower-case names) where the probe read them."""
 
     def satisfied_by(self, observed: Outcome) -> bool:
         if not isinstance(observed, HttpStatus) or observed.code != self.code:
+            return False
+        if self.body and self.body not in observed.body:
             return False
         return not self.location or observed.location == self.location
 
@@ -122,7 +125,9 @@ class HttpStatus(Outcome):
     def __str__(self) -> str:
         text = f"HTTP {self.code}" + (f" -> {self.location}" if self.location else "")
         answer = self.answer
-        return text + (f" from {answer.pod}" if answer is not None else "")
+        if answer is not None:
+            return f"{text} from {answer.pod}"
+        return text + (f" with body {self.body[:60]!r}" if self.body else "")
 
 
 @dataclass(frozen=True)

@@ -14,13 +14,13 @@ expected vs observed, and each kind has its own report category.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from netconform.check import Check
+from netconform.check import Check, Lead
 from netconform.cluster import ClusterClient
-from netconform.outcomes import ALLOW, SCREENFUL, Case, Verdict
+from netconform.outcomes import SCREENFUL, Case, Endpoint, Verdict
 from netconform.policy import NamespaceInfo, Pod, Policy, PolicyOracle, PolicySet
 from netconform.profiles import FULL, SMOKE
 from netconform.result import Result
@@ -53,11 +53,18 @@ def read_policy_set(
     return PolicySet(policies, spaces, pods)
 
 
-def measure_step(scenario: Scenario, policies: PolicySet, converge: float, step: str) -> Result:
+def measure_step(
+    scenario: Scenario,
+    policies: PolicySet,
+    converge: float,
+    step: str,
+    refusing: Collection[Endpoint] = (),
+) -> Result:
     """Re-probe until observed == expected or `converge` ends, then, if it did not converge,
     the full matrix once more (the k8s e2e netpol tests' reprobe); every case's detail names
-    its step and what the oracle says decided it."""
-    oracle = PolicyOracle(policies)
+    its step and what the oracle says decided it. At `refusing` destinations (users' pods) a
+    refused connection counts as reached."""
+    oracle = PolicyOracle(policies, refusing)
     final = measure(scenario, oracle, converge)
     if final.failed:
         final = measure(scenario, oracle)
@@ -78,7 +85,7 @@ def step_of(case: Case) -> str:
 
 def finding(case: Case) -> str:
     """One failed case as a finding: its kind, the case, the policy's verdict."""
-    if case.expected == ALLOW:
+    if case.expected.verdict == Verdict.ALLOW:
         kind = OUTAGE
     elif case.observed.verdict in (Verdict.ALLOW, Verdict.REFUSED):  # it reached the pod
         kind = SECURITY
@@ -114,11 +121,14 @@ class PolicyCheck(Check):
         assert measure is not None
         return measure(env)
 
-    def verdict(self, result: Result, key: str) -> tuple[Result, str]:
+    def verdict(self, result: Result, key: str, lead: Lead | None = None) -> tuple[Result, str]:
+        """The findings of the slice, led by the run's diagnosis where it explains them (an
+        unexpected drop on a path that is down is the path's, not a policy's)."""
         part = result.slice(self.slice_by, key)
         if not part.cases:
             return part, f"{key}: nothing to test (no cases in this slice)"
         if not part.failed:
             return part, ""
+        lines, _ = lead(part.failed) if lead is not None else ([], False)
         wrong = f"{len(part.failed)} wrong out of {len(part.cases)}"
-        return part, f"{key}: {wrong}\n" + findings_report(part.cases)
+        return part, "\n".join([f"{key}: {wrong}", *lines, findings_report(part.cases)])

@@ -29,7 +29,10 @@ class PairSummary:
     rtt_max: float | None
     failed_cases: int
     starved: int = 0
-    """Pod pairs whose RTTs were measured while their node was starved of CPU."""
+    """Pod pairs whose RTTs starvation could have changed (measured while their node was
+    starved of CPU, with a spread above the floor: `netconform.probes.batch.mark_starved`)."""
+    starved_spread: float = 0.0
+    """The widest RTT spread (max - min, ms) among those pod pairs: how much it may add."""
     measured: int = 0
     """Pod pairs with RTTs at all."""
 
@@ -53,6 +56,9 @@ def summarize(cases: Sequence[Case], source: str, destination: str) -> PairSumma
         rtt_max=max((s.rtt_max for s in rtts if s.rtt_max is not None), default=None),
         failed_cases=sum(1 for c in pings if not c.passed),
         starved=sum(1 for s in rtts if s.starved),
+        starved_spread=max(
+            ((s.rtt_max or 0.0) - (s.rtt_min or 0.0) for s in rtts if s.starved), default=0.0
+        ),
         measured=len(rtts),
     )
 
@@ -117,11 +123,14 @@ def _fmt(value: float | None) -> str:
 
 
 def _measured(summary: PairSummary) -> str:
-    """`ok`, or `starved (k of n)`: RTTs taken while the pinging node was starved of CPU
-    include scheduling delay, so they are not the network's."""
+    """`ok`, or `starved (k of n, up to +X ms)`: RTTs taken while the pinging node was starved
+    of CPU, whose spread says the delay reached them, are not the network's alone."""
     if not summary.starved:
         return "ok" if summary.measured else "-"
-    return f"starved ({summary.starved} of {summary.measured} pod pairs)"
+    return (
+        f"starved ({summary.starved} of {summary.measured} pod pairs, "
+        f"up to +{summary.starved_spread:.1f} ms)"
+    )
 
 
 def loss_rtt_rows(
@@ -149,10 +158,18 @@ def loss_rtt_rows(
 
 
 def node_cause(cases: Sequence[Case]) -> str:
-    """A hint for Service checks: one node's rules, one Service, or more."""
+    """A hint for Service checks: the path between regions, one node's rules, one Service, or
+    more; each said only where the passing cases do not contradict it."""
     failed = [c for c in cases if not c.passed]
     if not failed:
         return ""
+    regions = {(c.source.cluster, c.destination.cluster) for c in failed}
+    if all(a != b for a, b in regions) and any(c.passed for c in cases):
+        pairs = ", ".join(sorted({"->".join(p) for p in regions}))
+        return (
+            f"only cross-region cases fail ({pairs}), the same Services answer inside each "
+            "region: the path between the regions (peering, routes, firewall), not kube-proxy"
+        )
     nodes = {(c.source.cluster, c.source.node) for c in failed}
     if len(nodes) == 1:
         cluster, node = next(iter(nodes))
@@ -161,6 +178,23 @@ def node_cause(cases: Sequence[Case]) -> str:
             "node (or its routing)"
         )
     targets = {c.destination.label for c in failed}
+    if len(targets) == 1 and failed[0].destination.kind == "nodeport":
+        dst = failed[0].destination
+        elsewhere = any(c.passed and c.destination.kind == "nodeport"
+                        and c.destination.name == dst.name for c in cases)  # fmt: skip
+        if elsewhere:
+            return (
+                f"every failed case goes to {dst.label}, while {dst.name}'s NodePort answers "
+                f"on other nodes: kube-proxy's NodePort rules on node {dst.cluster}/{dst.node}"
+            )
     if len(targets) == 1:
-        return f"every failed case goes to {next(iter(targets))}: its endpoints or their pods"
+        target = next(iter(targets))
+        reached = sorted({c.source.cluster for c in cases if c.passed
+                          and c.destination.label == target})  # fmt: skip
+        if reached:
+            return (
+                f"every failed case goes to {target}, which answers from {', '.join(reached)}: "
+                "the path from the failing sources to it"
+            )
+        return f"every failed case goes to {target}: its endpoints or their pods"
     return "failures from several nodes to several Services: kube-proxy or the pod network"

@@ -20,6 +20,11 @@ def source_cluster(case: Case) -> str:
     return case.source.cluster
 
 
+def destination_cluster(case: Case) -> str:
+    """The cluster a case's destination is in (its Service, its LoadBalancer)."""
+    return case.destination.cluster
+
+
 @dataclass(frozen=True)
 class Result:
     """Every case of one measurement."""

@@ -7,13 +7,15 @@ before anything touches a cluster.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, NewType
 
-from netconform.errors import TopologyError
+from netconform.errors import TopologyError, UsageError
 from netconform.topology_check import Checker, load_yaml
-from netconform.topology_schema import Key, Section, attribute_docs, section_of
+from netconform.topology_schema import DEFAULT_MAXIMUM, Key, Section, attribute_docs, section_of
 
 ClusterName = NewType("ClusterName", str)
 Region = NewType("Region", str)
@@ -78,6 +80,10 @@ class ProbeSettings:
     """Probes one batch starts at once; bounds the processes a source pod runs."""
     icmp_tool: str = "fping"
     """`fping` (one process reaches every destination) or `ping` (one per destination)."""
+    converge_rounds: int = 2
+    """A converging check has converged once its expectation held on this many consecutive
+    rounds of re-probing (the cases that failed in any round), as gateway-api's
+    AwaitConvergence threshold: one lucky retry is not enough."""
 
 
 @dataclass(frozen=True)
@@ -137,6 +143,19 @@ class IngressSettings:
     """Host of the tls suite's Ingress and certificate."""
     tls_expiry_days: int = 14
     """Days a served certificate must still be valid."""
+
+
+@dataclass(frozen=True)
+class PolicySettings:
+    """What the network-policy suite's generic mode judges (topology key `network_policy`)."""
+
+    namespaces: tuple[str, ...] = ()
+    """The namespaces whose policies and pods are judged besides the region namespace; empty:
+    every namespace with probe-able pods (running, on the pod network, declaring a port)."""
+    probe_namespaces: tuple[str, ...] = ()
+    """Namespaces the suite may deploy its probe pods into (as sources under their egress
+    policies and destinations under their ingress policies); empty: none, only the region
+    namespace. Deploying into a user's namespace is opt-in."""
 
 
 @dataclass(frozen=True)
@@ -216,6 +235,8 @@ class Topology:
     """Thresholds of numeric drift against a baseline run."""
     ingress: IngressSettings = field(default_factory=IngressSettings)
     """The ingress, canary and tls suites' settings."""
+    network_policy: PolicySettings = field(default_factory=PolicySettings)
+    """What generic NetworkPolicy mode judges and where it may deploy."""
 
     def cluster(self, name: str) -> Cluster:
         """The cluster called `name`; TopologyError naming the known ones otherwise."""
@@ -229,6 +250,12 @@ class Topology:
     def names(self) -> tuple[ClusterName, ...]:
         return tuple(c.name for c in self.clusters)
 
+    def deploy_namespaces(self, name: str) -> tuple[str, ...]:
+        """Where the suite may deploy in cluster `name`: its region namespace, then the
+        `network_policy.probe_namespaces`."""
+        region = self.cluster(name).namespace
+        return (region, *(n for n in self.network_policy.probe_namespaces if n != region))
+
 
 #: Allowed (low, high) of numeric settings; the rest are between 1 and a day (seconds, counts).
 _RANGES: dict[str, tuple[float, float | None]] = {
@@ -237,6 +264,7 @@ _RANGES: dict[str, tuple[float, float | None]] = {
     "max_loss_percent": (0, 100),
     "max_loss": (0, 1),
     "loss_rounds": (0, 20),
+    "converge_rounds": (1, 20),
     "expected_mtu": (576, 65535),
     "ping_interval": (0.2, 60),
     "ping_deadline": (0.1, 600),
@@ -296,6 +324,7 @@ def _schema() -> Section:
         "timeouts": Timeouts,
         "drift": Drift,
         "ingress": IngressSettings,
+        "network_policy": PolicySettings,
     }
     return Section(
         "Topology",
@@ -356,6 +385,7 @@ def parse_topology(data: Any, source: Path | None = None) -> Topology:
         timeouts=Timeouts(**root.get("timeouts", {})),
         drift=Drift(**root.get("drift", {})),
         ingress=IngressSettings(**root.get("ingress", {})),
+        network_policy=PolicySettings(**root.get("network_policy", {})),
         source=source,
         runner_netns=root.get("runner_netns"),
     )
@@ -394,6 +424,39 @@ def _check_unique(checker: Checker, clusters: tuple[Cluster, ...]) -> None:
             seen[value] = i
 
 
+def timeout_overrides(values: Sequence[str], option: str = "--timeout") -> dict[str, float]:
+    """`["exec=90", "converge=20"]` -> {"exec": 90.0, "converge": 20.0}: named timeouts given
+    on the command line, checked as the topology's own (a name of `Timeouts`, in range)."""
+    names = [f.name for f in fields(Timeouts)]
+    found: dict[str, float] = {}
+    for value in values:
+        name, equals, seconds = value.partition("=")
+        name = name.strip()
+        if not equals or name not in names:
+            raise UsageError(
+                f"{option} {value!r}: expected NAME=SECONDS, NAME one of {', '.join(names)}"
+            )
+        low, high = _RANGES.get(name, (1, None))
+        high = DEFAULT_MAXIMUM if high is None else high
+        try:
+            number = float(seconds)
+        except ValueError:
+            number = float("nan")
+        if not (math.isfinite(number) and low <= number <= high):
+            raise UsageError(
+                f"{option} {value!r}: expected {name}=SECONDS, a number from {low:g} to {high:g}"
+            )
+        found[name] = number
+    return found
+
+
+def with_timeouts(topology: Topology, overrides: dict[str, float]) -> Topology:
+    """The topology with some named timeouts replaced (`timeout_overrides`)."""
+    if not overrides:
+        return topology
+    return replace(topology, timeouts=replace(topology.timeouts, **overrides))
+
+
 def dump_topology(topology: Topology) -> dict[str, Any]:
     """The YAML-ready form of a topology (the lab writes one)."""
     clusters = []
@@ -421,6 +484,8 @@ def dump_topology(topology: Topology) -> dict[str, Any]:
     if topology.ingress != IngressSettings():
         doc["ingress"] = {k: v for k, v in vars(topology.ingress).items()
                           if v != getattr(IngressSettings(), k)}  # fmt: skip
+    if topology.network_policy != PolicySettings():
+        doc["network_policy"] = {k: list(v) for k, v in vars(topology.network_policy).items()}
     doc["ports"] = {
         "required": list(topology.required_ports),
         "closed": list(topology.closed_ports),

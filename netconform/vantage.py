@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
 from netconform.command import CommandResult
+from netconform.topology import Timeouts, Topology
 
 if TYPE_CHECKING:
     from netconform.cluster import ClusterClient
@@ -26,10 +27,18 @@ class Vantage(Protocol):
 class RunnerVantage:
     """This machine, optionally inside a network namespace (the lab's world)."""
 
-    def __init__(self, netns: str | None = None, name: str = "runner", timeout: float = 60.0):
+    def __init__(
+        self, netns: str | None = None, name: str = "runner", timeout: float = Timeouts.exec
+    ):
         self.netns = netns
         self.name = name
         self.timeout = timeout
+
+    @classmethod
+    def of(cls, topology: Topology) -> RunnerVantage:
+        """The topology's runner: its network namespace, one batch bounded by the named
+        `exec` timeout (as a pod's exec is)."""
+        return cls(topology.runner_netns, timeout=topology.timeouts.exec)
 
     def run(self, argv: Sequence[str], stdin: str | None = None) -> CommandResult:
         argv = list(argv)

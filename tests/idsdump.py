@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 
 import pytest
-from allure_commons.utils import represent
+from allure_commons import utils
+
+represent: Callable[[object], str] = utils.represent  # untyped upstream: its signature here
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:

@@ -18,6 +18,7 @@ from netconform.errors import (
     MissingToolError,
     TopologyError,
     UnknownContextError,
+    UsageError,
 )
 from provisioning.lab.control import LabPaths
 
@@ -122,6 +123,13 @@ def test_run_id_that_is_no_label_value(tmp_path: Path) -> None:
     kubeconfig(tmp_path, "http://127.0.0.1:1")
     proc = pytest_suites("--topology", str(topology(tmp_path, "mrc-east")), "--run-id", "a,b")
     assert_one_line(proc, 2, "--run-id 'a,b'", "label value")
+
+
+@pytest.mark.parametrize("value", ["exec=abc", "exec", "no_such_wait=5", "converge=0"])
+def test_timeout_override_that_is_no_named_timeout(tmp_path: Path, value: str) -> None:
+    kubeconfig(tmp_path, "http://127.0.0.1:1")
+    proc = pytest_suites("--topology", str(topology(tmp_path, "mrc-east")), "--timeout", value)
+    assert_one_line(proc, UsageError.exit_code, f"--timeout {value!r}", "expected")
 
 
 def test_unreachable_api(tmp_path: Path) -> None:

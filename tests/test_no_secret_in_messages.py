@@ -35,7 +35,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.mode == "401":
-            status = {"kind": "Status", "apiVersion": "v1", "status": "Failure"}
+            status: dict[str, str | int] = {"kind": "Status", "apiVersion": "v1"}
+            status |= {"status": "Failure"}
             status |= {"message": "Unauthorized", "reason": "Unauthorized", "code": 401}
             code, kind, body = 401, "application/json", json.dumps(status).encode()
         else:

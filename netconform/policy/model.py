@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from netconform.policy import upstream
+
 Labels = tuple[tuple[str, str], ...]
 """Labels as sorted (key, value) pairs, so values holding them stay hashable."""
 
@@ -211,7 +213,8 @@ class Policy:
     ingress: tuple[Rule, ...] = ()
     egress: tuple[Rule, ...] = ()
     types: tuple[str, ...] = ("Ingress",)
-    """policyTypes: given, or Ingress plus Egress when egress rules are present."""
+    """policyTypes: given, or (absent or empty) Ingress plus Egress when egress rules are
+    present (`upstream.with_defaults`)."""
 
     @property
     def label(self) -> str:
@@ -223,7 +226,10 @@ class Policy:
         name = meta.get("name", "?")
         namespace = meta.get("namespace", "default")
         where = f"NetworkPolicy {cluster}/{namespace}/{name}"
-        spec = obj.get("spec") or {}
+        spec = upstream.with_defaults(obj.get("spec") or {})
+        refused = upstream.refusals(spec)
+        if refused:
+            raise PolicyError(f"{where}: the API server refuses it: {'; '.join(refused)}")
         ingress = tuple(
             _rule(r, "from", f"{where} spec.ingress[{i}]")
             for i, r in enumerate(spec.get("ingress") or [])
@@ -232,17 +238,12 @@ class Policy:
             _rule(r, "to", f"{where} spec.egress[{i}]")
             for i, r in enumerate(spec.get("egress") or [])
         )
-        types = spec.get("policyTypes")
-        if types is None:
-            types = ["Ingress", *(["Egress"] if spec.get("egress") else [])]
-        for t in types:
-            if t not in ("Ingress", "Egress"):
-                raise PolicyError(f"{where} spec.policyTypes: unknown type {t!r}")
+        types = spec["policyTypes"]
         return cls(
             cluster=cluster,
             namespace=namespace,
             name=name,
-            pod_selector=_selector(spec.get("podSelector") or {}, f"{where} spec.podSelector"),
+            pod_selector=_selector(spec["podSelector"], f"{where} spec.podSelector"),
             ingress=ingress,
             egress=egress,
             types=tuple(types),
@@ -286,16 +287,11 @@ def _peer(obj: Mapping[str, Any], where: str) -> Peer:
 
 
 def _port(obj: Mapping[str, Any], where: str) -> PortRule:
-    protocol = str(obj.get("protocol") or "TCP").upper()
-    if protocol not in PROTOCOLS:
-        raise PolicyError(f"{where}.protocol: unknown protocol {protocol!r}")
+    # defaulted and checked by `upstream`: protocol one of PROTOCOLS, exactly as written (the
+    # API server refuses `tcp`); a string port is a name, even "80" (refused as a name)
     port: int | str | None = obj.get("port")
-    if isinstance(port, str) and port.isdigit():
-        port = int(port)
     end = obj.get("endPort")
-    if end is not None and not isinstance(port, int):
-        raise PolicyError(f"{where}.endPort: needs a numeric port")
-    return PortRule(protocol, port, None if end is None else int(end))
+    return PortRule(str(obj["protocol"]), port, None if end is None else int(end))
 
 
 def _rule(obj: Mapping[str, Any], peers_key: str, where: str) -> Rule:

@@ -9,9 +9,10 @@ A policy drop is silence, so a denied case is expected as TIMEOUT.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 
-from netconform.outcomes import ALLOW, TIMEOUT, Endpoint, Outcome
+from netconform.outcomes import ALLOW, TIMEOUT, Endpoint, Outcome, Verdict
 from netconform.policy.evaluate import PolicySet
 from netconform.policy.model import ICMP, Pod
 from netconform.probes.base import Probe
@@ -41,10 +42,29 @@ def protocol_port(probe: Probe) -> tuple[str, int]:
 
 
 @dataclass(frozen=True)
+class Reached(Outcome):
+    """Expected: the traffic reaches the pod, accepted or refused by it (a user's pod may
+    declare a port it does not serve: its reset still came through every policy)."""
+
+    verdict: Verdict = Verdict.ALLOW
+
+    def satisfied_by(self, observed: Outcome) -> bool:
+        return observed.verdict in (Verdict.ALLOW, Verdict.REFUSED)
+
+    def __str__(self) -> str:
+        return "ALLOW or REFUSED"
+
+
+REACHED = Reached()
+
+
+@dataclass(frozen=True)
 class PolicyOracle:
     """Expected outcomes from a PolicySet; call it as the engine calls an Oracle."""
 
     policies: PolicySet
+    refusing: Collection[Endpoint] = ()
+    """Destinations where a refused connection counts as reached (`REACHED` for ALLOW)."""
 
     def pod(self, endpoint: Endpoint) -> Pod:
         """The pod behind an endpoint (LookupError naming it when there is none)."""
@@ -58,7 +78,9 @@ class PolicyOracle:
     def __call__(self, src: Endpoint, dst: Endpoint, probe: Probe) -> Outcome:
         protocol, port = protocol_port(probe)
         ok = self.policies.allowed(self.pod(src), self.pod(dst), port, protocol)
-        return ALLOW if ok else TIMEOUT
+        if not ok:
+            return TIMEOUT
+        return REACHED if dst in self.refusing else ALLOW
 
     def why(self, src: Endpoint, dst: Endpoint, probe: Probe) -> str:
         protocol, port = protocol_port(probe)

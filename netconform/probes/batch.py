@@ -15,9 +15,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from netconform.command import CommandResult
-from netconform.outcomes import Verdict, plain
+from netconform.outcomes import PingStats, Verdict, plain
 from netconform.probes.base import Invocation, Observation, Task, kind
-from netconform.probes.cpu import CPU_LINES, CPU_START, CpuTime, parse_cpu
+from netconform.probes.cpu import CPU_LINES, CPU_START, STARVED_RTT_FLOOR_MS, CpuTime, parse_cpu
 from netconform.topology import ProbeSettings
 from netconform.vantage import Vantage
 
@@ -118,14 +118,28 @@ def run_batch(
 
 def mark_starved(observation: Observation, cpu: CpuTime) -> Observation:
     """Every observation of a batch starved of CPU where it ran is flagged `starved` (its
-    timings, dig's or curl's, include scheduling delay); a ping's RTTs say so in the detail."""
+    timings, dig's or curl's, include scheduling delay). A ping is flagged only when the
+    starvation could have changed its figure: it measured RTTs, and their spread is above
+    `STARVED_RTT_FLOOR_MS` (a ping with no reply has no RTT to doubt)."""
     if not cpu.starved:
         return observation
     if observation.ping is None:
         return replace(observation, starved=True)
-    detail = f"{observation.detail}, rtt starved of CPU ({cpu.describe()})"
+    spread = rtt_spread(observation.ping)
+    if spread is None or spread <= STARVED_RTT_FLOOR_MS:
+        return observation
+    detail = (
+        f"{observation.detail}, rtt spread {spread:.1f} ms while starved of CPU ({cpu.describe()})"
+    )
     ping = replace(observation.ping, starved=True)
     return replace(observation, detail=detail, ping=ping, starved=True)
+
+
+def rtt_spread(ping: PingStats) -> float | None:
+    """max - min of a ping's RTTs in ms (None when it measured none)."""
+    if ping.rtt_min is None or ping.rtt_max is None:
+        return None
+    return ping.rtt_max - ping.rtt_min
 
 
 def _batch_failed(

@@ -20,6 +20,10 @@ CPU_LINES = (
 CPU_START = "t0=$(cat /proc/uptime 2>/dev/null); p0=$(head -n 1 /proc/pressure/cpu 2>/dev/null)"
 #: some task waited for a CPU during more than this share of the batch's wall time
 STARVED_SHARE = 0.5
+#: A starved batch's RTTs are flagged only when their spread (max - min, ms) is above this: a
+#: scheduling delay adds at least about a scheduler slice (~1 ms) to the samples it hits, so
+#: a tighter spread means starvation did not change the figure (clean 0.05 ms RTTs stay clean)
+STARVED_RTT_FLOOR_MS = 1.0
 _LINE = re.compile(r"^@@cpu ([\d.]+)?[^|]*\|\s*(?:some .*total=(\d+))?", re.MULTILINE)
 
 

@@ -15,6 +15,7 @@ from netconform.errors import NetconformError
 from netconform.topology import Timeouts
 from provisioning.lab import control, layouts
 from provisioning.lab.control import LabPaths
+from provisioning.lab.owned_chains import SYNC_PERIOD
 
 FAULTS_HELP = """faults:
   cut-peering A B      blackhole the routes between regions A and B (both ways)
@@ -86,6 +87,13 @@ def _parser() -> argparse.ArgumentParser:
         default=Timeouts.lab_up,
         help=f"lab_up timeout in seconds (default {Timeouts.lab_up:g})",
     )
+    up.add_argument(
+        "--sync-period",
+        type=_sync_period,
+        default=SYNC_PERIOD,
+        help="seconds between kube-proxy's full resyncs, which repair its KUBE-* chains "
+        f"(default {SYNC_PERIOD:g}; upstream's syncPeriod defaults to 30)",
+    )
     down = sub.add_parser(
         "down",
         help="remove everything this state dir's lab made (its namespaces, links and "
@@ -110,6 +118,17 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _sync_period(word: str) -> float:
+    """argparse type: a period between 0.5 and 3600 seconds (a usage error otherwise)."""
+    try:
+        value = float(word)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds, got {word!r}") from None
+    if not 0.5 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"must be between 0.5 and 3600 seconds, got {word}")
+    return value
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     paths = LabPaths(args.state_dir)
@@ -132,6 +151,7 @@ def _dispatch(args: argparse.Namespace, paths: LabPaths) -> int:
             timeout=args.timeout,
             progress=print,
             layout=args.layout,
+            sync_period=args.sync_period,
         )
         for region, port in state["api_ports"].items():
             print(f"  lab-{region}: http://127.0.0.1:{port}")

@@ -5,8 +5,11 @@ A region router is the lab's VPC: its peer links are the peerings (`west<->east`
 the link is up on that side; `cut-peering` takes the link down and leaves blackhole routes,
 as a deleted AWS peering leaves its routes as blackholes), its main routing table is the
 VPC's route table (a route's target is the peering whose link it leaves by; a blackhole to a
-peer's VPC keeps naming that peer's peering, as AWS does), and its iptables FORWARD chain is
-the firewall in front of the VPC (rules in chain order, the chain's policy last). The lab
+peer's VPC keeps naming that peer's peering, as AWS does; traffic to a peer the router
+source-NATs reads as a route to a NAT gateway), and its iptables FORWARD chain, with every
+chain it jumps to inlined where the jump is (the firewall's `LAB-FIREWALL`, the peering
+filter's `LAB-PEERING`), is the firewall in front of the VPC (rules in that order, the chain's
+policy last). The lab
 needs no credentials; it must be running (`netconform-lab up`).
 """
 
@@ -14,7 +17,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import shlex
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar, TextIO
@@ -35,6 +37,7 @@ from provisioning.cloud import ApplyReport, Change
 from provisioning.lab import network
 from provisioning.lab.control import DEFAULT_STATE_DIR, LabPaths, read_state
 from provisioning.lab.network import LabPlan, RegionPlan, peer_dev, plan_lab
+from provisioning.lab.saved_rules import SavedRule, SavedTable
 
 ANY = "0.0.0.0/0"
 
@@ -138,46 +141,40 @@ def _route_table(plan: LabPlan, region: RegionPlan) -> RouteTable:
         far = by_dev.get(str(row.get("dev", "")))
         target = peering_id(plan, region.name, far.name) if far else f"dev {row.get('dev')}"
         routes.append(Route(dst, target))
+    # a source NAT to a peer wins over the route it rides on (the first of equal prefixes)
+    routes = [*_nat_routes(plan, region), *routes]
     return RouteTable(region.name, f"routing table of router {region.name}", tuple(routes))
 
 
+def _saved(region: RegionPlan, table: str) -> SavedTable:
+    save = ["ip", "netns", "exec", region.router_netns, "iptables-save", "-t", table]
+    return SavedTable.parse(network.run(save))
+
+
 def _rules(region: RegionPlan) -> list[Rule]:
-    """The FORWARD rules that can apply to TCP traffic into the region's VPC, in order."""
-    save = ["ip", "netns", "exec", region.router_netns, "iptables-save", "-t", "filter"]
-    text = network.run(save)
+    """The rules TCP traffic into the region's VPC meets in FORWARD, in order: the faults'
+    rules in FORWARD itself, the firewall's `LAB-FIREWALL`, the peering filter's
+    `LAB-PEERING` (and any chain typed by hand), each where FORWARD jumps to it."""
+    table = _saved(region, "filter")
     rules: list[Rule] = []
-    policy = "ACCEPT"
-    for line in text.splitlines():
-        if line.startswith(":FORWARD "):
-            policy = line.split()[1]
-        elif line.startswith("-A FORWARD "):
-            rule = _rule(region, line, len(rules) + 1)
-            if rule is not None:
-                rules.append(rule)
+    for saved in table.walk("FORWARD"):
+        rule = _rule(region, saved, len(rules) + 1)
+        if rule is not None:
+            rules.append(rule)
+    policy = table.policies.get("FORWARD", "ACCEPT")
     end = len(rules) + 1
     rules.append(Rule(region.name, f"FORWARD policy {policy}", (ANY,), ALL_PORTS,
                       policy == "ACCEPT", end))  # fmt: skip
     return rules
 
 
-def _rule(region: RegionPlan, line: str, priority: int) -> Rule | None:
+def _rule(region: RegionPlan, saved: SavedRule, priority: int) -> Rule | None:
     """A rule as the audit sees it, or None when it cannot match TCP into the VPC.
 
     Only plain matches are understood (-s -d -p tcp --dport -i -o); a rule with any other
     match (conntrack state, marks...) is left out, since a `Rule` cannot express it."""
-    words = shlex.split(line)[2:]
-    opts: dict[str, str] = {}
-    while words:
-        word = words.pop(0)
-        if word in ("-m",) and words and words[0] == "tcp":
-            words.pop(0)
-            continue
-        if not word.startswith("-") or not words:
-            return None
-        opts[word] = words.pop(0)
-    if set(opts) - {"-s", "-d", "-p", "--dport", "-i", "-o", "-j"}:
-        return None
-    if opts.get("-p", "tcp") not in ("tcp", "6", "all"):
+    opts = saved.matches()
+    if opts is None or opts.get("-p", "tcp") not in ("tcp", "6", "all"):
         return None
     vpc = ipaddress.IPv4Network(region.vpc_cidr)
     if "-d" in opts and not vpc.overlaps(ipaddress.IPv4Network(opts["-d"])):
@@ -186,8 +183,23 @@ def _rule(region: RegionPlan, line: str, priority: int) -> Rule | None:
     if "--dport" in opts:
         first, _, last = opts["--dport"].partition(":")
         ports = (PortRange(int(first), int(last or first)),)
-    verdict = opts.get("-j", "")
-    if verdict not in ("ACCEPT", "DROP", "REJECT"):
+    if saved.target not in ("ACCEPT", "DROP", "REJECT"):
         return None
-    name = f"FORWARD rule {priority} ({' '.join(shlex.split(line)[2:])})"
-    return Rule(region.name, name, (opts.get("-s", ANY),), ports, verdict == "ACCEPT", priority)
+    allow = saved.target == "ACCEPT"
+    return Rule(region.name, saved.describe(), (opts.get("-s", ANY),), ports, allow, priority)
+
+
+def _nat_routes(plan: LabPlan, region: RegionPlan) -> list[Route]:
+    """Traffic to a peer that the router source-NATs (nat POSTROUTING and the chains it jumps
+    to), as a route to a NAT gateway: the peer no longer sees the pods' own addresses."""
+    by_dev = {peer_dev(r): r for r in plan.regions if r.name != region.name}
+    routes = []
+    for saved in _saved(region, "nat").walk("POSTROUTING"):
+        opts = saved.matches()
+        if opts is None or saved.target not in ("MASQUERADE", "SNAT"):
+            continue
+        far = by_dev.get(opts.get("-o", ""))
+        destination = opts.get("-d") or (far.vpc_cidr if far is not None else "")
+        if destination:
+            routes.append(Route(destination, f"source NAT by nat {saved.describe()}"))
+    return routes

@@ -25,6 +25,7 @@ from netconform.errors import LabError, WaitTimeoutError
 from netconform.topology import Timeouts, load_topology
 from netconform.waits import wait_until
 from provisioning.lab import network, ownership
+from provisioning.lab.owned_chains import SYNC_PERIOD
 
 #: Where the code this process runs lives (a checkout's root, or site-packages). The daemon is
 #: started there, so `python -m provisioning.lab.daemon` imports this very code, whatever the
@@ -136,12 +137,13 @@ def up(
     progress: Callable[[str], None] = lambda _msg: None,
     owner_pid: int = 0,
     layout: str = "default",
+    sync_period: float = SYNC_PERIOD,
 ) -> dict[str, Any]:
     """Start the lab daemon (unless one runs) and wait until every cluster answers.
 
     `timeout` is the named wait `lab_up` (the topology's `timeouts.lab_up`). With `owner_pid`
     the daemon stops by itself when that process is gone. Without `prefix`, the state dir's
-    own (`default_prefix`).
+    own (`default_prefix`). `sync_period` is kube-proxy's full-resync period (seconds).
     """
     state = read_state(paths)
     if state is not None:
@@ -171,6 +173,8 @@ def up(
         str(owner_pid),
         "--layout",
         layout,
+        "--sync-period",
+        f"{sync_period:g}",
     ]
     with paths.log.open("ab") as logfile:
         proc = subprocess.Popen(  # the daemon outlives this process on purpose
@@ -209,10 +213,10 @@ def up(
 def seed_dns(paths: LabPaths, progress: Callable[[str], None]) -> None:
     """Seed 000's stub domains, as `netconform-kube apply` makes them: every cluster's
     `kube-dns-lb` internal LoadBalancer, then every other region's zone -> that address."""
-    from provisioning import kube  # the glue needs the kubernetes client: load it late
+    from netconform import dnsglue  # it needs the kubernetes client: loaded late
 
     out = io.StringIO()
-    kube.run(load_topology(paths.topology), True, "lb", out, kube.LB_READY)
+    dnsglue.run(load_topology(paths.topology), True, "lb", out, dnsglue.LB_READY)
     progress(f"stub domains: {out.getvalue().splitlines()[-1]}")
 
 

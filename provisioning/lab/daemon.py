@@ -34,6 +34,7 @@ from provisioning.lab.controllers.kubelet import exec_in_pod, pod_log
 from provisioning.lab.controllers.runner import ControllerSet
 from provisioning.lab.faults import FaultBook
 from provisioning.lab.network import LabPlan
+from provisioning.lab.owned_chains import SYNC_PERIOD
 
 log = logging.getLogger("netconform.lab")
 OWNER_POLL_INTERVAL = 1.0
@@ -102,6 +103,7 @@ class Daemon:
         regions: int,
         owner_pid: int = 0,
         layout: str = "default",
+        sync_period: float = SYNC_PERIOD,
     ) -> None:
         self.paths = paths
         self.owner_pid = owner_pid
@@ -112,7 +114,7 @@ class Daemon:
         self.plan = layouts.plan(prefix, regions, layout, ownership.owner_of_dir(paths.root))
         specs = cluster_specs(self.plan, self.secret)
         self.api = LabApiServer(specs, self._exec, self._log, CONTROLLERS)
-        self.lab = LabContext(self.plan, self.api, state_dir=paths.root)
+        self.lab = LabContext(self.plan, self.api, sync_period=sync_period, state_dir=paths.root)
         self.controllers = ControllerSet(CONTROLLERS)
         self.api.subscribe(self.controllers.deliver)
         self.faults = FaultBook(self.plan, self.lab.pods, self.lab)
@@ -286,6 +288,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--prefix", required=True)
     parser.add_argument("--regions", type=int, required=True)
     parser.add_argument("--layout", choices=layouts.LAYOUTS, default="default")
+    parser.add_argument("--sync-period", type=float, default=SYNC_PERIOD)
     parser.add_argument(
         "--owner-pid",
         type=int,
@@ -299,7 +302,9 @@ def main(argv: list[str] | None = None) -> int:
     paths = LabPaths(args.state_dir)
 
     async def run() -> None:
-        daemon = Daemon(paths, args.prefix, args.regions, args.owner_pid, args.layout)
+        daemon = Daemon(
+            paths, args.prefix, args.regions, args.owner_pid, args.layout, args.sync_period
+        )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, daemon.stopping.set)

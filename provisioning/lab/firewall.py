@@ -1,9 +1,9 @@
 """The inter-region firewall on the region routers, and the link faults beside it.
 
-The router's FORWARD chain holds the non-transitive peering filter (`network.router_filter`,
-loaded once at build). Nothing here reloads that table: the firewall lives in its own chain,
-`LAB-FIREWALL`, rewritten alone (`iptables-restore --noflush` flushes only the chains it
-declares) and jumped to from the top of FORWARD; faults add and delete single rules.
+The router's non-transitive peering filter is its own chain `LAB-PEERING` (`router_chains`,
+written once at build). The firewall lives in its own chain, `LAB-FIREWALL`, rewritten alone
+(`iptables-restore --noflush` flushes only the chains it declares) and jumped to from the top
+of FORWARD, before the peering filter; faults add and delete single rules.
 
 What the firewall passes between regions, as the seed's security groups / firewall rules /
 NSGs between the pod subnets do: replies (conntrack ESTABLISHED,RELATED); the required TCP

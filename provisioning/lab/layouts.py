@@ -22,7 +22,7 @@ import dataclasses
 from collections.abc import Callable
 
 from netconform.errors import LabError
-from provisioning.lab import firewall, network, ownership
+from provisioning.lab import firewall, network, ownership, router_chains
 from provisioning.lab.network import LabPlan, NodePlan, RegionPlan, SharedNet
 
 LAYOUTS = ("default", "overlap")
@@ -78,10 +78,10 @@ def _overlap_region(prefix: str, i: int, name: str) -> RegionPlan:
 def build(lab: LabPlan) -> None:
     """The lab's network, and its shared network when the layout has one."""
     network.build(lab)
-    if lab.shared is None:
-        return
     try:
-        _build_shared(lab, lab.shared)
+        if lab.shared is not None:
+            _build_shared(lab, lab.shared)
+        router_chains.program(lab)
     except BaseException:
         network.destroy(lab.prefix, lab.owner)  # never leave half a lab behind
         raise
@@ -109,25 +109,13 @@ def _build_shared(lab: LabPlan, shared: SharedNet) -> None:
                 f"route add {shared.cidr} via {shared.gateway} dev shared",
             ],
         )
-        network.iptables_restore(region.router_netns, _ROUTER_NAT)
     network.ip_batch(shared.netns, lines)
     network.sysctl(shared.netns, "net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0")
 
 
-# The cluster's gateway NAT (seed 003's gateways): new connections leaving the cluster's
-# network take the router's address; replies are un-NATed by conntrack.
-_ROUTER_NAT = """*nat
-:PREROUTING ACCEPT [0:0]
-:INPUT ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
-:POSTROUTING ACCEPT [0:0]
--A POSTROUTING -o shared -j MASQUERADE
--A POSTROUTING -o world -j MASQUERADE
-COMMIT
-"""
-
-
-GATEWAY_SNAT = ["POSTROUTING", "-o", "shared", "-j", "MASQUERADE"]
+# The cluster's gateway NAT into the shared network (seed 003's gateways), a rule of the
+# router's `LAB-GATEWAY` chain (see `router_chains`).
+GATEWAY_SNAT = [router_chains.GATEWAY, "-o", router_chains.SHARED_LEG, "-j", "MASQUERADE"]
 
 
 def gateway_snat(lab: LabPlan, cluster: str, state: str) -> Callable[[], None]:

@@ -313,17 +313,7 @@ def _build(plan: LabPlan) -> None:
         _build_peering(plan, peering)
     ip_batch(plan.world_netns, world_lines)
     sysctl(plan.world_netns, "net.ipv4.ip_forward=1")
-    # The internet does not route private addresses between VPCs.
-    iptables_restore(plan.world_netns, _WORLD_FILTER)
-
-
-_WORLD_FILTER = """*filter
-:INPUT ACCEPT [0:0]
-:FORWARD ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
--A FORWARD -s 10.0.0.0/8 -d 10.0.0.0/8 -j DROP
-COMMIT
-"""
+    # the routers' and the world's iptables chains: `router_chains.program` (layouts.build)
 
 
 def _build_region(region: RegionPlan, world_netns: str) -> list[str]:
@@ -358,40 +348,11 @@ def _build_region(region: RegionPlan, world_netns: str) -> list[str]:
         sysctl(node.netns, "net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0")
     ip_batch(rtr, rtr_lines)
     sysctl(rtr, "net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=0")
-    iptables_restore(rtr, router_filter(region))
     return [
         f"link set r{region.index} up",
         f"addr add {region.world_link[0]}/31 dev r{region.index}",
         f"route add {region.lb_cidr} via {region.world_link[1]} dev r{region.index}",
     ]
-
-
-def router_filter(region: RegionPlan) -> str:
-    """The region router's FORWARD chain: peering is not transitive.
-
-    AWS, GCP and Azure VPC peering carry only traffic that has one of the two peered VPCs at an
-    end; a VPC never forwards between two others (nor from a peer to its own internet uplink).
-    So the router forwards a packet only when its own VPC or its own LoadBalancer range is the
-    source or the destination (`vpc_cidr` holds its nodes, the pod subnets routed via them, and
-    so the source of its pods' traffic to the world uplink). Anything else arriving here was
-    routed through a third region: dropped silently, as a cloud drops it (a timeout, no ICMP).
-    """
-    own: tuple[str, ...] = (region.vpc_cidr, region.lb_cidr)
-    if region.ilb_cidr and not ipaddress.IPv4Network(region.ilb_cidr).subnet_of(
-        ipaddress.IPv4Network(own[0])
-    ):
-        own += (region.ilb_cidr,)  # internal LBs in a shared network (the overlap layout)
-    accept = "".join(f"-A FORWARD -{end} {cidr} -j ACCEPT\n" for cidr in own for end in "sd")
-    return _ROUTER_FILTER.format(accept=accept)
-
-
-_ROUTER_FILTER = """*filter
-:INPUT ACCEPT [0:0]
-:FORWARD ACCEPT [0:0]
-:OUTPUT ACCEPT [0:0]
-{accept}-A FORWARD -j DROP
-COMMIT
-"""
 
 
 def peer_dev(region: RegionPlan) -> str:
@@ -435,7 +396,7 @@ def set_peering(plan: LabPlan, a: str, b: str, active: bool) -> None:
 def set_transit(plan: LabPlan, src: str, dst: str, via: str | None) -> None:
     """Route `src`'s traffic for `dst`'s VPC through `via`'s peering (None: the direct one).
 
-    The VIA router drops it (peering is not transitive, see `router_filter`), so this breaks
+    The VIA router drops it (peering is not transitive, see `router_chains`), so this breaks
     exactly the pairs between SRC and DST: requests one way, replies the other.
     """
     if via is not None and len({src, dst, via}) < 3:

@@ -133,7 +133,7 @@ def the_split(env: Environment) -> Scenario:
     if problems:
         raise WaitTimeoutError(problems[0])
     pods = deploy(env, controllers)
-    runner = RunnerVantage(topology.runner_netns, timeout=topology.timeouts.exec)
+    runner = RunnerVantage.of(topology)
     gate(runner, {c: controllers[c] for c in pods}, host, pods, topology)
     destinations, skipped, expected = [], [], {}
     for cluster, ctl in controllers.items():

@@ -6,16 +6,13 @@ local` to that region's DNS). Expected answers are read from the API: ClusterIPs
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 from fixtures.checks import Verify
 from fixtures.plugin import RegionPair
 from netconform.check import Check, Environment, Table, load_manifests
-from netconform.cluster import ClusterClient
-from netconform.dnsreport import LATENCY_HEADER, dns_pod_trouble, latency_rows
-from netconform.dnsreport import dns_cause as explain
-from netconform.outcomes import NXDOMAIN, Answer, Case, Endpoint, Outcome, Verdict, dns_name
+from netconform.dnsreport import LATENCY_HEADER, clusters_dns_cause, latency_rows
+from netconform.outcomes import NXDOMAIN, Answer, Endpoint, Outcome, Verdict, dns_name
 from netconform.probes import Probe
 from netconform.profiles import one_pair_per_region_pair
 from netconform.result import Result
@@ -39,17 +36,10 @@ def _pod_ips(env: Environment, cluster: str, service: str) -> tuple[str, ...]:
     )
 
 
-CLIENTS: dict[str, ClusterClient] = {}
-"""The clusters of the run, for the cause (their DNS pods' state once something failed)."""
-
-
 def names(env: Environment) -> Scenario:
     """Every probe pod asks its cluster's DNS (resolv.conf) for own and other regions' names."""
-    CLIENTS.update(env.clusters)
-    for cluster in env.clusters:
-        for manifest in ECHO:
-            env.apply(cluster, manifest)
-    pods = [p for cluster_pods in env.probe_pods().values() for p in cluster_pods]
+    env.apply_all(ECHO)
+    pods = env.sources()
     expected: dict[str, Outcome] = {}
     destinations: list[Endpoint] = []
     for cluster in env.clusters:
@@ -76,26 +66,14 @@ def names(env: Environment) -> Scenario:
             return dst.name.startswith(src.ip.replace(".", "-") + ".")
         return src.cluster == dst.cluster or dst.name.startswith("echo-pods.")
 
-    vantages = {p: env.vantage(p) for p in pods}
-    EXPECTED.clear()
-    EXPECTED.update(expected)
-    return Scenario(vantages, destinations, [Probe("dns")], include, settings=env.topology.probe)
-
-
-EXPECTED: dict[str, Outcome] = {}
-"""The answers read from the API when the scenario was built, by name."""
-
-
-def expected_answer(_src: Endpoint, dst: Endpoint, _probe: Probe) -> Outcome:
-    return EXPECTED[dst.name]
-
-
-def dns_cause(cases: Sequence[Case]) -> str:
-    """Which cluster's DNS fails for which zone, and DNS pods that are not ready (why)."""
-    if all(c.passed for c in cases):
-        return ""
-    trouble = [t for name, client in CLIENTS.items() for t in dns_pod_trouble(name, client)]
-    return explain(cases, trouble)
+    return env.scenario(
+        pods,
+        destinations,
+        [Probe("dns")],
+        include=include,
+        expect=lambda _src, dst, _probe: expected[dst.name],  # the answers read from the API
+        explain=lambda cases: clusters_dns_cause(cases, env.clusters),
+    )
 
 
 def latency(result: Result, topology: Topology) -> list[Table]:
@@ -108,9 +86,8 @@ CHECK = Check(
     "dns",
     __doc__ or "",
     names,
-    oracle=expected_answer,
     converges=True,
-    cause=dns_cause,
+    param="region_pair",
     tables=latency,
     smoke=one_pair_per_region_pair,  # one name per zone, from one pod per cluster
 )

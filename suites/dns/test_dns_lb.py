@@ -26,15 +26,14 @@ from fixtures.checks import Verify
 from fixtures.plugin import STATE, Label, Once, RegionName
 from netconform.check import Check, Environment, Table, load_manifests
 from netconform.cluster import ClusterClient
+from netconform.corefile import CorefileError, parse_corefile, parse_stub_domains
+from netconform.dnsglue import INTERNAL, LB_NAME, SYSTEM
 from netconform.dnsreport import LATENCY_HEADER, latency_rows
 from netconform.outcomes import RUNNER, Answer, Endpoint, Outcome, Verdict, dns_name
 from netconform.probes import Probe
-from netconform.result import Result
+from netconform.result import Result, destination_cluster
 from netconform.scenario import Scenario
 from netconform.topology import Cluster, Topology
-from netconform.vantage import RunnerVantage, Vantage
-from provisioning.kube import INTERNAL, LB_NAME, SYSTEM
-from provisioning.lab.dns.corefile import CorefileError, parse_corefile, parse_stub_domains
 
 ECHO = load_manifests(Path(__file__).with_name("echo.yaml"))
 UNRELATED = "netconform-open-resolver-test.example.com"
@@ -164,19 +163,13 @@ class NotRecursive(Outcome):
         return "REFUSED (no recursion)"
 
 
-EXPECTED: dict[tuple[str, str], Outcome] = {}
-"""(asking vantage, name) -> the answer expected, read from the API when built."""
-
-
 def lbs(env: Environment) -> Scenario:
     """Every cluster's kube-dns-lb, asked from where it should answer and where it must not."""
-    for cluster in env.clusters:
-        for manifest in ECHO:
-            env.apply(cluster, manifest)
+    env.apply_all(ECHO)
     pods = env.probe_pods()
     addresses: dict[str, str] = {}
     askers: dict[str, set[Endpoint]] = {}
-    EXPECTED.clear()
+    expected: dict[tuple[str, str], Outcome] = {}  # (asking vantage, name), read from the API
     destinations: list[Endpoint] = []
     for cluster, client in env.clusters.items():
         svc, addrs = _get(client, "Service", LB_NAME), lb_addresses(client)
@@ -190,33 +183,38 @@ def lbs(env: Environment) -> Scenario:
         ip = env.service(cluster, "echo", ready=2).ip
         inside = [p[0] for c, p in pods.items() if c != cluster and p]
         for src in inside if is_internal(svc) else [RUNNER]:
-            EXPECTED[(src.label, own.name)] = Answer(Verdict.ALLOW, (ip,))
-            EXPECTED[(src.label, unrelated.name)] = NotRecursive(Verdict.REFUSED)
+            expected[(src.label, own.name)] = Answer(Verdict.ALLOW, (ip,))
+            expected[(src.label, unrelated.name)] = NotRecursive(Verdict.REFUSED)
         if is_internal(svc):
-            EXPECTED[(RUNNER.label, own.name)] = NoAnswer(Verdict.TIMEOUT)
+            expected[(RUNNER.label, own.name)] = NoAnswer(Verdict.TIMEOUT)
         askers[cluster] = {*inside, RUNNER}
-    vantages: dict[Endpoint, Vantage] = {
-        RUNNER: RunnerVantage(env.topology.runner_netns, timeout=env.topology.timeouts.exec)
-    }
-    vantages.update({p: env.vantage(p) for group in askers.values() for p in group if p != RUNNER})
 
     def include(src: Endpoint, dst: Endpoint) -> bool:
-        return (src.label, dst.name) in EXPECTED and src in askers.get(dst.cluster, set())
+        return (src.label, dst.name) in expected and src in askers.get(dst.cluster, set())
 
     def probes_of(dst: Endpoint) -> list[Probe]:
         return [Probe("dns", params=(("server", addresses[dst.cluster]),))]
 
-    return Scenario(
-        vantages, destinations, [], include, settings=env.topology.probe, probes_of=probes_of
+    return env.scenario(
+        dict.fromkeys([RUNNER, *(p for group in askers.values() for p in group)]),
+        destinations,
+        [],
+        include=include,
+        probes_of=probes_of,
+        expect=lambda src, dst, _probe: expected[(src.label, dst.name)],
     )
 
 
-def lb_oracle(src: Endpoint, dst: Endpoint, _probe: Probe) -> Outcome:
-    return EXPECTED[(src.label, dst.name)]
-
-
 def lb_cause(cases: Any) -> str:
+    """The LB itself only where no pod reached it; one that answers some sources is fine."""
     failed = sorted({c.destination.cluster for c in cases if not c.passed})
+    answering = sorted({c.destination.cluster for c in cases if c.passed
+                        and c.source.cluster} & set(failed))  # fmt: skip
+    if answering:
+        return (
+            f"the DNS LoadBalancer of {', '.join(answering)} answers some clusters' pods and "
+            "not others: the path from the failing clusters to it (peering, routes, firewall)"
+        )
     return (
         f"the DNS LoadBalancer of {', '.join(failed)} ({SYSTEM}/{LB_NAME}): check its address "
         "(status.loadBalancer.ingress), its endpoints (the coredns pods) and its annotations"
@@ -228,16 +226,12 @@ def latency(result: Result, topology: Topology) -> list[Table]:
     return [Table(f"dns latency through {LB_NAME} (dig)", LATENCY_HEADER, rows, bad)]
 
 
-def _by_lb(case: Any) -> str:
-    return str(case.destination.cluster)
-
-
 LB_CHECK = Check(
     "dns-lb",
     __doc__ or "",
     lbs,
-    lb_oracle,
-    slice_by=_by_lb,
+    slice_by=destination_cluster,
+    param="region",
     cause=lb_cause,
     tables=latency,
     converges=True,

@@ -29,9 +29,8 @@ def listeners(env: Environment) -> Scenario:
     container["env"] = [{"name": "LISTEN_PORTS", "value": " ".join(map(str, ports))}]
     pods = env.pods_on_every_node(template, "fw-listener", topology.images.probe, ports[0], 1)
     everyone = [p for cluster_pods in pods.values() for p in cluster_pods]
-    vantages = {p: env.vantage(p) for p in everyone}
     probes = port_probes(topology.required_ports, topology.closed_ports)
-    return Scenario(vantages, everyone, probes, other_region, settings=topology.probe)
+    return env.scenario(everyone, everyone, probes, include=other_region)
 
 
 CHECK = Check(
@@ -40,6 +39,7 @@ CHECK = Check(
     listeners,
     oracle=declared,
     slice_by=region_port,
+    param="region_port",
     cause=firewall_cause,
     smoke=one_pair_per_region_pair,
 )

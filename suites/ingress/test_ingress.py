@@ -159,7 +159,7 @@ def through_ingress(env: Environment) -> Scenario:
                 Case(src, internal, "http", 80, NOT_SUPPORTED, NOT_SUPPORTED, why)
                 for src in pod_sources
             ]
-    runner = RunnerVantage(env.topology.runner_netns, timeout=env.topology.timeouts.exec)
+    runner = RunnerVantage.of(env.topology)
 
     def include(src: Endpoint, dst: Endpoint) -> bool:  # internal LBs: from the pods only
         return dst.kind == "ingress" or src.kind == "pod"

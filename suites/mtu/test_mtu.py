@@ -15,13 +15,13 @@ def pod_pairs(env: Environment) -> Scenario:
     pods = env.probe_pods()
     sources = [p[0] for p in pods.values()]
     targets = [next(d for d in p if d.node != p[0].node) for p in pods.values()]
-    settings = env.topology.probe
-    probes = [df_probe(settings.expected_mtu)]
-    vantages = {p: env.vantage(p) for p in sources}
-    return Scenario(vantages, targets, probes, settings=settings)
+    probes = [df_probe(env.topology.probe.expected_mtu)]
+    return env.scenario(sources, targets, probes)
 
 
-CHECK = Check("mtu", __doc__ or "", pod_pairs, refine=search_mtu, cause=mtu_cause)
+CHECK = Check(
+    "mtu", __doc__ or "", pod_pairs, refine=search_mtu, cause=mtu_cause, param="region_pair"
+)
 
 
 def test_mtu(region_pair: RegionPair, verify: Verify) -> None:

@@ -23,17 +23,15 @@ from netconform.topology import Topology
 
 def probe_pods(env: Environment) -> Scenario:
     """Probe pods on every node; ping and a TCP connect from each to every other."""
-    settings = env.topology.probe
-    everyone = [p for cluster_pods in env.probe_pods().values() for p in cluster_pods]
-    probes = [Probe("icmp"), Probe("tcp", settings.tcp_port)]
-    vantages = {p: env.vantage(p) for p in everyone}
+    everyone = env.sources()
+    probes = [Probe("icmp"), Probe("tcp", env.topology.probe.tcp_port)]
     spaces = {name: env.topology.cluster(name).namespace for name in env.clusters}
     selected = read_selecting(env.clusters, spaces, everyone)
 
     def context(src: Endpoint, dst: Endpoint) -> str:
         return "; ".join(filter(None, (relation(src, dst), policy_note(selected, src, dst))))
 
-    return Scenario(vantages, everyone, probes, context=context, settings=settings)
+    return env.scenario(everyone, everyone, probes, context=context)
 
 
 def loss_rtt(result: Result, topology: Topology) -> list[Table]:
@@ -50,6 +48,7 @@ CHECK = Check(
     cause=pod_cause,
     smoke=one_pair_per_region_pair,
     alone=True,  # its RTTs and loss are the run's timing figures
+    param="region_pair",
 )
 
 

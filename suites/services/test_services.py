@@ -1,6 +1,8 @@
 """Services (seed 002's Service checks, seed 003's internal load balancers): from a probe pod
-in every region, the own cluster's echo by ClusterIP, every cluster's NodePort on every node,
-every cluster's external and internal LoadBalancer, and a Service without endpoints refused;
+in every region, the own cluster's echo by ClusterIP answering from every one of its ready
+pods (SPREAD_REQUESTS new connections: an endpoint unreachable from a node fails that node's
+cases naming the pod, whatever kube-proxy picks), every cluster's NodePort on every node, every
+cluster's external and internal LoadBalancer, and a Service without endpoints refused;
 from the runner (the lab's world, or this machine for real clusters), every external
 LoadBalancer answers and spreads over its ready endpoints, and every internal one is NOT
 reachable.
@@ -13,17 +15,13 @@ address and no Service of type LoadBalancer anywhere holds one. Then the runner 
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from fixtures.checks import Verify
 from fixtures.plugin import RegionName
 from netconform.check import Check, Environment, Requirement, load_manifests
-from netconform.cluster import ClusterClient
-from netconform.errors import WaitTimeoutError
+from netconform.echo import ECHO_PATH
 from netconform.outcomes import (
     ALLOW,
     REFUSED,
@@ -31,21 +29,23 @@ from netconform.outcomes import (
     Endpoint,
     Outcome,
     Verdict,
-    load_balancer,
     node_port,
 )
 from netconform.probes import Probe
 from netconform.probes.spread import Backends
 from netconform.profiles import first_source_per_cluster
 from netconform.reachability import node_cause
-from netconform.result import Key, source_cluster
+from netconform.result import destination_cluster, source_cluster
 from netconform.scenario import Scenario
-from netconform.vantage import RunnerVantage
-from netconform.waits import wait_until
 
 MANIFESTS = load_manifests(Path(__file__).with_name("services.yaml"))
 REPLICAS = 2
 HTTP = Probe("http", 80)
+SPREAD_REQUESTS = 20
+"""New connections per source through its ClusterIP: with two endpoints, a healthy Service
+misses one with probability 2 * 2**-20 per source; a backend reachable from nowhere is
+missed by none."""
+SPREAD = Probe("spread", 80, params=(("path", ECHO_PATH), ("requests", str(SPREAD_REQUESTS))))
 
 
 @dataclass(frozen=True)
@@ -68,90 +68,37 @@ class Deployed:
 
     services: dict[str, Endpoint]
     """cluster -> echo by ClusterIP."""
+    backends: dict[str, tuple[str, ...]]
+    """cluster -> the names of echo's ready pods (each must answer through the ClusterIP)."""
     empty: dict[str, Endpoint]
     node_ports: list[tuple[Endpoint, int]]
     lbs: list[Endpoint]
     ilbs: list[Endpoint]
 
 
-def _service(client: ClusterClient, namespace: str, name: str) -> Any:
-    return next(s for s in client.objects("Service", namespace) if s.metadata.name == name)
-
-
-def _lb_ip(client: ClusterClient, namespace: str, name: str) -> str:
-    status = _service(client, namespace, name).status.load_balancer
-    ingress = (status.ingress if status is not None else None) or []
-    return next((str(i.ip) for i in ingress if i.ip), "")
-
-
-def _has_any_lb(clients: Sequence[ClusterClient]) -> bool:
-    """Some Service of type LoadBalancer, anywhere, holds an address."""
-    return any(
-        (s.status.load_balancer and s.status.load_balancer.ingress)
-        for c in clients
-        for s in c.objects("Service", "")
-        if s.spec.type == "LoadBalancer"
-    )
-
-
-_DEPLOYED: dict[int, Deployed] = {}
-_DEPLOYING = threading.Lock()
-"""Both checks may be measured at once (--parallel-checks): one deploys, the other waits."""
-
-
 def deploy(env: Environment) -> Deployed:
     """Apply the manifests everywhere, wait for endpoints and (bounded) for LB addresses;
-    once per environment (the requirement and both checks share it)."""
-    with _DEPLOYING:
-        if id(env) not in _DEPLOYED:
-            _DEPLOYED[id(env)] = _deploy(env)
-        return _DEPLOYED[id(env)]
+    once per environment (the requirement and both checks share it, maybe at once)."""
+    return env.remember("services-deployed", lambda: _deploy(env))
 
 
 def _deploy(env: Environment) -> Deployed:
-    for cluster in env.clusters:
-        for manifest in MANIFESTS:
-            env.apply(cluster, manifest)
+    env.apply_all(MANIFESTS)
     services = {c: env.service(c, "echo", ready=REPLICAS) for c in env.clusters}
+    backends = {c: tuple(p.name for p in env.ready_pods(c, "echo")) for c in env.clusters}
     empty = {c: env.service(c, "echo-empty", ready=0) for c in env.clusters}
     node_ports = []
     for cluster, client in env.clusters.items():
         ns = env.topology.cluster(cluster).namespace
-        port = int(_service(client, ns, "echo-nodeport").spec.ports[0].node_port)
+        svc = next(s for s in client.objects("Service", ns) if s.metadata.name == "echo-nodeport")
         for node in client.objects("Node", ""):
             ip = next(a.address for a in node.status.addresses if a.type == "InternalIP")
             name = f"{ns}/echo-nodeport"
-            node_ports.append((node_port(cluster, name, node.metadata.name, ip), port))
-    lbs, ilbs = _addresses(env, "echo-lb"), _addresses(env, "echo-ilb")
-    return Deployed(services, empty, node_ports, lbs, ilbs)
-
-
-def _addresses(env: Environment, name: str) -> list[Endpoint]:
-    found: dict[str, str] = {}
-
-    def all_addressed() -> bool:
-        for cluster, client in env.clusters.items():
-            ns = env.topology.cluster(cluster).namespace
-            found[cluster] = found.get(cluster) or _lb_ip(client, ns, name)
-        return all(found.values())
-
-    try:
-        timeout = env.topology.timeouts.load_balancer
-        wait_until(all_addressed, timeout=timeout, name="load_balancer", interval=0.1)
-    except WaitTimeoutError:
-        if not any(found.values()) and not _has_any_lb(list(env.clusters.values())):
-            return []  # no implementation at all: the requirement says so
-        missing = sorted(c for c, ip in found.items() if not ip)
-        timeout = env.topology.timeouts.load_balancer
-        raise WaitTimeoutError(
-            f"LoadBalancer Service {name} got no address within load_balancer ({timeout:g}s) "
-            f"in cluster(s) {', '.join(missing)}; expected status.loadBalancer.ingress[].ip, "
-            "observed <pending>"
-        ) from None
-    return [
-        load_balancer(c, f"{env.topology.cluster(c).namespace}/{name}", ip)
-        for c, ip in found.items()
-    ]
+            endpoint = node_port(cluster, name, node.metadata.name, ip)
+            node_ports.append((endpoint, int(svc.spec.ports[0].node_port)))
+    lbs = list(env.load_balancers("echo-lb").values())
+    ilbs = list(env.load_balancers("echo-ilb").values())
+    return Deployed(services, backends, empty, node_ports, lbs, ilbs)
 
 
 def has_load_balancers(env: Environment) -> bool:
@@ -163,7 +110,6 @@ def from_pods(env: Environment) -> Scenario:
     done = deploy(env)
     ports = {ep: port for ep, port in done.node_ports}
     destinations = [*done.services.values(), *done.empty.values(), *ports, *done.lbs, *done.ilbs]
-    pods = [p for cluster_pods in env.probe_pods().values() for p in cluster_pods]
 
     def include(src: Endpoint, dst: Endpoint) -> bool:
         return dst.kind != "service" or src.cluster == dst.cluster
@@ -171,11 +117,17 @@ def from_pods(env: Environment) -> Scenario:
     def probes_of(dst: Endpoint) -> list[Probe]:
         if dst in ports:
             return [Probe("http", ports[dst])]
-        return [Probe("tcp", 80)] if dst.name.endswith("/echo-empty") else [HTTP]
+        if dst.kind == "service":
+            return [Probe("tcp", 80)] if dst.name.endswith("/echo-empty") else [SPREAD]
+        return [HTTP]
 
-    vantages = {p: env.vantage(p) for p in pods}
-    return Scenario(
-        vantages, destinations, [HTTP], include, settings=env.topology.probe, probes_of=probes_of
+    def expect(src: Endpoint, dst: Endpoint, probe: Probe) -> Outcome:
+        if probe.kind == "spread":
+            return Backends(Verdict.ALLOW, want=REPLICAS, names=done.backends[dst.cluster])
+        return pod_oracle(src, dst, probe)
+
+    return env.scenario(
+        env.sources(), destinations, [HTTP], include=include, probes_of=probes_of, expect=expect
     )
 
 
@@ -186,13 +138,11 @@ def pod_oracle(_src: Endpoint, dst: Endpoint, _probe: Probe) -> Outcome:
 def from_runner(env: Environment) -> Scenario:
     """The runner to every external LB (spread) and every internal one (blocked)."""
     done = deploy(env)
-    runner = RunnerVantage(env.topology.runner_netns, timeout=env.topology.timeouts.exec)
-    spread = Probe("spread", 80)
-    return Scenario(
-        {RUNNER: runner},
+    spread = Probe("spread", 80, params=(("path", ECHO_PATH),))  # agnhost names its pod there
+    return env.scenario(
+        [RUNNER],
         [*done.lbs, *done.ilbs],
         [spread],
-        settings=env.topology.probe,
         probes_of=lambda dst: [spread if dst.name.endswith("/echo-lb") else HTTP],
     )
 
@@ -201,18 +151,13 @@ def runner_oracle(_src: Endpoint, dst: Endpoint, _probe: Probe) -> Outcome:
     return Backends(Verdict.ALLOW, want=REPLICAS) if dst.name.endswith("/echo-lb") else BLOCKED
 
 
-def destination_cluster(case: Any) -> str:
-    return str(case.destination.cluster)
-
-
-_by_destination: Key = destination_cluster
-
 PODS = Check(
     "services",
     __doc__ or "",
     from_pods,
     pod_oracle,
     slice_by=source_cluster,
+    param="region",
     cause=node_cause,
     converges=True,
     smoke=first_source_per_cluster,
@@ -222,7 +167,8 @@ RUNNER_CHECK = Check(
     __doc__ or "",
     from_runner,
     runner_oracle,
-    slice_by=_by_destination,
+    slice_by=destination_cluster,
+    param="region",
     requires=(Requirement("no LoadBalancer implementation in any cluster", has_load_balancers),),
     converges=True,
 )

@@ -27,7 +27,6 @@ ECHO_PORT = 8080
 
 def echo_pods(env: Environment) -> Scenario:
     """An echo pod per node; an HTTP request from every probe pod to every echo pod."""
-    sources = [p for pods in env.probe_pods().values() for p in pods]
     image = env.topology.images.echo
     echoes = env.pods_on_every_node(ECHO, "srcaddr", image, ECHO_PORT, 1)
     destinations = [p for pods in echoes.values() for p in pods]
@@ -37,8 +36,7 @@ def echo_pods(env: Environment) -> Scenario:
         return "; ".join(filter(None, (relation(src, dst), notes.get(src.cluster, ""))))
 
     probe = Probe("http", ECHO_PORT, params=(("path", CLIENT_IP_PATH),))
-    vantages = {p: env.vantage(p) for p in sources}
-    return Scenario(vantages, destinations, [probe], context=context, settings=env.topology.probe)
+    return env.scenario(env.sources(), destinations, [probe], context=context)
 
 
 CHECK = Check(
@@ -49,6 +47,7 @@ CHECK = Check(
     refine=judge_source,
     cause=source_cause,
     smoke=one_pair_per_region_pair,
+    param="region_pair",
 )
 
 

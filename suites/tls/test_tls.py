@@ -146,7 +146,7 @@ def the_secured_host(env: Environment) -> Scenario:
         destinations += targets
     pods = [ps[0] for ps in env.probe_pods().values()]
     vantages: dict[Endpoint, Vantage] = {p: env.vantage(p) for p in pods}
-    vantages[RUNNER] = RunnerVantage(env.topology.runner_netns, timeout=env.topology.timeouts.exec)
+    vantages[RUNNER] = RunnerVantage.of(env.topology)
     served = Certificate(
         Verdict.ALLOW, subject=openssl_name(leaf.cert.subject), issuer=openssl_name(ca.cert.subject)
     )

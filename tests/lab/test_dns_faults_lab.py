@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from provisioning import kube
+from netconform import dnsglue
 from provisioning.lab import control
 from provisioning.lab.control import LabPaths
 from tests.labrun import remove_run, run_suite
@@ -73,7 +73,7 @@ def test_dns_down_fails_exactly_that_clusters_lookups(kept: LabPaths, tmp_path: 
 def test_stub_removed_with_kubectl_patch(kept: LabPaths, tmp_path: Path) -> None:
     out = kubectl(kept, "east", "get", "configmap", "coredns", "-n", "kube-system", "-o", "json")
     corefile = json.loads(out)["data"]["Corefile"]
-    blocks = kube.split_blocks(corefile)
+    blocks = dnsglue.split_blocks(corefile)
     without = "\n".join(c for k, c in blocks if k != "west.svc.cluster.local") + "\n"
     patch = json.dumps({"data": {"Corefile": without}})
     kubectl(kept, "east", "patch", "configmap", "coredns", "-n", "kube-system", "-p", patch)
@@ -159,7 +159,7 @@ def test_stub_to_own_dns_written_by_hand_is_a_loop_in_the_audit(
 ) -> None:
     out = kubectl(kept, "east", "get", "configmap", "coredns", "-n", "kube-system", "-o", "json")
     corefile = json.loads(out)["data"]["Corefile"]
-    west = next(c for k, c in kube.split_blocks(corefile) if k == "west.svc.cluster.local")
+    west = next(c for k, c in dnsglue.split_blocks(corefile) if k == "west.svc.cluster.local")
     looped = corefile.replace(west, west.replace("forward . 10.102.", "forward . 10.201.0.10 #"))
     patch = json.dumps({"data": {"Corefile": looped}})
     kubectl(kept, "east", "patch", "configmap", "coredns", "-n", "kube-system", "-p", patch)
@@ -174,3 +174,31 @@ def test_stub_to_own_dns_written_by_hand_is_a_loop_in_the_audit(
         "east: stub west.svc.cluster.local forwards to east's own DNS 10.201.0.10 (a loop)"
         in message
     ), message
+
+
+def test_both_xdist_workers_report_the_measuring_workers_cause(
+    kept: LabPaths, tmp_path: Path
+) -> None:
+    """Two failing tests of one check, one per worker (xdist sends fewer tests than two per
+    worker round-robin): one worker measures, the other reads the shared result, and both
+    print the same cause, with what only the measuring worker saw (the crash-looping pods)."""
+    ids = [f"{NAMES}::test_dns[east->west]", f"{NAMES}::test_dns[east->central]"]
+    control.call(kept, "POST", "/fault", {"name": "stub-self", "args": ["east"]})
+    try:
+        broken = run_suite(
+            [*ids, "-n", "2", "-v", "-v", "--topology", str(kept.topology), *KEEP], tmp_path
+        )
+    finally:
+        control.call(kept, "POST", "/heal")
+    assert broken.failed() == {"east->west", "east->central"}, broken.output[-3000:]
+    workers = {ln.split()[0] for ln in broken.output.splitlines() if " FAILED " in ln}
+    assert workers == {"[gw0]", "[gw1]"}, broken.output[-3000:]
+    causes = {
+        pair: next(ln for ln in broken.messages[pair].splitlines() if "likely cause: " in ln)
+        for pair in broken.failed()
+    }
+    west, central = (
+        causes[p].split("likely cause: ", 1)[1] for p in ("east->west", "east->central")
+    )
+    assert west == central, causes
+    assert "CrashLoopBackOff" in west and "plugin/loop" in west, causes

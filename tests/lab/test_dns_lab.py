@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
+from netconform import dnsglue
 from netconform.errors import DnsConfigError, WaitTimeoutError
 from netconform.topology import load_topology
-from provisioning import kube
 from provisioning.lab import control
 from provisioning.lab.control import LabPaths
 from tests.labrun import run_suite
@@ -71,7 +71,7 @@ def east_corefile(lab: LabPaths) -> Iterator[str]:
 
 def test_dns_faults_fail_only_their_pairs(lab: LabPaths, tmp_path: Path) -> None:
     out = io.StringIO()
-    kube.run(load_topology(lab.topology), True, "lb", out, kube.LB_READY)
+    dnsglue.run(load_topology(lab.topology), True, "lb", out, dnsglue.LB_READY)
     assert "no changes" in out.getvalue(), out.getvalue()  # up seeded the stubs already
     healthy = run_suite([SUITE, "--topology", str(lab.topology)], tmp_path)
     assert healthy.rc == 0, healthy.output[-3000:]
@@ -91,7 +91,9 @@ def test_dns_faults_fail_only_their_pairs(lab: LabPaths, tmp_path: Path) -> None
 
 
 def test_glue_plan_apply_then_no_changes(lab: LabPaths, east_corefile: str) -> None:
-    kept = [c for k, c in kube.split_blocks(east_corefile) if not k.endswith(".svc.cluster.local")]
+    kept = [
+        c for k, c in dnsglue.split_blocks(east_corefile) if not k.endswith(".svc.cluster.local")
+    ]
     put_data(lab, "east", "coredns", {"Corefile": "\n".join(kept) + "\n"})  # east's stubs gone
     rc, plan = glue(lab, "plan")
     assert rc == 0 and "east: Corefile stubs central.svc.cluster.local -> 10.100.255." in plan, plan
@@ -135,14 +137,14 @@ def test_glue_stub_domains_that_are_not_json(lab: LabPaths, east_corefile: str) 
 
 
 def test_glue_lb_that_never_gets_an_address(lab: LabPaths) -> None:
-    lb = kube.lb_manifest()
+    lb = dnsglue.lb_manifest()
     lb["spec"]["loadBalancerClass"] = "example.com/no-such-controller"  # no one serves it
-    kubectl(lab, "east", "delete", "service", kube.LB_NAME, "-n", "kube-system")
+    kubectl(lab, "east", "delete", "service", dnsglue.LB_NAME, "-n", "kube-system")
     kubectl(lab, "east", "apply", "-f", "-", stdin=json.dumps(lb))
     try:
         rc, out = glue(lab, "plan", "--lb-timeout", "1")
     finally:
-        kubectl(lab, "east", "delete", "service", kube.LB_NAME, "-n", "kube-system")
+        kubectl(lab, "east", "delete", "service", dnsglue.LB_NAME, "-n", "kube-system")
         healed_rc, healed = glue(lab, "apply")  # a new kube-dns-lb, peers' stubs follow it
     errors = [ln for ln in out.splitlines() if "error" in ln]
     assert rc == WaitTimeoutError.exit_code and len(errors) == 1, out

@@ -9,6 +9,7 @@ reports/out/screenshots/ for a person to look at."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -197,7 +198,7 @@ def test_an_interrupted_run_still_writes_its_outcome_file(lab: LabPaths, tmp_pat
         str(path),
     ]
     proc = subprocess.Popen(argv, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    assert proc.stdout is not None
+    assert isinstance(proc.stdout, io.BufferedReader)  # read1: what has come so far
     seen = b""
     while b"suites/cluster_ip" not in seen:  # the cloud tests are done, the probes are running
         chunk = proc.stdout.read1(4096)

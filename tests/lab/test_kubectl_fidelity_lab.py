@@ -56,7 +56,12 @@ def test_describe_pod_shows_its_events(kubectl: Kubectl, core: client.CoreV1Api,
     newer = ok(kubectl("events", "-n", ns, "--for", "pod/ev"))
     assert "Scheduled" in newer, newer
     ok(kubectl("delete", "pod", "ev", "-n", ns, "--wait=false"))
-    killing = wait_for(lambda: "Killing" in (out := ok(kubectl("get", "ev", "-n", ns))) and out)
+
+    def killing_listed() -> str:
+        out = ok(kubectl("get", "ev", "-n", ns))
+        return out if "Killing" in out else ""
+
+    killing = wait_for(killing_listed)
     assert "Stopping container main" in killing
 
 

@@ -1,5 +1,7 @@
 """The lab as a cloud for the audits: `suites/cloud` and `netconform-cloud audit` read the lab's
-routers (peerings, routing tables, FORWARD rules) and name what a fault broke, pair by pair."""
+routers (peerings, routing tables, FORWARD and the chains it jumps to, nat POSTROUTING) and
+name what a fault broke, pair by pair: each of transit, cut-peering, firewall-close and snat
+turns exactly its own cases red."""
 
 from __future__ import annotations
 
@@ -101,3 +103,31 @@ def test_a_forward_drop_closes_exactly_that_port_into_that_region(faulted: LabPa
     (message,) = failures["port lab:east->west:9092"]
     assert message.startswith("lab east->west: FORWARD chain of router west denies (rule"), message
     assert f"tcp/9092 from {EAST_VPC} (peer east)" in message, message
+
+
+def test_firewall_close_fault_closes_exactly_that_port_both_ways(faulted: LabPaths) -> None:
+    """The fault writes into the firewall's own chain (`LAB-FIREWALL`): the audit reads it."""
+    fault = {"name": "firewall-close", "args": ["east", "west", "9092"]}
+    control.call(faulted, "POST", "/fault", fault)
+    rc, failures, out = audit(faulted)
+    assert rc == 1
+    assert set(failures) == {"port lab:east->west:9092", "port lab:west->east:9092"}, out
+    (message,) = failures["port lab:east->west:9092"]
+    assert message.startswith("lab east->west: FORWARD chain of router west denies (rule "
+                              "LAB-FIREWALL rule 1 "), message  # fmt: skip
+    assert f"tcp/9092 from {EAST_VPC} (peer east)" in message, message
+
+
+def test_snat_fault_fails_exactly_the_routes_of_its_direction(faulted: LabPaths) -> None:
+    """east's router masquerades what its pods send to west: west no longer sees east's pod
+    addresses, as if east's route to west went through a NAT gateway."""
+    control.call(faulted, "POST", "/fault", {"name": "snat", "args": ["east", "west"]})
+    rc, failures, out = audit(faulted)
+    assert rc == 1
+    assert set(failures) == {"routes lab:east->west"}, out
+    (message,) = failures["routes lab:east->west"]
+    assert (
+        "routing table of router east routes 10.102.0.0/16 to source NAT by nat POSTROUTING "
+        in (message)
+    ), message
+    assert "-j MASQUERADE), not to the pair's peering (east<->west)" in message, message

@@ -145,7 +145,7 @@ def test_gateway_snat_removed_by_hand(overlap_lab: LabPaths, tmp_path: Path) -> 
     """The MASQUERADE rule deleted from c2's router with iptables, as a user would: c2's
     requests through c1's internal LB fail, named the same way."""
     nat = ["ip", "netns", "exec", f"{PREFIX}-c2-rtr", "iptables", "-w", "-t", "nat"]
-    rule = ["POSTROUTING", "-o", "shared", "-j", "MASQUERADE"]
+    rule = ["LAB-GATEWAY", "-o", "shared", "-j", "MASQUERADE"]  # the gateway's own chain
     subprocess.run([*nat, "-D", *rule], check=True)
     try:
         run = suite(overlap_lab, tmp_path, "suites/ingress", "-k", "internal")

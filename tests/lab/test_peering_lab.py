@@ -36,8 +36,8 @@ def sh(*argv: str) -> str:
 
 
 def dropped_by(router: str) -> int:
-    """Packets the router's final FORWARD rule (the non-transitive drop) has dropped."""
-    rules = sh("ip", "netns", "exec", router, "iptables", "-L", "FORWARD", "-n", "-v", "-x")
+    """Packets the peering filter's final rule (the non-transitive drop) has dropped."""
+    rules = sh("ip", "netns", "exec", router, "iptables", "-L", "LAB-PEERING", "-n", "-v", "-x")
     last = rules.strip().splitlines()[-1].split()
     assert last[2] == "DROP", rules
     return int(last[0])

@@ -21,7 +21,9 @@ REPO = Path(__file__).resolve().parents[2]
 DIGEST = "sha256:" + "a" * 64
 
 
-def case(cid: str, passed: bool | None = True, pair: str = "east->west", **numbers: Any) -> dict:
+def case(
+    cid: str, passed: bool | None = True, pair: str = "east->west", **numbers: Any
+) -> dict[str, Any]:
     samples = numbers.pop("samples", None)
     record = {
         "id": cid,
@@ -43,7 +45,9 @@ def case(cid: str, passed: bool | None = True, pair: str = "east->west", **numbe
     return record
 
 
-def document(checks: dict[str, list[dict]], tests: list[dict] | None = None) -> dict:
+def document(
+    checks: dict[str, list[dict[str, Any]]], tests: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     return {
         "kind": "netconform-outcome",
         "schema_version": 1,
@@ -114,7 +118,7 @@ def test_a_test_without_cases_of_its_own_is_compared_as_a_case() -> None:
     assert len(baseline.compare(before, after, Drift()).regressions) == 1  # not listed twice
 
 
-def pings(pair: str, lost: list[int], sent: int = 3) -> list[dict]:
+def pings(pair: str, lost: list[int], sent: int = 3) -> list[dict[str, Any]]:
     return [
         case(f"{pair}: p{i}", pair=pair, ping_sent=sent, ping_received=sent - n)
         for i, n in enumerate(lost)
@@ -132,7 +136,7 @@ def test_loss_is_flagged_only_when_credibly_above_the_baseline_and_the_threshold
     assert flags[0].line().startswith("east->west loss rate: 0.0% -> 18.8% (9/48 pings lost")
 
 
-def latencies(pairs: dict[str, list[float]]) -> list[dict]:
+def latencies(pairs: dict[str, list[float]]) -> list[dict[str, Any]]:
     return [
         case(f"{pair}: c{i}", pair=pair, connect_ms=v)
         for pair, values in pairs.items()

@@ -50,3 +50,13 @@ def test_cause_names_the_cluster_every_failed_lookup_involves() -> None:
     assert "every failed lookup involves east's DNS" in text
     assert text.endswith("; east: kube-system/coredns-x not ready: CrashLoopBackOff: loop")
     assert dns_cause([case("east", "west", Answer(Verdict.ALLOW, ("x",)))]) == ""
+
+
+def test_cause_never_blames_a_zones_own_dns_when_another_cluster_resolves_it() -> None:
+    """Contradicting data (a cut east<->west peering): east cannot resolve west's zone, but
+    central can; west's DNS pods and load balancer answer, so they are not the cause."""
+    ok = Answer(Verdict.ALLOW, ("10.102.1.3",))
+    cases = [case("east", "west", TIMEOUT), case("central", "west", ok), case("west", "west", ok)]
+    text = dns_cause(cases)
+    assert "west.svc.cluster.local resolves from central" in text
+    assert "kube-dns pods" not in text and "the path from the failing clusters" in text

@@ -6,25 +6,23 @@ from __future__ import annotations
 import datetime as dt
 
 from netconform.ingressaudit import Objects, audit
-from tests.unit.ingress_objects import NS, canary, host_cert, ingress, path, rule, tls_secret
+from tests.unit.ingress_objects import NS, Obj, canary, host_cert, ingress, path, rule, tls_secret
 
 NOW = dt.datetime.now(dt.UTC)
-SERVICES = {
+SERVICES: dict[tuple[str, str], Obj] = {
     (NS, n): {"metadata": {"name": n, "namespace": NS}, "spec": {"type": "ClusterIP"}}
     for n in ("web", "empty", "beta")
 }
 READY = {(NS, "web"): 2, (NS, "empty"): 0, (NS, "beta"): 1}
 
 
-def findings(
-    *ingresses: dict[str, object], secrets: list[dict[str, object]] | None = None, margin: int = 14
-) -> list[str]:
+def findings(*ingresses: Obj, secrets: list[Obj] | None = None, margin: int = 14) -> list[str]:
     objects = Objects(
         list(ingresses),
         SERVICES,
-        READY,  # type: ignore[arg-type]
+        READY,
         {(NS, s["metadata"]["name"]): s for s in secrets or []},
-    )  # type: ignore[index]
+    )
     return [str(f) for f in audit(objects, "nginx", NOW, margin)]
 
 
@@ -53,7 +51,7 @@ def test_backends_missing_or_without_endpoints() -> None:
 def test_tls_secret_missing_malformed_wrong_host_expiring() -> None:
     good, soon = host_cert("other.example"), host_cert("soon.example", days=5)
     broken = tls_secret("broken", good)
-    broken["data"]["tls.crt"] = "bm90IGEgY2VydA=="  # type: ignore[index]
+    broken["data"]["tls.crt"] = "bm90IGEgY2VydA=="
     found = findings(
         ingress(
             "a",

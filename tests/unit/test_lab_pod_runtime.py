@@ -8,10 +8,11 @@ import shutil
 import pytest
 
 import provisioning.lab.apiserver  # noqa: F401 (first: the controllers package cycles through it)
-from netconform.cloudaudit import ALL_PORTS, PortRange
-from provisioning.lab.cloud import _rule
+from netconform.cloudaudit import ALL_PORTS, PortRange, Rule
+from provisioning.lab.cloud import _rule as _audit_rule
 from provisioning.lab.controllers.podruntime import container_command, expand
-from provisioning.lab.network import plan_lab
+from provisioning.lab.network import RegionPlan, plan_lab
+from provisioning.lab.saved_rules import SavedTable
 
 WEST = plan_lab("t", ("central", "east", "west")).region("west")
 
@@ -35,6 +36,12 @@ def test_commands_run_unless_the_image_behaviour_stands_in() -> None:
     assert container_command(probe, [])[0] == ["nc", "-lk", "-p", "8080"]
     missing = container_command({"name": "c", "command": ["/no/such/agnhost"]}, [])
     assert missing[0] is None and "not on this host" in missing[1]
+
+
+def _rule(region: RegionPlan, line: str, priority: int) -> Rule | None:
+    """The audit's reading of one saved FORWARD line (as iptables-save prints it)."""
+    (saved,) = SavedTable.parse(f"*filter\n:FORWARD ACCEPT [0:0]\n{line}\nCOMMIT\n").walk("FORWARD")
+    return _audit_rule(region, saved, priority)
 
 
 def test_forward_rules_as_the_audit_reads_them() -> None:

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from fixtures import lab as fixtures_lab
-from netconform.topology import Timeouts
+from netconform.topology import Timeouts, Topology
 from provisioning.lab import control
 
 
@@ -21,7 +21,7 @@ def test_choose_target_passes_the_lab_topologys_lab_up(
     monkeypatch.setattr(
         fixtures_lab,
         "lab_preview",
-        lambda regions, lab_dir, layout: fixtures_lab.Topology(
+        lambda regions, lab_dir, layout: Topology(
             name="lab", clusters=(), timeouts=Timeouts(lab_up=7.5)
         ),
     )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from netconform.outcomes import ALLOW, TIMEOUT, Case, Endpoint
-from netconform.reachability import likely_cause
+from netconform.outcomes import ALLOW, TIMEOUT, Case, Endpoint, load_balancer, node_port
+from netconform.reachability import likely_cause, node_cause
 
 PODS = [Endpoint(r, f"probe-{i}", f"10.{100 + n}.1.{i}", f"{r}-node-0")
         for n, r in enumerate(("central", "east", "west")) for i in range(2)]  # fmt: skip
@@ -36,3 +36,40 @@ def test_cross_region_only() -> None:
 def test_failures_inside_a_region() -> None:
     hint = likely_cause(matrix(lambda s, d: s.cluster == d.cluster == "east" or d.name == "x"))
     assert hint.startswith("failures inside a region too")
+
+
+def service_cases(broken: object) -> list[Case]:
+    """Every probe pod to each region's echo LoadBalancer; `broken(src, lb)` times out."""
+    lbs = [load_balancer(r, f"{r}/echo-lb", f"198.18.{n}.11")
+           for n, r in enumerate(("central", "east", "west"))]  # fmt: skip
+    return [
+        Case(s, lb, "http", 80, ALLOW, TIMEOUT if broken(s, lb) else ALLOW, "")  # type: ignore[operator]
+        for s in PODS for lb in lbs
+    ]  # fmt: skip
+
+
+def test_node_cause_never_blames_kube_proxy_for_a_cut_between_regions() -> None:
+    """Contradicting data: the same Services answer inside every region; only east<->west
+    fails, from several nodes to several Services."""
+    cut = {"east", "west"}
+    hint = node_cause(service_cases(lambda s, d: {s.cluster, d.cluster} == cut))
+    assert "kube-proxy" not in hint.replace("not kube-proxy", "")
+    assert hint.startswith("only cross-region cases fail (east->west, west->east)")
+
+
+def test_node_cause_never_blames_endpoints_that_answer_other_sources() -> None:
+    """Contradicting data: west's LB fails from east only; central and west reach it."""
+    hint = node_cause(service_cases(lambda s, d: s.cluster == "east" and d.cluster == "west"))
+    assert "its endpoints" not in hint
+    assert "which answers from central, west" in hint or "cross-region" in hint
+
+
+def test_node_cause_names_the_node_whose_nodeport_alone_fails() -> None:
+    """Contradicting data for "its endpoints": the same Service answers on the other node."""
+    ports = [node_port("west", "west/echo-nodeport", f"west-node-{n}", f"10.102.0.{10 + n}")
+             for n in (0, 1)]  # fmt: skip
+    cases = [Case(s, p, "http", 30004, ALLOW, TIMEOUT if p.node == "west-node-1" else ALLOW, "")
+             for s in PODS for p in ports]  # fmt: skip
+    hint = node_cause(cases)
+    assert "its endpoints" not in hint
+    assert "kube-proxy's NodePort rules on node west/west-node-1" in hint

@@ -82,6 +82,18 @@ def test_firewall_oracle_and_cause() -> None:
     shut = Case(EAST[0], WEST[0], "tcp", 9092, ALLOW, TIMEOUT, "timed out")
     opened = Case(EAST[0], WEST[0], "tcp", 22, CLOSED, ALLOW, "connected")
     assert region_port(shut) == "east->west:9092"
-    cause = firewall_cause([shut, opened])
+    fine = Case(EAST[0], WEST[0], "tcp", 2181, ALLOW, ALLOW, "connected")
+    cause = firewall_cause([shut, opened, fine])
     assert "required TCP port(s) not open: east->west:9092" in cause
+    assert "other ports between these regions connect" in cause
     assert "declared-closed port(s) connect: east->west:22" in cause
+
+
+def test_firewall_cause_never_says_other_ports_connect_when_none_does() -> None:
+    """Contradicting data (a cut peering): every required port times out, and the
+    declared-closed port passes because it times out too. Nothing connects: the path."""
+    shut = [Case(EAST[0], WEST[0], "tcp", p, ALLOW, TIMEOUT, "timed out") for p in (2181, 9092)]
+    closed = Case(EAST[0], WEST[0], "tcp", 22, CLOSED, TIMEOUT, "timed out")
+    cause = firewall_cause([*shut, closed])
+    assert "connect" not in cause.replace("no required port connects", "")
+    assert cause.startswith("no required port connects east->west: the path between")

@@ -6,13 +6,15 @@ from typing import Any
 
 from provisioning.lab.apiserver.model import Obj
 from provisioning.lab.controllers.network_policy import (
+    JUMPS,
     ClusterView,
     PodInfo,
-    node_rules,
     pod_chain,
     selector_matches,
 )
+from provisioning.lab.controllers.network_policy import node_rules as node_tables
 from provisioning.lab.network import NodePlan
+from provisioning.lab.owned_chains import ChainOwner
 
 NODE = NodePlan("east-node-0", "ns-node-0", "10.101.0.10", "10.101.1.0/24")
 HTTP = (("http", "TCP", 8080), ("dns", "UDP", 53))
@@ -23,6 +25,11 @@ NS = {
     "x": {"kubernetes.io/metadata.name": "x"},
     "y": {"kubernetes.io/metadata.name": "y", "t": "1"},
 }
+
+
+def node_rules(view: ClusterView, node: NodePlan, enforce: bool = True) -> str:
+    """The `iptables-restore --noflush` input the controller writes into a fresh node."""
+    return ChainOwner(("LAB-POLICY-",), JUMPS).render(node_tables(view, node, enforce), {})
 
 
 def view(*specs: dict[str, Any], ns: str = "x") -> ClusterView:

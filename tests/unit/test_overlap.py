@@ -19,7 +19,7 @@ from netconform.vantage import RunnerVantage
 from provisioning.lab import layouts
 from provisioning.lab.control import LabPaths
 from provisioning.lab.daemon import lab_topology
-from provisioning.lab.network import router_filter
+from provisioning.lab.router_chains import router_filter
 
 REASON = "c1 and c2 overlap: 10.120.0.0/16; reached through their internal load balancers instead"
 

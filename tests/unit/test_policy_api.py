@@ -43,17 +43,17 @@ def test_policy_types_defaults() -> None:
 @pytest.mark.parametrize(
     ("spec", "message"),
     [
-        ({"ingress": [{"from": [{}]}]}, "spec.ingress[0].from[0]: a peer needs"),
+        ({"ingress": [{"from": [{}]}]}, "spec.ingress[0].from[0]: must specify a peer"),
         (
             {"ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.0/8"}, "podSelector": {}}]}]},
-            "ipBlock may not be combined",
+            "may not specify both ipBlock and another peer",
         ),
-        ({"ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.300/8"}}]}]}, ".ipBlock:"),
-        ({"podSelector": expr("a", "Near", "b")}, "unknown operator 'Near'"),
+        ({"ingress": [{"from": [{"ipBlock": {"cidr": "10.0.0.300/8"}}]}]}, "not a CIDR"),
+        ({"podSelector": expr("a", "Near", "b")}, "operator: 'Near' is not a selector operator"),
         ({"podSelector": expr("a", "In")}, "In needs values"),
-        ({"ingress": [{"ports": [{"protocol": "ICMP"}]}]}, "unknown protocol 'ICMP'"),
+        ({"ingress": [{"ports": [{"protocol": "ICMP"}]}]}, "'ICMP' is not TCP, UDP or SCTP"),
         ({"ingress": [{"ports": [{"port": "http", "endPort": 90}]}]}, "endPort: needs"),
-        ({"policyTypes": ["Sideways"]}, "unknown type 'Sideways'"),
+        ({"policyTypes": ["Sideways"]}, "spec.policyTypes[0]: 'Sideways' is neither"),
     ],
 )
 def test_malformed_policies_name_where(spec: dict[str, Any], message: str) -> None:

@@ -72,7 +72,7 @@ class Semantic:
     protocol: str = "TCP"
 
 
-ALL_NS = {"namespaceSelector": {}}
+ALL_NS: dict[str, Any] = {"namespaceSelector": {}}
 EGRESS_HTTP = netpol(
     {"podSelector": {}, "policyTypes": ["Egress"], "egress": [{"ports": [{"port": "http"}]}]}
 )

@@ -42,7 +42,7 @@ STARS_PODS = (
     Pod("east", "stars", "backend", "10.1.0.30", labels(role="backend"), (ContainerPort(6379),)),
     Pod("east", "client", "client", "10.1.0.40", labels(role="client"), (ContainerPort(9000),)),
 )
-DEFAULT_DENY = {"podSelector": {"matchLabels": {}}}
+DEFAULT_DENY: dict[str, Any] = {"podSelector": {"matchLabels": {}}}
 ALLOW_UI = {
     "podSelector": {"matchLabels": {}},
     "ingress": [{"from": [{"namespaceSelector": {"matchLabels": {"role": "management-ui"}}}]}],

@@ -134,7 +134,9 @@ def test_dns_argv_defaults_to_the_resolv_conf_server_and_an_a_record() -> None:
 def test_tls_argv_sends_sni_and_checks_the_host() -> None:
     dest = ingress("west", "shop.example.com", "/", "10.102.0.50")
     probe = Probe("tls", 8443, (("cafile", "/etc/ssl/lab-ca.pem"),))
-    assert kind("tls").argv(Task("t", probe, dest), SETTINGS) == [
+    argv = kind("tls").argv(Task("t", probe, dest), SETTINGS)
+    assert argv[:2] == ["timeout", f"{SETTINGS.connect_timeout + 3:g}"]  # s_client has none
+    assert argv[2:] == [
         "openssl",
         "s_client",
         "-connect",
@@ -306,6 +308,16 @@ def test_tls_refused_and_no_handshake() -> None:
     )
     assert garbage.outcome.verdict == Verdict.TLS_ERROR
     assert garbage.detail == "no handshake: no peer certificate available"
+
+
+def test_tls_ended_by_its_timeout_is_a_timeout_not_a_hung_batch() -> None:
+    """An unreachable address: `timeout` ends s_client (exit 124) before the batch's exec
+    timeout would fail every other probe of the batch."""
+    tls = kind("tls")
+    silent = tls.parse(TLS_TASK, result("", rc=124), SETTINGS)
+    assert (silent.outcome.verdict, silent.detail) == (Verdict.TIMEOUT, "connect timed out")
+    stuck = tls.parse(TLS_TASK, result("CONNECTED(00000003)\n", rc=124), SETTINGS)
+    assert (stuck.outcome.verdict, stuck.detail) == (Verdict.TLS_ERROR, "handshake timed out")
 
 
 MTU_TASK = Task("m", Probe("mtu", params=(("size", "1472"),)), LOOPBACK)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from netconform.errors import TopologyError
-from netconform.topology import DEFAULT_REQUIRED_PORTS, load_topology
+from netconform.topology import (
+    DEFAULT_REQUIRED_PORTS,
+    load_topology,
+    timeout_overrides,
+    with_timeouts,
+)
 
 GOOD = """
 name: mrc
@@ -159,3 +165,12 @@ def test_ingress_settings_load_and_round_trip(tmp_path: Path) -> None:
 
     again = parse_topology(dump_topology(topo))
     assert again.ingress == topo.ingress
+
+
+def test_named_timeouts_overridden_on_the_command_line(tmp_path: Path) -> None:
+    given = timeout_overrides(["exec=90", "converge=2.5"])
+    assert given == {"exec": 90.0, "converge": 2.5}
+    loaded = load_topology(write(tmp_path, GOOD))
+    topology = with_timeouts(loaded, given)
+    assert topology.timeouts == replace(loaded.timeouts, exec=90.0, converge=2.5)
+    assert with_timeouts(topology, {}) is topology

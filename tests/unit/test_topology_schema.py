@@ -63,7 +63,7 @@ def test_every_setting_field_is_a_key_of_its_section() -> None:
         section = sections[name]
         assert section is not None
         assert section.names == tuple(f.name for f in dataclasses.fields(cls)), name
-    network = sections["clusters"].key("network")  # type: ignore[union-attr]
+    network = sections["clusters"].key("network")
     assert network is not None and network.section is not None
     assert network.section.names == tuple(f.name for f in dataclasses.fields(CloudNetwork))
     # the root: Topology's fields, its ports under `ports`, `source` being where it was read

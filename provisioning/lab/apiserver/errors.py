@@ -91,7 +91,9 @@ def invalid(obj: Obj, *causes: Cause) -> ApiError:
     summary = texts[0] if len(texts) == 1 else "[" + ", ".join(texts) + "]"
     details = object_details(res, name, res.kind)
     details["causes"] = [dict(c._asdict()) for c in causes]
-    return ApiError(422, "Invalid", f'{res.kind} "{name}" is invalid: {summary}', details)
+    # apimachinery errors.NewInvalid: the message names the GroupKind (`Kind.group`)
+    kind = f"{res.kind}.{res.group}" if res.group else res.kind
+    return ApiError(422, "Invalid", f'{kind} "{name}" is invalid: {summary}', details)
 
 
 def required(path: str, detail: str = "") -> Cause:
@@ -102,6 +104,13 @@ def required(path: str, detail: str = "") -> Cause:
 def bad_value(path: str, value: Any, detail: str) -> Cause:
     """A field with a bad value."""
     return Cause(path, "FieldValueInvalid", f"Invalid value: {json.dumps(value)}: {detail}")
+
+
+def not_supported(path: str, value: Any, supported: tuple[str, ...]) -> Cause:
+    """A value outside an enumeration (`field.NotSupported`)."""
+    values = ", ".join(json.dumps(v) for v in supported)
+    return Cause(path, "FieldValueNotSupported",
+                 f"Unsupported value: {json.dumps(value)}: supported values: {values}")  # fmt: skip
 
 
 def forbidden_field(path: str, detail: str) -> Cause:

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 from netconform.errors import LabError
 from provisioning.lab.apiserver.events import record_event
 from provisioning.lab.apiserver.model import Event, Obj
+from provisioning.lab.owned_chains import SYNC_PERIOD
 
 if TYPE_CHECKING:
     from provisioning.lab.apiserver.server import LabApiServer
@@ -68,6 +69,33 @@ class SettlingController(ABC):
     @abstractmethod
     def reconcile(self, store: Store) -> bool:
         """Do one noted item; False when nothing was left to do."""
+
+
+class WorkQueueController(SettlingController):
+    """A settling controller whose work is objects by (namespace, name), as an upstream
+    controller's work queue (client-go `util/workqueue`: a key queued twice while waiting is
+    processed once): `keys` names the objects an event touches, `sync` brings one to its
+    desired state (it reads the object again; it may be gone)."""
+
+    def __init__(self) -> None:
+        self._dirty: set[tuple[str, str]] = set()
+
+    @abstractmethod
+    def keys(self, store: Store, event: Event) -> set[tuple[str, str]]:
+        """(namespace, name) of every object `event` gives work to; must not mutate."""
+
+    @abstractmethod
+    def sync(self, store: Store, namespace: str, name: str) -> None:
+        """Bring one object (maybe deleted since) to its desired state."""
+
+    def observe(self, store: Store, event: Event) -> None:
+        self._dirty |= self.keys(store, event)
+
+    def reconcile(self, store: Store) -> bool:
+        if not self._dirty:
+            return False
+        self.sync(store, *self._dirty.pop())
+        return True
 
 
 ControllerClass = type[Controller] | type[SettlingController]
@@ -170,6 +198,8 @@ class LabContext:
     faults: dict[str, FaultMaker] = field(default_factory=dict)
     """Faults controllers contribute to the FaultBook: name -> (arity, make); `make` runs in
     a worker thread and returns the undo."""
+    sync_period: float = SYNC_PERIOD
+    """Seconds between the full resyncs of the controllers that own iptables chains."""
     state_dir: Path | None = None
     """The lab's state directory (controllers keep their files in a folder of their own
     there; None: a controller that needs one makes a temporary directory)."""

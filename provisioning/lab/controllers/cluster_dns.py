@@ -34,12 +34,7 @@ from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, ClassVar
 
-from netconform.errors import LabError
-from provisioning.lab.apiserver.errors import ApiError
-from provisioning.lab.apiserver.model import BY_KIND, Event, Obj
-from provisioning.lab.controllers.base import Controller, LabContext, PodState
-from provisioning.lab.controllers.kubelet import running_status
-from provisioning.lab.dns.corefile import (
+from netconform.corefile import (
     DEFAULT_COREFILE,
     Block,
     CorefileError,
@@ -48,6 +43,11 @@ from provisioning.lab.dns.corefile import (
     parse_corefile,
     parse_stub_domains,
 )
+from netconform.errors import LabError
+from provisioning.lab.apiserver.errors import ApiError
+from provisioning.lab.apiserver.model import BY_KIND, Event, Obj
+from provisioning.lab.controllers.base import Controller, LabContext, PodState
+from provisioning.lab.controllers.kubelet import running_status
 from provisioning.lab.dns.server import ClusterConfig, PodServer
 
 log = logging.getLogger("netconform.lab.dns")

@@ -14,7 +14,7 @@ from provisioning.lab.apiserver.events import record_event
 from provisioning.lab.apiserver.kinds.deployment import owned
 from provisioning.lab.apiserver.model import BY_KIND, Event, Obj
 from provisioning.lab.apiserver.objects import labels_of, now, pod_ready, pod_terminal
-from provisioning.lab.controllers.base import SettlingController
+from provisioning.lab.controllers.base import WorkQueueController
 from provisioning.lab.controllers.replicaset import owner_reference
 
 if TYPE_CHECKING:
@@ -26,30 +26,24 @@ CHANGE_CAUSE: Final = "kubernetes.io/change-cause"
 COMPONENT: Final = "deployment-controller"
 
 
-class DeploymentController(SettlingController):
+class DeploymentController(WorkQueueController):
     name: ClassVar[str] = "deployment"
     watches: ClassVar[frozenset[str]] = frozenset({"Deployment", "ReplicaSet"})
 
-    def __init__(self) -> None:
-        self._dirty: set[tuple[str, str]] = set()
-
-    def observe(self, store: Store, event: Event) -> None:
+    def keys(self, store: Store, event: Event) -> set[tuple[str, str]]:
         m = event.obj["metadata"]
         ns = m.get("namespace", "")
         if event.kind == "Deployment" and event.type != "DELETED":
-            self._dirty.add((ns, m["name"]))
-        elif event.kind == "ReplicaSet":
-            for ref in m.get("ownerReferences") or []:
-                if ref.get("kind") == "Deployment":
-                    self._dirty.add((ns, ref.get("name", "")))
+            return {(ns, m["name"])}
+        if event.kind == "ReplicaSet":
+            refs = m.get("ownerReferences") or []
+            return {(ns, r.get("name", "")) for r in refs if r.get("kind") == "Deployment"}
+        return set()
 
-    def reconcile(self, store: Store) -> bool:
-        if not self._dirty:
-            return False
-        namespace, name = self._dirty.pop()
+    def sync(self, store: Store, namespace: str, name: str) -> None:
         dep = store.lookup(BY_KIND["Deployment"], namespace, name)
         if dep is None:
-            return True
+            return
         template_hash = pod_template_hash(dep["spec"]["template"])
         sets = owned(store, "ReplicaSet", dep)
         current = next((rs for rs in sets if labels_of(rs).get(HASH) == template_hash), None)
@@ -69,7 +63,6 @@ class DeploymentController(SettlingController):
         _prune(store, dep, current["metadata"]["name"])
         _set_revision(store, dep, revision(current))
         update_status(store, dep, template_hash)
-        return True
 
 
 HASH: Final = "pod-template-hash"

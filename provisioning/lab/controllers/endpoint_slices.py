@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, ClassVar, Final
 from provisioning.lab.apiserver.model import BY_KIND, Event, Obj
 from provisioning.lab.apiserver.objects import labels_of, pod_ready, pod_terminal, pod_terminating
 from provisioning.lab.apiserver.selectors import selector_from_spec
-from provisioning.lab.controllers.base import SettlingController
+from provisioning.lab.controllers.base import WorkQueueController
 from provisioning.lab.controllers.endpoints import resolve_target_port, services_touched
 
 if TYPE_CHECKING:
@@ -32,20 +32,14 @@ ZONE: Final = "topology.kubernetes.io/zone"
 SLICE: Final = BY_KIND["EndpointSlice"]
 
 
-class EndpointSliceController(SettlingController):
+class EndpointSliceController(WorkQueueController):
     name: ClassVar[str] = "endpointslices"
     watches: ClassVar[frozenset[str]] = frozenset({"Service", "Pod"})
 
-    def __init__(self) -> None:
-        self._dirty: set[tuple[str, str]] = set()
+    def keys(self, store: Store, event: Event) -> set[tuple[str, str]]:
+        return services_touched(store, event)  # a deleted Service's slices go too
 
-    def observe(self, store: Store, event: Event) -> None:
-        self._dirty |= services_touched(store, event)  # a deleted Service's slices go too
-
-    def reconcile(self, store: Store) -> bool:
-        if not self._dirty:
-            return False
-        namespace, name = self._dirty.pop()
+    def sync(self, store: Store, namespace: str, name: str) -> None:
         svc = store.lookup(BY_KIND["Service"], namespace, name)
         existing = managed_slices(store, namespace, name)
         if svc is None or svc["spec"].get("type") == "ExternalName":
@@ -53,7 +47,6 @@ class EndpointSliceController(SettlingController):
                 store.delete_now(SLICE, namespace, old["metadata"]["name"])
         elif svc["spec"].get("selector"):
             sync_slices(store, svc, existing)
-        return True
 
 
 def managed_slices(store: Store, namespace: str, service: str) -> list[Obj]:

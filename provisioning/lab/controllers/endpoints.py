@@ -12,30 +12,25 @@ from typing import TYPE_CHECKING, ClassVar
 from provisioning.lab.apiserver.model import BY_KIND, Event, Obj
 from provisioning.lab.apiserver.objects import labels_of, pod_ready, pod_terminal, pod_terminating
 from provisioning.lab.apiserver.selectors import selector_from_spec
-from provisioning.lab.controllers.base import SettlingController
+from provisioning.lab.controllers.base import WorkQueueController
 
 if TYPE_CHECKING:
     from provisioning.lab.apiserver.store import Store
 
 
-class EndpointsController(SettlingController):
+class EndpointsController(WorkQueueController):
     name: ClassVar[str] = "endpoints"
     watches: ClassVar[frozenset[str]] = frozenset({"Service", "Pod"})
 
-    def __init__(self) -> None:
-        self._dirty: set[tuple[str, str]] = set()
+    def keys(self, store: Store, event: Event) -> set[tuple[str, str]]:
+        if event.kind == "Service" and event.type == "DELETED":  # the cascade removes it
+            return set()
+        return services_touched(store, event)
 
-    def observe(self, store: Store, event: Event) -> None:
-        if not (event.kind == "Service" and event.type == "DELETED"):  # the cascade removes it
-            self._dirty |= services_touched(store, event)
-
-    def reconcile(self, store: Store) -> bool:
-        if not self._dirty:
-            return False
-        namespace, name = self._dirty.pop()
+    def sync(self, store: Store, namespace: str, name: str) -> None:
         svc = store.lookup(BY_KIND["Service"], namespace, name)
         if svc is None or not svc["spec"].get("selector"):
-            return True
+            return
         selector = selector_from_spec({"matchLabels": svc["spec"]["selector"]})
         pods = store.select(BY_KIND["Pod"], namespace, selector)
         subsets = endpoint_subsets(svc, pods)
@@ -50,7 +45,6 @@ class EndpointsController(SettlingController):
             updated.update(subsets=subsets)
             updated["metadata"]["labels"] = labels_of(svc)
             store.replace_now(ep_res, namespace, name, updated)
-        return True
 
 
 def resolve_target_port(port: Obj, pod: Obj) -> int | None:

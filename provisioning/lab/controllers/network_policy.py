@@ -4,9 +4,11 @@ interface (ingress on what is forwarded to a pod's veth, egress on what comes fr
 An implementation of its own, independent of the suite's oracle (`netconform/policy`), so the
 suite compares two readings of the API reference and not one with itself.
 
-The node's `mangle` table is this controller's alone (kube-proxy owns `nat` and `filter`), so
-each rewrites its own tables whole and atomically and neither ever wipes the other's rules. An
-ACCEPT here only ends the mangle table: kube-proxy's filter rules still apply afterwards.
+It owns the `LAB-POLICY-*` chains of the node's `mangle` table and nothing else (kube-proxy
+owns its `KUBE-*` chains of `nat` and `filter`): each sync rewrites those chains atomically
+with `iptables-restore --noflush` and keeps the jump from FORWARD in place (see
+`owned_chains`), so no other rule of the node is ever touched. An ACCEPT here only ends the
+mangle table: kube-proxy's filter rules still apply afterwards.
 
 Per node: `FORWARD -j LAB-POLICY-FORWARD`; replies (conntrack ESTABLISHED,RELATED) pass first;
 then for every pod selected by an egress policy, `-i dev -j LAB-POLICY-E-dev`, and by an ingress
@@ -22,14 +24,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from provisioning.lab import network
 from provisioning.lab.apiserver.model import Event, Obj
 from provisioning.lab.controllers.base import Controller, LabContext
 from provisioning.lab.network import NodePlan
+from provisioning.lab.owned_chains import ChainOwner, Jump, TableRules, Tables
 
 #: changes are applied within this (debounce, then one full re-render per node)
 DEBOUNCE = 0.05
 PROTOCOLS = ("TCP", "UDP", "SCTP")
+FORWARD_CHAIN = "LAB-POLICY-FORWARD"
+JUMPS = (Jump("mangle", "FORWARD", FORWARD_CHAIN),)
 
 
 @dataclass(frozen=True)
@@ -60,6 +64,7 @@ class NetworkPolicyController(Controller):
     def __init__(self) -> None:
         self._dirty: set[str] = set()
         self._lock = asyncio.Lock()
+        self.owner = ChainOwner(("LAB-POLICY-",), JUMPS)
 
     async def start(self, lab: LabContext) -> None:
         await super().start(lab)
@@ -89,8 +94,8 @@ class NetworkPolicyController(Controller):
         view = self._view(cluster)
         off = cluster in self.lab.policy_off
         for node in self.lab.region(cluster).nodes:
-            rules = node_rules(view, node, enforce=not off)
-            await asyncio.to_thread(network.iptables_restore, node.netns, rules)
+            tables = node_rules(view, node, enforce=not off)
+            await asyncio.to_thread(self.owner.write, node.netns, tables)
 
     def _view(self, cluster: str) -> ClusterView:
         store = self.lab.store(cluster)
@@ -266,8 +271,8 @@ def pod_chain(view: ClusterView, pod: PodInfo, direction: str) -> list[str] | No
     return [*dict.fromkeys(lines), "-j DROP"]
 
 
-def node_rules(view: ClusterView, node: NodePlan, enforce: bool = True) -> str:
-    """The whole mangle table of one node."""
+def node_rules(view: ClusterView, node: NodePlan, enforce: bool = True) -> Tables:
+    """This controller's chains of one node's mangle table."""
     chains: dict[str, list[str]] = {}
     jumps = ["-m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT"]
     for pod in view.pods if enforce else []:
@@ -280,15 +285,8 @@ def node_rules(view: ClusterView, node: NodePlan, enforce: bool = True) -> str:
             chain = f"LAB-POLICY-{tag}-{pod.dev}"
             chains[chain] = lines
             jumps.append(f"{flag} {pod.dev} -j {chain}")
-    out = [
-        "*mangle",
-        *(f":{c} ACCEPT [0:0]" for c in ("PREROUTING", "INPUT", "FORWARD", "OUTPUT")),
-        ":POSTROUTING ACCEPT [0:0]",
-        ":LAB-POLICY-FORWARD - [0:0]",
-        *(f":{c} - [0:0]" for c in chains),
-        "-A FORWARD -j LAB-POLICY-FORWARD",
-        *(f"-A LAB-POLICY-FORWARD {j}" for j in jumps if enforce),
+    rules = (
+        *(f"-A {FORWARD_CHAIN} {j}" for j in jumps if enforce),
         *(f"-A {c} {line}" for c, lines in chains.items() for line in lines),
-        "COMMIT",
-    ]
-    return "\n".join(out) + "\n"
+    )
+    return {"mangle": TableRules((FORWARD_CHAIN, *chains), rules)}

@@ -17,7 +17,7 @@ from provisioning.lab.apiserver.objects import (
     pod_terminating,
     random_suffix,
 )
-from provisioning.lab.controllers.base import SettlingController
+from provisioning.lab.controllers.base import WorkQueueController
 
 if TYPE_CHECKING:
     from provisioning.lab.apiserver.store import Store
@@ -25,30 +25,24 @@ if TYPE_CHECKING:
 COMPONENT = "replicaset-controller"
 
 
-class ReplicaSetController(SettlingController):
+class ReplicaSetController(WorkQueueController):
     name: ClassVar[str] = "replicaset"
     watches: ClassVar[frozenset[str]] = frozenset({"ReplicaSet", "Pod"})
 
-    def __init__(self) -> None:
-        self._dirty: set[tuple[str, str]] = set()
-
-    def observe(self, store: Store, event: Event) -> None:
+    def keys(self, store: Store, event: Event) -> set[tuple[str, str]]:
         m = event.obj["metadata"]
         ns = m.get("namespace", "")
         if event.kind == "ReplicaSet" and event.type != "DELETED":
-            self._dirty.add((ns, m["name"]))
-        elif event.kind == "Pod":
-            for ref in m.get("ownerReferences") or []:
-                if ref.get("kind") == "ReplicaSet":
-                    self._dirty.add((ns, ref.get("name", "")))
+            return {(ns, m["name"])}
+        if event.kind == "Pod":
+            refs = m.get("ownerReferences") or []
+            return {(ns, r.get("name", "")) for r in refs if r.get("kind") == "ReplicaSet"}
+        return set()
 
-    def reconcile(self, store: Store) -> bool:
-        if not self._dirty:
-            return False
-        namespace, name = self._dirty.pop()
+    def sync(self, store: Store, namespace: str, name: str) -> None:
         rs = store.lookup(BY_KIND["ReplicaSet"], namespace, name)
         if rs is None:
-            return True
+            return
         pod_res = BY_KIND["Pod"]
         current = []
         for pod in owned(store, "Pod", rs):
@@ -74,7 +68,6 @@ class ReplicaSetController(SettlingController):
             record_event(store, rs, "SuccessfulDelete", f"Deleted pod: {pod['metadata']['name']}",
                          COMPONENT)  # fmt: skip
         update_status(store, rs)
-        return True
 
 
 def deletion_order(pod: Obj) -> tuple[bool, str, int]:

@@ -69,17 +69,17 @@ def external_rules(
     target = _local_chain(out, svc_chain, backends, node, proto) if local else svc_chain
     for match in matches:
         if target is None and local and pods and svc_chain is not None:
-            out.nat.append(f"-A LAB-SERVICES -s {pods} {match} -j {svc_chain}")
+            out.nat.append(f"-A KUBE-SERVICES -s {pods} {match} -j {svc_chain}")
         if target is None:
             # kube-proxy: no endpoints -> reject; Local without one here -> drop
             verdict = "DROP" if local and backends else "REJECT"
-            out.filter.append(f"-A LAB-SERVICES {match} -j {verdict}")
+            out.filter.append(f"-A KUBE-SERVICES {match} -j {verdict}")
             continue
         if not local:
-            out.nat.append(f"-A LAB-SERVICES {match} -j MARK --set-xmark {MASQ_MARK}")
+            out.nat.append(f"-A KUBE-SERVICES {match} -j MARK --set-xmark {MASQ_MARK}")
         elif pods and svc_chain is not None:
-            out.nat.append(f"-A LAB-SERVICES -s {pods} {match} -j {svc_chain}")
-        out.nat.append(f"-A LAB-SERVICES {match} -j {target}")
+            out.nat.append(f"-A KUBE-SERVICES -s {pods} {match} -j {svc_chain}")
+        out.nat.append(f"-A KUBE-SERVICES {match} -j {target}")
     _source_ranges(out, svc, proto, int(port["port"]))
 
 
@@ -114,10 +114,10 @@ def _source_ranges(out: Sections, svc: dict[str, Any], proto: str, number: int) 
     ranges = svc["spec"].get("loadBalancerSourceRanges") or []
     if not ranges:
         return
-    chain = f"LAB-FW-{len(out.filter_chains)}"
+    chain = f"KUBE-FW-{len(out.filter_chains)}"
     out.filter_chains.append(chain)
     out.filter += [
-        f"-A LAB-SERVICES -p {proto} -m conntrack --ctorigdst {ip}/32 "
+        f"-A KUBE-SERVICES -p {proto} -m conntrack --ctorigdst {ip}/32 "
         f"--ctorigdstport {number} -j {chain}"
         for ip in lb_addresses(svc)
     ]

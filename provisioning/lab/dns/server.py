@@ -7,11 +7,17 @@ the kubernetes plugin answers its zones (`fallthrough` zones without a record go
 upstream in the lab (the nodes have no resolver): REFUSED, never a resolver outside the lab;
 an upstream outside the lab's address space is refused too. A name no block serves: REFUSED.
 
-The `loop` plugin as CoreDNS has it: after every (re)load the pod sends `HINFO <random>.
-<random>.<zone>` through each looping block's forward; seeing its own probe come back more than
-twice it logs `[FATAL] plugin/loop: Loop ... detected` and stops serving (the controller shows
-the pod CrashLoopBackOff, not ready). Runtime loops without that plugin are cut short: a name
-already forwarded `MAX_IN_FLIGHT` times by this pod answers SERVFAIL at once, never a hang.
+The `loop` plugin as CoreDNS has it (coredns/coredns plugin/loop: setup.go `setup`'s
+OnStartup probe, loop.go `Loop.ServeDNS`): after every (re)load the pod asks itself `HINFO
+<random>.<random>.<zone>` for each looping block with a forward; only that probe name counts,
+and seeing it more than twice (its own query come back through the forward) it logs
+`[FATAL] plugin/loop: Loop ... detected` and stops serving (the controller shows the pod
+CrashLoopBackOff, not ready). A probe with no answer within `PROBE_TIMEOUT` (an upstream
+nobody answers on) resets the count and is retried a second later, until `LOOP_PROBE_PERIOD`
+is over; any answer, SERVFAIL included, ends the probing and the plugin stops counting
+`LOOP_DISABLE_AFTER` later. So an unanswered forward is SERVFAIL or a timeout for that zone
+alone, and every other zone keeps resolving. Runtime loops without that plugin are cut short:
+a name already forwarded `MAX_IN_FLIGHT` times by this pod answers SERVFAIL at once.
 """
 
 from __future__ import annotations
@@ -35,8 +41,8 @@ import dns.rdataclass
 import dns.rdatatype
 import dns.rrset
 
+from netconform.corefile import Block, in_zone, select
 from provisioning.lab.dns import records
-from provisioning.lab.dns.corefile import Block, in_zone, select
 from provisioning.lab.nsenter import in_netns, listen_tcp
 
 log = logging.getLogger("netconform.lab.dns")
@@ -45,6 +51,13 @@ MAX_IN_FLIGHT = 8
 TTL = 5  # the kubernetes plugin's default ttl
 LOOP_SEEN_LIMIT = 2
 LOOP_PROBE_PERIOD = 30.0
+#: how long the probe waits for its answer: shorter than the forward's own timeout, as
+#: upstream's (miekg/dns `Exchange`, 2 s) is shorter than the forward plugin's 5 s deadline, so
+#: an upstream nobody answers on is a timeout for the probe (a reset), not a SERVFAIL answer
+PROBE_TIMEOUT = FORWARD_TIMEOUT / 2
+#: the pause before the next probe after a timeout (setup.go: `time.Sleep(1 * time.Second)`)
+PROBE_RETRY = 1.0
+LOOP_DISABLE_AFTER = 2.0
 
 
 @dataclass
@@ -75,6 +88,8 @@ class PodServer:
     _tcp: asyncio.AbstractServer | None = None
     _probes: Counter[str] = field(default_factory=Counter)
     _in_flight: Counter[tuple[str, int]] = field(default_factory=Counter)
+    _unanswered: set[asyncio.Future[bytes | None]] = field(default_factory=set)
+    """Probes still waiting on their forward after the probe gave up on them."""
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
@@ -104,16 +119,27 @@ class PodServer:
                 asyncio.get_running_loop().create_task(self._loop_probe(name))
 
     async def _loop_probe(self, name: str) -> None:
-        """Probe until an answer comes back (no loop), this pod halts, or the time is up."""
+        """Ask ourselves for the probe name until something answers, this pod halts, or the
+        period is over; then stop counting it (the plugin disables itself)."""
         wire = dns.message.make_query(name, dns.rdatatype.HINFO).to_wire()
-        deadline = asyncio.get_running_loop().time() + LOOP_PROBE_PERIOD
-        while name in self._probes and asyncio.get_running_loop().time() < deadline:
-            reply = await self.answer(wire, "loop")
-            if self.crashed or reply is None:
+        clock = asyncio.get_running_loop().time
+        deadline = clock() + LOOP_PROBE_PERIOD
+        while name in self._probes and clock() < deadline:
+            # not cancelled on timeout: the forward finishes and logs its error, as upstream's
+            sent = asyncio.ensure_future(self.answer(wire, "loop"))
+            done, _ = await asyncio.wait({sent}, timeout=PROBE_TIMEOUT)
+            reply = sent.result() if done else None
+            if not done:
+                self._unanswered.add(sent)
+                sent.add_done_callback(self._unanswered.discard)
+            if self.crashed or name not in self._probes:
                 return
-            if dns.message.from_wire(reply).rcode() != dns.rcode.SERVFAIL:
-                return
-            await asyncio.sleep(0.5)
+            if reply is not None:
+                await asyncio.sleep(LOOP_DISABLE_AFTER)
+                break
+            self._probes[name] = 0  # no answer: not a loop, start counting again
+            await asyncio.sleep(PROBE_RETRY)
+        self._probes.pop(name, None)
 
     async def _serve_tcp(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")

@@ -1,10 +1,12 @@
-"""Ingresses and NetworkPolicies: shape checks and the defaults the API server fills."""
+"""Ingresses and NetworkPolicies: shape checks and the defaults the API server fills (a
+NetworkPolicy's in `kinds/netpol.py`)."""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
 from provisioning.lab.apiserver.errors import bad_value, invalid
+from provisioning.lab.apiserver.kinds import netpol
 from provisioning.lab.apiserver.kinds.base import KindRules
 from provisioning.lab.apiserver.model import BY_KIND, Obj
 
@@ -50,6 +52,8 @@ class NetworkPolicyRules(KindRules):
         spec = obj.setdefault("spec", {})
         if not isinstance(spec, dict):
             raise invalid(obj, bad_value("spec", spec, "must be an object"))
-        spec.setdefault("podSelector", {})
-        if "policyTypes" not in spec:
-            spec["policyTypes"] = ["Ingress", *(["Egress"] if spec.get("egress") else [])]
+        netpol.set_defaults(spec)  # defaults first, then validation, as the API server
+        causes = netpol.spec_causes(spec)
+        if causes:
+            raise invalid(obj, *causes)
+        netpol.stored_form(spec)

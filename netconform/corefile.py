@@ -1,5 +1,7 @@
-"""The parts of CoreDNS's configuration the lab honours: Corefile server blocks and the
-legacy kube-dns `stubDomains`, parsed into `Block`s, with CoreDNS's own error wording.
+"""The parts of CoreDNS's configuration netconform reads: Corefile server blocks and the
+legacy kube-dns `stubDomains`, parsed into `Block`s, with CoreDNS's own error wording. One
+parser for the lab's DNS (what it serves), the DNS LB check's stub audit (what a cluster
+forwards) and the glue (`netconform-kube`, what it writes).
 
 A Corefile is server blocks (`zone[:port] ... { directive args... }`), one directive per
 line, nested `{ }` option blocks, `#` comments. Unknown directives are errors, as in CoreDNS
