@@ -60,3 +60,14 @@ def test_cause_never_blames_a_zones_own_dns_when_another_cluster_resolves_it() -
     text = dns_cause(cases)
     assert "west.svc.cluster.local resolves from central" in text
     assert "kube-dns pods" not in text and "the path from the failing clusters" in text
+
+
+def test_an_askers_own_dns_down_is_not_blamed_on_the_path() -> None:
+    """Contradicting data for "the path": east fails its own names too (its DNS is down),
+    while central resolves west's zone. The story is east's DNS, not the path to west."""
+    ok = Answer(Verdict.ALLOW, ("10.102.1.3",))
+    cases = [case("east", "east", TIMEOUT), case("east", "west", TIMEOUT),
+             case("central", "west", ok), case("central", "east", TIMEOUT)]  # fmt: skip
+    text = dns_cause(cases)
+    assert "the path from the failing clusters" not in text
+    assert "every failed lookup involves east's DNS" in text
