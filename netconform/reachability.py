@@ -71,7 +71,9 @@ def likely_cause(cases: Sequence[Case]) -> str:
     pods = {c.source for c in failed} | {c.destination for c in failed}
     if len(pods) > 2:
         for pod in sorted(pods, key=lambda p: p.label):
-            if all(pod in (c.source, c.destination) for c in failed):
+            # its route is the story only if none of its own cases got through
+            through = any(c.passed and pod in (c.source, c.destination) for c in cases)
+            if all(pod in (c.source, c.destination) for c in failed) and not through:
                 return (
                     f"every failed case involves {pod.label}: that pod's route on node "
                     f"{pod.node or '?'} (or the pod itself)"

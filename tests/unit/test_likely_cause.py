@@ -27,6 +27,15 @@ def test_one_pod_in_every_failure() -> None:
     assert hint.startswith(f"every failed case involves {victim.label}")
 
 
+def test_a_pod_that_reaches_others_is_not_blamed_for_its_route() -> None:
+    """Contradicting data: every failure involves PODS[5] (west), but it reaches the other
+    west pod: its route works; what fails is its path to the other regions."""
+    victim = PODS[5]
+    hint = likely_cause(matrix(lambda s, d: victim in (s, d) and s.cluster != d.cluster))
+    assert "that pod's route" not in hint
+    assert hint.startswith("only cross-region traffic fails")
+
+
 def test_cross_region_only() -> None:
     cut = {"east", "west"}
     hint = likely_cause(matrix(lambda s, d: {s.cluster, d.cluster} == cut))
