@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Protocol, TypeVar
 
+import urllib3
 from kubernetes import client
 from pydantic import BaseModel
 
@@ -28,6 +29,13 @@ def model(kind: type[M], manifest: Mapping[str, Any]) -> M:
     """The model a manifest (wire names, camelCase) stands for. The client's API methods take a
     dict body the same way: their pydantic `validate_call` runs this very validation."""
     return kind.model_validate(manifest)
+
+
+def unpreloaded(response: object) -> urllib3.BaseHTTPResponse:
+    """What a call with `_preload_content=False` returns: the raw HTTP response (the client's
+    stubs still name the model it would have decoded)."""
+    assert isinstance(response, urllib3.BaseHTTPResponse), type(response)
+    return response
 
 
 # -- metadata ---------------------------------------------------------------------------------

@@ -9,10 +9,8 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import cast
 
 import pytest
-import urllib3
 import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
@@ -37,7 +35,7 @@ from tests.lab.apiserver_kit import (
     running_pod,
     wait_for,
 )
-from tests.lab.fields import meta, model, need, phase, pod_ip
+from tests.lab.fields import meta, model, need, phase, pod_ip, unpreloaded
 
 # -- exec and logs -----------------------------------------------------------------------------
 
@@ -200,10 +198,8 @@ def test_stop_ends_open_exec_and_watch_streams(tmp_path: Path) -> None:
         session = stream(core.connect_get_namespaced_pod_exec, "sleeper", "default",
                          command=["sleep", "30"], stdout=True, stderr=True, stdin=False,
                          tty=False, _preload_content=False)  # fmt: skip
-        # unpreloaded, the client hands back the raw HTTP response, not the V1PodList it names
-        watcher = cast(
-            urllib3.BaseHTTPResponse,
-            core.list_namespaced_pod("default", watch=True, _preload_content=False),
+        watcher = unpreloaded(
+            core.list_namespaced_pod("default", watch=True, _preload_content=False)
         )
         started = time.monotonic()
         asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
