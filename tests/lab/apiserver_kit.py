@@ -13,7 +13,7 @@ from typing import Any, TypeVar
 import pytest
 import yaml
 from kubernetes import client, config
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 
 from provisioning.lab.apiserver import (
@@ -21,6 +21,7 @@ from provisioning.lab.apiserver import (
     LabApiServer,
     NodeSpec,
 )
+from tests.lab.fields import model, need, phase
 
 T = TypeVar("T")
 SERVICE_CIDR = "10.201.0.0/16"
@@ -89,14 +90,23 @@ class Lab:
     ports: dict[str, int]
 
     def api(self, context: str = "lab-east") -> client.ApiClient:
-        return config.new_client_from_config(config_file=str(self.kubeconfig), context=context)
+        return api_client(self.kubeconfig, context)
 
     def run(self, coro: Coroutine[Any, Any, T]) -> T:
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)
 
 
-def wait_for(check: Callable[[], T], timeout: float = 5.0, what: str = "condition") -> T:
-    """Poll `check` until it returns something truthy (bounded)."""
+def api_client(kubeconfig: Path, context: str) -> client.ApiClient:
+    """A client of one context of a kubeconfig (the client's config loader is unannotated)."""
+    api = config.new_client_from_config(  # type: ignore[no-untyped-call]
+        config_file=str(kubeconfig), context=context
+    )
+    assert isinstance(api, client.ApiClient)
+    return api
+
+
+def wait_for(check: Callable[[], T | None], timeout: float = 5.0, what: str = "condition") -> T:
+    """Poll `check` until it returns something truthy (bounded); that value, not None."""
     deadline = time.monotonic() + timeout
     while True:
         value = check()
@@ -115,15 +125,17 @@ def pod_body(name: str, labels: dict[str, str] | None = None, **spec: Any) -> di
 
 
 def running_pod(core: client.CoreV1Api, ns: str, name: str, **kw: Any) -> client.V1Pod:
-    core.create_namespaced_pod(ns, pod_body(name, **kw))
-    return wait_for(
-        lambda: (p := core.read_namespaced_pod(name, ns)).status.phase == "Running" and p,
-        what=f"pod {name} running",
-    )
+    core.create_namespaced_pod(ns, model(client.V1Pod, pod_body(name, **kw)))
+
+    def running() -> client.V1Pod | None:
+        pod = core.read_namespaced_pod(name, ns)
+        return pod if phase(pod) == "Running" else None
+
+    return wait_for(running, what=f"pod {name} running")
 
 
 def status_body(exc: ApiException) -> dict[str, Any]:
-    body = yaml.safe_load(exc.body)
+    body = yaml.safe_load(need(exc.body, "body (the error carried no Status)"))
     assert body["kind"] == "Status" and body["apiVersion"] == "v1" and body["status"] == "Failure"
     assert body["code"] == exc.status
     return dict(body)
@@ -150,12 +162,15 @@ def endpoints(core: client.CoreV1Api, ns: str, name: str) -> dict[str, Any]:
         return {}
     subsets = ep.subsets or []
     return {
-        "ready": sorted(a.target_ref.name for s in subsets for a in s.addresses or []),
-        "not_ready": sorted(
-            a.target_ref.name for s in subsets for a in s.not_ready_addresses or []
-        ),
+        "ready": sorted(target(a) for s in subsets for a in s.addresses or []),
+        "not_ready": sorted(target(a) for s in subsets for a in s.not_ready_addresses or []),
         "ports": sorted((p.name, p.port) for s in subsets for p in s.ports or []),
     }
+
+
+def target(address: client.V1EndpointAddress) -> str:
+    """The name of the pod an Endpoints address points at."""
+    return need(need(address.target_ref, "targetRef").name, "targetRef.name")
 
 
 def deployment_body(name: str, replicas: int, image: str = "nginx:1.25") -> dict[str, Any]:

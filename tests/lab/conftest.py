@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from kubernetes import client
-from kubernetes.client.rest import ApiException
+from kubernetes.client.exceptions import ApiException
 
 from provisioning.lab.apiserver import (
     ClusterSpec,
@@ -26,6 +26,7 @@ from tests.lab.apiserver_kit import (
     FakeRuntime,
     Lab,
 )
+from tests.lab.fields import model
 from tests.tools import kubectl_binary
 
 
@@ -59,7 +60,7 @@ def core(lab_api: Lab) -> client.CoreV1Api:
 @pytest.fixture
 def ns(lab_api: Lab, core: client.CoreV1Api) -> Iterator[str]:
     name = f"t-{uuid.uuid4().hex[:8]}"
-    core.create_namespace({"metadata": {"name": name}})
+    core.create_namespace(model(client.V1Namespace, {"metadata": {"name": name}}))
     yield name
     try:
         core.delete_namespace(name)

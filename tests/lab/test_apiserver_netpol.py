@@ -10,6 +10,7 @@ import pytest
 from kubernetes import client
 
 from tests.lab.apiserver_kit import Lab, expect_error
+from tests.lab.fields import model, need, unpreloaded
 
 
 @pytest.fixture(scope="module")
@@ -19,8 +20,9 @@ def net(lab_api: Lab) -> client.NetworkingV1Api:
 
 def create_and_get(net: client.NetworkingV1Api, ns: str, spec: dict[str, Any]) -> dict[str, Any]:
     """Create a policy, then GET it raw (absent and empty stay distinguishable)."""
-    net.create_namespaced_network_policy(ns, {"metadata": {"name": "p"}, "spec": spec})
-    raw = net.read_namespaced_network_policy("p", ns, _preload_content=False).data
+    policy = model(client.V1NetworkPolicy, {"metadata": {"name": "p"}, "spec": spec})
+    net.create_namespaced_network_policy(ns, policy)
+    raw = unpreloaded(net.read_namespaced_network_policy("p", ns, _preload_content=False)).data
     stored = json.loads(raw)["spec"]
     net.delete_namespaced_network_policy("p", ns)
     assert isinstance(stored, dict)
@@ -217,8 +219,8 @@ def test_invalid_policies_are_422_naming_the_field(
     reason: str,
     text: str,
 ) -> None:
-    body = expect_error(422, "Invalid", lambda: net.create_namespaced_network_policy(
-        ns, {"metadata": {"name": "bad"}, "spec": spec}))  # fmt: skip
+    bad = model(client.V1NetworkPolicy, {"metadata": {"name": "bad"}, "spec": spec})
+    body = expect_error(422, "Invalid", lambda: net.create_namespaced_network_policy(ns, bad))
     causes = body["details"]["causes"]
     assert [c["field"] for c in causes] == [field], (what, causes)
     assert causes[0]["reason"] == reason and text in causes[0]["message"], (what, causes)
@@ -232,15 +234,17 @@ def test_every_problem_is_one_cause_and_updates_are_validated(
 ) -> None:
     spec = {"podSelector": {}, "ingress": [{"ports": [{"protocol": "tcp", "port": 0}],
                                             "from": [{}]}]}  # fmt: skip
-    body = expect_error(422, "Invalid", lambda: net.create_namespaced_network_policy(
-        ns, {"metadata": {"name": "bad"}, "spec": spec}))  # fmt: skip
+    bad = model(client.V1NetworkPolicy, {"metadata": {"name": "bad"}, "spec": spec})
+    body = expect_error(422, "Invalid", lambda: net.create_namespaced_network_policy(ns, bad))
     fields = [c["field"] for c in body["details"]["causes"]]
     assert fields == [f"{P0}.protocol", f"{P0}.port", "spec.ingress[0].from[0]"]
     good = {"metadata": {"name": "ok"}, "spec": port(port=80, endPort=90)}
-    net.create_namespaced_network_policy(ns, good)
+    net.create_namespaced_network_policy(ns, model(client.V1NetworkPolicy, good))
     patch = {"spec": {"ingress": [{"ports": [{"port": 95, "endPort": 90}]}]}}
     body = expect_error(422, "Invalid",
                         lambda: net.patch_namespaced_network_policy("ok", ns, patch))  # fmt: skip
     assert [c["field"] for c in body["details"]["causes"]] == [f"{P0}.endPort"]
     stored = net.read_namespaced_network_policy("ok", ns)
-    assert stored.spec.ingress[0].ports[0].end_port == 90  # the bad update changed nothing
+    rules = need(need(stored.spec, "policy spec").ingress, "spec.ingress")
+    ports = need(rules[0].ports, "ingress[0].ports")
+    assert ports[0].end_port == 90  # the bad update changed nothing

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 import yaml
-from kubernetes import client, config
-from kubernetes.client.rest import ApiException
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 from kubernetes.stream import stream
 
 from provisioning.lab.apiserver import (
@@ -27,6 +27,7 @@ from tests.lab.apiserver_kit import (
     SERVICE_CIDR,
     FakeRuntime,
     Lab,
+    api_client,
     deployment_body,
     expect_error,
     pod_body,
@@ -34,6 +35,7 @@ from tests.lab.apiserver_kit import (
     running_pod,
     wait_for,
 )
+from tests.lab.fields import meta, model, need, phase, pod_ip, unpreloaded
 
 # -- exec and logs -----------------------------------------------------------------------------
 
@@ -67,7 +69,7 @@ def test_exec_failures(core: client.CoreV1Api, ns: str) -> None:
     with pytest.raises(ApiException) as info:
         run_exec(core, ns, "ghost", ["true"])
     assert "404" in str(info.value.reason)
-    core.create_namespaced_pod(ns, pod_body("waiting", {PENDING: "1"}))
+    core.create_namespaced_pod(ns, model(client.V1Pod, pod_body("waiting", {PENDING: "1"})))
     with pytest.raises(ApiException) as info:
         run_exec(core, ns, "waiting", ["true"])
     assert "400" in str(info.value.reason) and "is not running" in str(info.value.reason)
@@ -106,7 +108,7 @@ def test_kubectl_get_and_exec(
     got = kubectl("get", "po", "-A", "-o", "wide")
     assert got.returncode == 0, got.stderr
     row = next(line.split() for line in got.stdout.splitlines() if line.startswith(ns))
-    assert row[:4] == [ns, "kc", "1/1", "Running"] and pod.status.pod_ip in row
+    assert row[:4] == [ns, "kc", "1/1", "Running"] and pod_ip(pod) in row
     assert kubectl("get", "svc,deploy,no,ns,netpol,ing,ep,cm", "-n", ns).returncode == 0
     shell = kubectl("exec", "-n", ns, "kc", "--", "sh", "-c", "echo out; echo err >&2; exit 3")
     assert (shell.returncode, shell.stdout) == (3, "out\n")
@@ -125,7 +127,7 @@ def test_kubectl_viewer_context_is_read_only(
                                                                           "a=b")):  # fmt: skip
         denied = kubectl("-n", ns, *args, context="lab-east-viewer")
         assert denied.returncode != 0 and "forbidden" in denied.stderr.lower(), denied.stderr
-    assert core.read_namespaced_pod("ro", ns).metadata.labels == {}
+    assert meta(core.read_namespaced_pod("ro", ns)).labels == {}
 
 
 def test_kubectl_run_it_attaches_to_a_shell_image(
@@ -149,8 +151,8 @@ def test_attach_to_an_echo_server_says_it_cannot(
 ) -> None:
     body = pod_body("echo")
     body["spec"]["containers"][0]["image"] = "nginx:1.25"  # the lab's echo server
-    core.create_namespaced_pod(ns, body)
-    wait_for(lambda: core.read_namespaced_pod("echo", ns).status.phase == "Running")
+    core.create_namespaced_pod(ns, model(client.V1Pod, body))
+    wait_for(lambda: phase(core.read_namespaced_pod("echo", ns)) == "Running")
     refused = kubectl("attach", "echo", "-n", ns)
     assert refused.returncode != 0
     assert "cannot be attached in the netconform lab" in refused.stderr, refused.stderr
@@ -171,8 +173,10 @@ def test_kubectl_apply_creates_and_updates(
     second = kubectl("apply", "-n", ns, "-f", str(path))
     assert second.returncode == 0 and "configured" in second.stdout, second.stderr
     dep = client.AppsV1Api(lab_api.api()).read_namespaced_deployment("applied", ns)
-    assert dep.spec.replicas == 1 and dep.spec.template.spec.containers[0].image == "nginx:1.27"
-    assert dep.spec.template.spec.containers[0].ports[0].container_port == 8080
+    spec = need(dep.spec, "deployment spec")
+    container = need(spec.template.spec, "template spec").containers[0]
+    assert spec.replicas == 1 and container.image == "nginx:1.27"
+    assert need(container.ports, "container ports")[0].container_port == 8080
 
 
 # -- shutdown ----------------------------------------------------------------------------------
@@ -188,15 +192,15 @@ def test_stop_ends_open_exec_and_watch_streams(tmp_path: Path) -> None:
     thread.start()
     try:
         ports = asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
-        api = config.new_client_from_config(
-            config_file=str(write_kubeconfig(tmp_path / "kc", ports)), context="lab-solo"
-        )
+        api = api_client(write_kubeconfig(tmp_path / "kc", ports), "lab-solo")
         core = client.CoreV1Api(api)
         running_pod(core, "default", "sleeper")
         session = stream(core.connect_get_namespaced_pod_exec, "sleeper", "default",
                          command=["sleep", "30"], stdout=True, stderr=True, stdin=False,
                          tty=False, _preload_content=False)  # fmt: skip
-        watcher = core.list_namespaced_pod("default", watch=True, _preload_content=False)
+        watcher = unpreloaded(
+            core.list_namespaced_pod("default", watch=True, _preload_content=False)
+        )
         started = time.monotonic()
         asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
         assert time.monotonic() - started < 3

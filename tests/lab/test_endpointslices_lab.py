@@ -11,6 +11,7 @@ from typing import Any
 from kubernetes import client
 
 from tests.lab.apiserver_kit import running_pod, svc_body, wait_for
+from tests.lab.fields import meta, model, name_of, node_name, pod_ip
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 SERVICE_LABEL = "kubernetes.io/service-name"
@@ -36,9 +37,9 @@ def test_describe_service_shows_its_endpoints_from_slices(
     kubectl: Kubectl, core: client.CoreV1Api, ns: str
 ) -> None:
     ips = sorted(
-        running_pod(core, ns, name, labels={"app": "web"}).status.pod_ip for name in ("w1", "w2")
+        pod_ip(running_pod(core, ns, name, labels={"app": "web"})) for name in ("w1", "w2")
     )
-    core.create_namespaced_service(ns, svc_body("web", {"app": "web"}))
+    core.create_namespaced_service(ns, model(client.V1Service, svc_body("web", {"app": "web"})))
     assert described_endpoints(kubectl, ns, "web") == f"{ips[0]}:8080,{ips[1]}:8080"
     listed = ok(kubectl("get", "endpointslices", "-n", ns))
     assert "ADDRESSTYPE" in listed and "IPv4" in listed, listed
@@ -56,18 +57,18 @@ def test_describe_service_shows_its_endpoints_from_slices(
     assert eps["ports"] == [{"name": "http", "port": 8080, "protocol": "TCP"}]
     first = eps["endpoints"][0]
     pod = core.read_namespaced_pod(first["targetRef"]["name"], ns)
-    assert first["addresses"] == [pod.status.pod_ip] == [ips[0]]
+    assert first["addresses"] == [pod_ip(pod)] == [ips[0]]
     assert first["conditions"] == {"ready": True, "serving": True, "terminating": False}
-    assert first["nodeName"] == pod.spec.node_name
-    assert first["targetRef"] == {"kind": "Pod", "namespace": ns, "name": pod.metadata.name,
-                                  "uid": pod.metadata.uid}  # fmt: skip
+    assert first["nodeName"] == node_name(pod)
+    assert first["targetRef"] == {"kind": "Pod", "namespace": ns, "name": name_of(pod),
+                                  "uid": meta(pod).uid}  # fmt: skip
 
 
 def test_a_pod_not_ready_is_an_endpoint_not_ready(
     kubectl: Kubectl, core: client.CoreV1Api, ns: str
 ) -> None:
-    core.create_namespaced_service(ns, svc_body("web", {"app": "web"}))
-    ready_ip = running_pod(core, ns, "w1", labels={"app": "web"}).status.pod_ip
+    core.create_namespaced_service(ns, model(client.V1Service, svc_body("web", {"app": "web"})))
+    ready_ip = pod_ip(running_pod(core, ns, "w1", labels={"app": "web"}))
     running_pod(core, ns, "w2", labels={"app": "web"})
     core.patch_namespaced_pod_status("w2", ns, {"status": {"conditions": [
         {"type": "Ready", "status": "False"}]}})  # fmt: skip
@@ -81,7 +82,7 @@ def test_a_pod_not_ready_is_an_endpoint_not_ready(
 
 
 def test_slices_follow_the_service(kubectl: Kubectl, core: client.CoreV1Api, ns: str) -> None:
-    core.create_namespaced_service(ns, svc_body("web", {"app": "web"}))
+    core.create_namespaced_service(ns, model(client.V1Service, svc_body("web", {"app": "web"})))
     [placeholder] = slices(kubectl, ns, "web")
     assert (placeholder["endpoints"], placeholder["ports"]) == ([], [])
     listed = ok(kubectl("get", "endpointslices", "-n", ns))

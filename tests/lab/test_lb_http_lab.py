@@ -63,7 +63,7 @@ def test_a_stray_pod_with_the_labels_is_not_the_deployments(kept: LabPaths, tmp_
     only carries their labels (the Service's selector picks that one up too)."""
     assert suite(kept, tmp_path).rc == 0  # the run's lb-echo Deployments exist (kept)
     topology = load_topology(kept.topology)
-    clients = {
+    clients: dict[str, ClusterClient] = {
         c.name: ClusterClient(c, topology.kubeconfig, topology.timeouts) for c in topology.clusters
     }
     labels = {"app.kubernetes.io/managed-by": "netconform", "netconform.io/run-id": RUN_ID}

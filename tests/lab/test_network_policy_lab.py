@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from kubernetes import client, config
+from kubernetes import client
 
 from netconform.waits import wait_until
 from provisioning.lab import control
 from provisioning.lab.control import LabPaths
+from tests.lab.apiserver_kit import api_client
+from tests.lab.fields import cluster_ip, model, name_of, phase
 
 #: policies apply within 2 s; a dropped probe itself takes 1 s (nc -w 1)
 APPLY = 3.5
@@ -37,9 +39,8 @@ class Env:
     pods: dict[str, Pod]
 
     def policy(self, name: str, spec: dict[str, Any]) -> None:
-        self.net.create_namespaced_network_policy(
-            self.ns, {"metadata": {"name": name}, "spec": spec}
-        )
+        policy = model(client.V1NetworkPolicy, {"metadata": {"name": name}, "spec": spec})
+        self.net.create_namespaced_network_policy(self.ns, policy)
 
     def delete(self, name: str) -> None:
         self.net.delete_namespaced_network_policy(name, self.ns)
@@ -80,16 +81,17 @@ def everything(open_: bool = True) -> dict[str, bool]:
 
 @pytest.fixture(scope="module")
 def env(lab: LabPaths) -> Iterator[Env]:
-    api = config.new_client_from_config(config_file=str(lab.kubeconfig), context=f"lab-{CLUSTER}")
+    api = api_client(lab.kubeconfig, f"lab-{CLUSTER}")
     core, net = client.CoreV1Api(api), client.NetworkingV1Api(api)
     ns = f"np-{uuid.uuid4().hex[:6]}"
-    core.create_namespace({"metadata": {"name": ns, "labels": {"team": "np"}}})
+    namespace = {"metadata": {"name": ns, "labels": {"team": "np"}}}
+    core.create_namespace(model(client.V1Namespace, namespace))
     ports = [{"name": "http", "containerPort": 80}, {"name": "alt", "containerPort": 81}]
     for name in ("client", "server", "other"):
         container = {"name": "c", "image": "busybox", "ports": ports}
         body = {"metadata": {"name": name, "labels": {"app": name}},
                 "spec": {"containers": [container]}}  # fmt: skip
-        core.create_namespaced_pod(ns, body)
+        core.create_namespaced_pod(ns, model(client.V1Pod, body))
 
     def running() -> dict[str, Pod] | None:
         found = {
@@ -97,7 +99,7 @@ def env(lab: LabPaths) -> Iterator[Env]:
             for p in control.call(lab, "GET", "/status")["pods"]
             if p["cluster"] == CLUSTER and p["namespace"] == ns
         }
-        phases = {p.status.phase for p in core.list_namespaced_pod(ns).items}
+        phases = {phase(p) for p in core.list_namespaced_pod(ns).items}
         return found if len(found) == 3 and phases == {"Running"} else None
 
     pods = wait_until(running, timeout=15, name="policy_probe_pods_running")
@@ -106,7 +108,7 @@ def env(lab: LabPaths) -> Iterator[Env]:
     finally:
         control.call(lab, "POST", "/heal", {})
         for pol in net.list_namespaced_network_policy(ns).items:
-            net.delete_namespaced_network_policy(pol.metadata.name, ns)
+            net.delete_namespaced_network_policy(name_of(pol), ns)
         core.delete_namespace(ns)
 
 
@@ -122,13 +124,15 @@ def test_policies_are_enforced_and_removed(env: Env) -> None:
     # kube-proxy rewrites its own tables for a new Service: the policy rules stay
     svc = {"metadata": {"name": "server"},
            "spec": {"selector": {"app": "server"}, "ports": [{"port": 80}]}}  # fmt: skip
-    cluster_ip = env.core.create_namespaced_service(env.ns, svc).spec.cluster_ip
+    service_ip = cluster_ip(
+        env.core.create_namespaced_service(env.ns, model(client.V1Service, svc))
+    )
     node = control.call(env.lab, "GET", f"/netns?name={CLUSTER}-node-0")["netns"]
 
     def tables() -> str | None:
         save = ["ip", "netns", "exec", node, "iptables-save"]
         out = subprocess.run(save, capture_output=True, text=True, check=True).stdout
-        return out if cluster_ip in out else None
+        return out if service_ip in out else None
 
     assert "LAB-POLICY-FORWARD" in wait_until(tables, timeout=APPLY, name="service_programmed")
     assert matrix(env) == denied

@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import pytest
-from kubernetes import client, config
-from kubernetes.client.rest import ApiException
+from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from netconform.cluster import ClusterClient
 from netconform.outcomes import ALLOW, TIMEOUT, Endpoint, Outcome
@@ -25,6 +25,8 @@ from netconform.vantage import PodVantage
 from netconform.waits import wait_until
 from provisioning.lab import control
 from provisioning.lab.control import LabPaths
+from tests.lab.apiserver_kit import api_client
+from tests.lab.fields import model, name_of, node_name, pod_ip, pod_status
 from tests.unit.policy_corpus import (
     NAMESPACES,
     POD_NAMES,
@@ -80,12 +82,13 @@ class Lab:
 @pytest.fixture(scope="module")
 def corpus_lab(lab: LabPaths) -> Iterator[Lab]:
     topology = load_topology(lab.topology)
-    api = config.new_client_from_config(config_file=str(lab.kubeconfig), context=f"lab-{CLUSTER}")
+    api = api_client(lab.kubeconfig, f"lab-{CLUSTER}")
     core, net = client.CoreV1Api(api), client.NetworkingV1Api(api)
     tag = uuid.uuid4().hex[:6]
     real = {n: f"pc-{tag}-{n}" for n in NAMESPACES}
     for logical, name in real.items():
-        core.create_namespace({"metadata": {"name": name, "labels": {"ns": logical}}})
+        namespace = {"metadata": {"name": name, "labels": {"ns": logical}}}
+        core.create_namespace(model(client.V1Namespace, namespace))
     try:
         yield _deploy(core, net, topology, real)
     finally:
@@ -105,22 +108,22 @@ def _deploy(
         for pod in POD_NAMES:
             body = {"metadata": {"name": pod, "labels": {"pod": pod}},
                     "spec": {"containers": [container]}}  # fmt: skip
-            core.create_namespaced_pod(ns, body)
+            core.create_namespaced_pod(ns, model(client.V1Pod, body))
 
     def running() -> dict[str, client.V1Pod] | None:
-        pods = {f"{logical}/{p.metadata.name}": p for logical, ns in real.items()
+        pods = {f"{logical}/{name_of(p)}": p for logical, ns in real.items()
                 for p in core.list_namespaced_pod(ns).items
-                if p.status.phase == "Running" and p.status.pod_ip}  # fmt: skip
+                if pod_status(p).phase == "Running" and pod_status(p).pod_ip}  # fmt: skip
         return pods if len(pods) == len(NAMESPACES) * len(POD_NAMES) else None
 
     pods = wait_until(running, timeout=30, name="corpus_pods_running")
     world = World(
-        tuple(CorpusPod(k.split("/")[0], k.split("/")[1], p.status.pod_ip) for k, p in
+        tuple(CorpusPod(k.split("/")[0], k.split("/")[1], pod_ip(p)) for k, p in
               sorted(pods.items())),
         real,
     )  # fmt: skip
     cluster = ClusterClient(topology.cluster(CLUSTER), topology.kubeconfig, topology.timeouts)
-    endpoints = {k: Endpoint(CLUSTER, p.metadata.name, p.status.pod_ip, p.spec.node_name)
+    endpoints = {k: Endpoint(CLUSTER, name_of(p), pod_ip(p), node_name(p))
                  for k, p in pods.items()}  # fmt: skip
     vantages = {e: PodVantage(cluster, real[k.split("/")[0]], e.name) for k, e in endpoints.items()}
     # a dropped probe waits 1 s (as tests/lab/test_network_policy_lab.py's nc -w 1)
@@ -146,7 +149,8 @@ def enforce(lab: Lab, case: Case) -> list[str]:
     after the change (the controller applies within 0.05 s), so the previous case's rules
     cannot pass it stale."""
     for policy in case.policies:
-        lab.net.create_namespaced_network_policy(policy["metadata"]["namespace"], policy)
+        namespace = policy["metadata"]["namespace"]
+        lab.net.create_namespaced_network_policy(namespace, model(client.V1NetworkPolicy, policy))
     try:
         oracle = reference_oracle(lab, case)
         measure(lab.scenario, oracle, APPLY)
@@ -187,9 +191,8 @@ def test_the_lab_refuses_what_the_api_server_refuses(
 ) -> None:
     ns = corpus_lab.world.real["x"]
     with pytest.raises(ApiException) as info:
-        corpus_lab.net.create_namespaced_network_policy(
-            ns, {"metadata": {"name": "refused"}, "spec": spec}
-        )
+        refused = {"metadata": {"name": "refused"}, "spec": spec}
+        corpus_lab.net.create_namespaced_network_policy(ns, model(client.V1NetworkPolicy, refused))
     assert info.value.status == 422, (name, info.value.body)
 
 

@@ -23,6 +23,7 @@ from kubernetes import client
 from provisioning.lab.apiserver.protobuf import decode
 from provisioning.lab.apiserver.protobuf_encode import encode
 from tests.lab.apiserver_kit import Lab, deployment_body, owned_pods, wait_for
+from tests.lab.fields import cluster_ip, need, svc_ports, svc_spec
 
 Kubectl = Callable[..., subprocess.CompletedProcess[str]]
 PROTOBUF = "application/vnd.kubernetes.protobuf"
@@ -38,12 +39,12 @@ def test_create_namespace_configmap_and_generic_secret(
 ) -> None:
     name = f"{ns}-central"
     assert f"namespace/{name} created" in ok(kubectl("create", "ns", name))
-    assert core.read_namespace(name).status.phase == "Active"
+    assert need(core.read_namespace(name).status, "namespace status").phase == "Active"
     ok(kubectl("create", "configmap", "x", "--from-literal=a=b", "-n", ns))
     assert core.read_namespaced_config_map("x", ns).data == {"a": "b"}
     ok(kubectl("create", "secret", "generic", "s", "--from-literal=k=v", "-n", ns))
     secret = core.read_namespaced_secret("s", ns)
-    assert secret.type == "Opaque" and base64.b64decode(secret.data["k"]) == b"v"
+    assert secret.type == "Opaque" and base64.b64decode(need(secret.data, "data")["k"]) == b"v"
     got = json.loads(ok(kubectl("get", "cm", "x", "-n", ns, "-o", "json")))
     assert got["data"] == {"a": "b"} and got["metadata"]["namespace"] == ns
     ok(kubectl("delete", "ns", name))
@@ -66,8 +67,9 @@ def test_create_secret_tls(
     assert "secret/web-tls created" in out
     secret = core.read_namespaced_secret("web-tls", ns)
     assert secret.type == "kubernetes.io/tls"
-    assert base64.b64decode(secret.data["tls.crt"]) == cert.read_bytes()
-    assert base64.b64decode(secret.data["tls.key"]) == key.read_bytes()
+    data = need(secret.data, "data")
+    assert base64.b64decode(data["tls.crt"]) == cert.read_bytes()
+    assert base64.b64decode(data["tls.key"]) == key.read_bytes()
 
 
 def test_create_deployment_then_pods_then_expose(
@@ -78,10 +80,10 @@ def test_create_deployment_then_pods_then_expose(
     assert pods
     ok(kubectl("expose", "deployment", "nginx", "--port=80", "-n", ns))
     svc = core.read_namespaced_service("nginx", ns)
-    assert svc.spec.selector == {"app": "nginx"} and svc.spec.ports[0].port == 80
+    assert svc_spec(svc).selector == {"app": "nginx"} and svc_ports(svc)[0].port == 80
     ok(kubectl("create", "service", "clusterip", "web", "--tcp=80:8080", "-n", ns))
     web = core.read_namespaced_service("web", ns)
-    assert web.spec.cluster_ip and web.spec.ports[0].target_port == 8080
+    assert cluster_ip(web) and svc_ports(web)[0].target_port == 8080
 
 
 def manifest(tmp_path: Path, obj: dict[str, Any]) -> str:
@@ -124,7 +126,7 @@ def test_apply_refuses_a_missing_required_field_with_422(
 def test_apply_warns_and_drops_an_unknown_field_when_asked_to_warn(
     kubectl: Kubectl, core: client.CoreV1Api, ns: str, tmp_path: Path
 ) -> None:
-    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "w"},
+    cm: dict[str, Any] = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "w"},
           "data": {"a": "b"}, "dataa": {"c": "d"}}  # fmt: skip
     path = manifest(tmp_path, cm)
     warned = kubectl("apply", "-n", ns, "-f", path, "--validate=warn")
