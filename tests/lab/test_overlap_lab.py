@@ -83,7 +83,7 @@ def test_pod_to_pod_between_overlapping_clusters_not_supported(
 
 
 def test_services_reach_the_other_clusters_ilb(overlap_lab: LabPaths, tmp_path: Path) -> None:
-    run = suite(overlap_lab, tmp_path, "suites/services")
+    run = suite(overlap_lab, tmp_path, "suites/services/test_services.py")
     assert run.rc == 0, run.output[-3000:]
     # from_pods and from the runner, each per cluster (JUnit ids repeat across the two)
     assert run.outcomes == {"c1": "passed", "c2": "passed"}, run.output[-3000:]
@@ -98,7 +98,7 @@ def test_shared_network_dropped_fails_exactly_the_ilb_cases(
     shared = ["ip", "netns", "exec", f"{PREFIX}-shared", "iptables", "-w"]
     subprocess.run([*shared, "-I", *rule], check=True)
     try:
-        run = suite(overlap_lab, tmp_path, "suites/services", "-k", "from_pods")
+        run = suite(overlap_lab, tmp_path, "suites/services/test_services.py", "-k", "from_pods")
     finally:
         subprocess.run([*shared, "-D", *rule], check=True)
     assert run.failed() == {"c1", "c2"}, run.output[-3000:]

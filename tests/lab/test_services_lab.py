@@ -16,7 +16,7 @@ from provisioning.lab.control import LabPaths
 from tests.labrun import SuiteRun, run_suite
 from tests.tools import kubectl_binary
 
-SUITE = "suites/services"
+SUITE = "suites/services/test_services.py"
 RUN_ID = "selftest-services"
 REGIONS = {"central", "east", "west"}
 
