@@ -86,7 +86,7 @@ def test_build_on_a_cloud_that_does_not_build_is_refused(tmp_path: Path) -> None
 
 def test_build_beside_an_existing_network_is_refused(tmp_path: Path) -> None:
     text = BASE.replace("    build: {BUILD}", "    network: {id: vpc-1}\n    build: {BUILD}")
-    with pytest.raises(TopologyError, match="either build .* or network"):
+    with pytest.raises(TopologyError, match=r"either build .* or network"):
         load(tmp_path, "{vpc_cidr: 10.101.0.0/16}", text)
 
 
