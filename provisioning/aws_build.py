@@ -335,7 +335,7 @@ class AwsBuilder:
                 "security group",
                 self.name(c, "nodes"),
                 ids.get("sg", ""),
-                "the nodes' group; the glue opens the required ports in it",
+                "nodes; the glue opens the ports",
                 lambda: self._create_sg(c),
             )
         )
@@ -409,9 +409,10 @@ class AwsBuilder:
             have = f"{found['status']}, version {found.get('version')}"
         detail = (
             f"version {c.build.kubernetes_version}, {c.build.network_mode}, services "
-            f"{', '.join(c.service_cidrs) or 'default'}; waits for ACTIVE (cluster_ready)"
+            f"{', '.join(c.service_cidrs) or 'default'}; up beside the others (cluster_ready)"
         )
-        return self._step(c, "eks cluster", name, have, detail, lambda: self._create_cluster(c))
+        step = self._step(c, "eks cluster", name, have, detail, lambda: self._create_cluster(c))
+        return replace(step, concurrent=True)
 
     def _plan_nodegroup(self, c: Cluster) -> Step:
         assert c.build is not None
@@ -747,7 +748,8 @@ class AwsBuilder:
         for region in regions or sorted({c.cloud_region for c in self.clusters}):
             found += self._find_region(region, filters, wanted)
         found += self._find_roles(wanted)
-        return found
+        unique = {(f.kind, f.id): f for f in found}  # a peering shows in both its regions
+        return list(unique.values())
 
     def _find_region(
         self, region: str, filters: list[dict[str, Any]], wanted: dict[str, str]
@@ -837,6 +839,8 @@ class AwsBuilder:
         elif item.kind == "iam role":
             self._delete_role(rid)
         elif item.kind in EC2_DELETES:
+            if item.kind == "route table":
+                self._disassociate(region, rid)
             if item.kind == "internet gateway":
                 for vpc in filter(None, item.parent.split(",")):
                     self.request(
@@ -846,6 +850,19 @@ class AwsBuilder:
             self.request("ec2", region, op, **{param: rid})
         else:
             raise CloudError(f"aws: no way to delete a {item.kind}")
+
+    def _disassociate(self, region: str, rtb: str) -> None:
+        """A route table goes only once no subnet uses it (AWS: DependencyViolation)."""
+        tables = self.request("ec2", region, "describe_route_tables", RouteTableIds=[rtb])
+        for table in tables["RouteTables"]:
+            for assoc in table.get("Associations", []):
+                if not assoc.get("Main"):
+                    self.request(
+                        "ec2",
+                        region,
+                        "disassociate_route_table",
+                        AssociationId=assoc["RouteTableAssociationId"],
+                    )
 
     def _wait_gone(self, region: str, op: str, **kw: str) -> None:
         def gone() -> bool:
