@@ -685,12 +685,19 @@ class AwsBuilder:
                     id=ids["vpc"],
                     cidrs=(c.build.vpc_cidr,),
                     route_tables=(ids["rtb"],),
-                    security_groups=(ids["sg"],),
+                    security_groups=(self._node_group_sg(c),),
                 )
                 c = replace(c, network=net)
             clusters.append(c)
         kube = self._kubeconfig()
         return replace(self.topology, clusters=tuple(clusters), kubeconfig=kube)
+
+    def _node_group_sg(self, c: Cluster) -> str:
+        """The group managed nodes carry: the cluster security group EKS made (its
+        `clusterSecurityGroupId`), else (not yet ACTIVE) the build's own group."""
+        found = self._describe(c, "describe_cluster", "cluster", name=self.name(c))
+        vpc_config = (found or {}).get("resourcesVpcConfig", {})
+        return str(vpc_config.get("clusterSecurityGroupId") or self._ids[c.name]["sg"])
 
     def glue(self) -> AwsProvider:
         return AwsProvider(self.attached(), self._session, self._endpoint, tags=self._tags())

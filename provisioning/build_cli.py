@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TextIO
 
 import boto3
+import yaml
 
 from netconform.errors import CloudError, ConfirmationError, TopologyError, UsageError
 from netconform.topology import Topology, load_topology
@@ -82,12 +83,38 @@ def builder_for(
 def build(
     args: argparse.Namespace, out: TextIO, run: BuildRun, session: boto3.Session | None
 ) -> int:
-    topology = load_topology(args.topology)
+    build_topology(
+        Path(args.topology),
+        out,
+        run,
+        session,
+        run_id=args.run_id,
+        dry_run=args.dry_run,
+        yes=args.yes,
+        kubeconfig=args.kubeconfig,
+    )
+    return 0
+
+
+def build_topology(
+    path: Path,
+    out: TextIO,
+    run: BuildRun,
+    session: boto3.Session | None = None,
+    *,
+    run_id: str | None = None,
+    dry_run: bool = False,
+    yes: bool = False,
+    kubeconfig: str | None = None,
+) -> AwsBuilder | None:
+    """Validate, print the plan, then (unless a dry run) build exactly it and the glue.
+    None when nothing has a build section. `run` holds the run id as soon as it is known."""
+    topology = load_topology(path)
     if not any(c.build is not None for c in topology.clusters):
         print("nothing to build: no cluster has a build section", file=out)
-        return 0
+        return None
     check_build_overlaps(topology)
-    builder = builder_for(topology, args.run_id or new_build_id(), session, args.kubeconfig)
+    builder = builder_for(topology, run_id or new_build_id(), session, kubeconfig)
     builder.out = out
     builder.validate()
     steps = builder.plan()
@@ -95,10 +122,10 @@ def build(
     run.run_id, run.builder = builder.run_id, builder
     print(f"run id: {builder.run_id}", file=out)
     print_build_plan(steps + glue, out)
-    if args.dry_run:
+    if dry_run:
         print("dry run: nothing created", file=out)
-        return 0
-    if not (args.yes or topology.build.confirm or is_loopback_endpoint(aws_endpoint())):
+        return builder
+    if not (yes or topology.build.confirm or is_loopback_endpoint(aws_endpoint())):
         raise ConfirmationError(
             "refusing to build on aws without --yes or build.confirm: true "
             "(the plan above creates billed resources)"
@@ -110,7 +137,7 @@ def build(
         f"{', '.join(c.context for c in builder.clusters)} in {builder.attached().kubeconfig}",
         file=out,
     )
-    return 0
+    return builder
 
 
 def _glue_step(builder: AwsBuilder, glue: list[Step], out: TextIO) -> Step:
@@ -158,3 +185,29 @@ def destroy(args: argparse.Namespace, out: TextIO, session: boto3.Session | None
 def _enabled_regions(builder: AwsBuilder) -> list[str]:
     regions = builder.call("ec2", "us-east-1", lambda ec2: ec2.describe_regions()["Regions"])
     return sorted(r["RegionName"] for r in regions)
+
+
+def write_attached(builder: AwsBuilder, source: Path, dest: Path) -> Path:
+    """The topology file as the suites read it once built: each built cluster's `build`
+    replaced by the `network` the build made, the kubeconfig the build wrote; every other
+    key as the user wrote it."""
+    doc = yaml.safe_load(source.read_text(encoding="utf-8"))
+    attached = builder.attached()
+    for entry in doc["clusters"]:
+        if entry.pop("build", None) is None:
+            continue
+        net = attached.cluster(entry["name"]).network
+        assert net is not None
+        entry["network"] = {
+            "id": net.id,
+            "cidrs": list(net.cidrs),
+            "route_tables": list(net.route_tables),
+            "security_groups": list(net.security_groups),
+        }
+    doc.pop("build", None)
+    kube = attached.kubeconfig
+    if kube is not None:
+        doc["kubeconfig"] = str(kube.resolve())
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return dest
