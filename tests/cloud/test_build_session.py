@@ -16,7 +16,7 @@ import pytest
 from fixtures import build as session_build
 from netconform.errors import UsageError
 from provisioning.aws_build import AwsBuilder
-from tests.cloud.test_build_aws import session, tagged, topology_file
+from tests.cloud.conftest import session, tagged, topology_file
 
 ROOT = Path(__file__).resolve().parents[2]
 
