@@ -2,8 +2,8 @@
 
 pytest_plugins = [
     "fixtures.plugin",
-    "fixtures.outcomes",
     "fixtures.diagnose",
+    "fixtures.outcomes",
     "fixtures.summary",
     "fixtures.workloads",
     "fixtures.checks",

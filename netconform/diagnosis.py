@@ -149,9 +149,32 @@ def _always(_cases: Sequence[Seen]) -> bool:
     return True
 
 
-def _refused_everywhere(cases: Sequence[Seen]) -> bool:
-    """Every source refused: the Service exists and answers with a reset, no endpoint."""
-    return all(s.case.observed.verdict == Verdict.REFUSED for s in cases)
+ENDPOINTS_FACT = "endpoints"
+"""The protocol of a fact case a check adds for a Service it read with no ready endpoint
+(suites/services/test_user_services.py): the API's word, beside what the probes saw."""
+
+
+def _without_endpoints(cases: Sequence[Seen]) -> bool:
+    """Every case to the Service failed, and either every source was refused (it exists and
+    answers with a reset: no endpoint), or the API said it has no ready endpoint (a cloud
+    load balancer with no healthy target drops, where kube-proxy refuses)."""
+    if not all(s.failed for s in cases):
+        return False
+    said = any(s.case.protocol == ENDPOINTS_FACT for s in cases)
+    return said or all(s.case.observed.verdict == Verdict.REFUSED for s in cases)
+
+
+def _to_several(cases: Sequence[Seen]) -> bool:
+    """A node's pods fail to several destinations (one destination is that destination's
+    story, not the node's)."""
+    names = {s.case.destination.name.split(".")[0] for s in cases}
+    return _every_one_failed(cases) and len(names) > 1
+
+
+def _from_several(cases: Sequence[Seen]) -> bool:
+    """A node's pods fail from several source nodes (one source is that source's story)."""
+    sources = {(s.case.source.cluster, s.case.source.node) for s in cases}
+    return _every_one_failed(cases) and len(sources) > 1
 
 
 def _lossy(cases: Sequence[Seen]) -> bool:
@@ -186,23 +209,47 @@ def _down_directions(seen: Sequence[Seen], peered: Callable[[Seen], bool]) -> se
     return {k for k, down in verdicts.items() if down}
 
 
-_DENIED = re.compile(r"\b(ingress|egress) of ([\w.-]+)/[\w.-]+/[\w.-]+ denied by ([^(]+?) \(")
+_DENIED = re.compile(
+    r"\b(ingress|egress) of ([\w.-]+/[\w.-]+)/[\w.-]+ denied by ([^(]+?) "
+    r"\(no rule of .*? admits ([\w.-]+/[\w.-]+)/[\w.-]+ on"
+)
 """A NetworkPolicy verdict, as the oracle words it (netconform.policy.evaluate, `why`):
-`egress of east/east/probe-0-0 denied by deny-all (...)`; cluster/namespace/pod."""
+`egress of east/east/probe-0-0 denied by deny-all (no rule of it admits west/west/p on ...)`;
+labels are cluster/namespace/pod."""
+_ALLOWED = re.compile(r"\ballowed ([\w.-]+/[\w.-]+)/[\w.-]+ -> ([\w.-]+/[\w.-]+)/[\w.-]+ on")
 
 
-def _policy_denials(seen: Sequence[Seen], direction: str, place: Place) -> dict[str, str]:
+def _judged_ends(detail: str) -> tuple[str, str, dict[str, str]] | None:
+    """(source place, destination place, direction -> denying policies) of a case the policy
+    oracle judged, read from its words; None for a case it did not judge."""
+    allowed = _ALLOWED.search(detail)
+    if allowed:
+        return allowed.group(1), allowed.group(2), {}
+    denials = _DENIED.findall(detail)
+    if not denials:
+        return None
+    ends = {"egress": ("", ""), "ingress": ("", "")}
+    for direction, subject, _names, peer in denials:
+        ends[direction] = (subject, peer) if direction == "egress" else (peer, subject)
+    src = ends["egress"][0] or ends["ingress"][0]
+    dst = ends["egress"][1] or ends["ingress"][1]
+    return src, dst, {d: names for d, _subject, names, _peer in denials}
+
+
+def _policy_denials(seen: Sequence[Seen], direction: str) -> dict[str, str]:
     """Namespaces (`cluster/namespace`) whose every policy-judged case the oracle says a
     NetworkPolicy denies in `direction` (egress: of its pods as sources; ingress: as
     destinations) -> the policies. That is the policy check's evidence that the pods there
     are cut off on purpose."""
     judged: dict[str, list[str]] = {}
     for s in seen:
-        if "policy: " not in s.case.detail:
+        ends = _judged_ends(s.case.detail)
+        if ends is None:
             continue
-        end = s.case.source if direction == "egress" else s.case.destination
-        found = [m for m in _DENIED.findall(s.case.detail) if m[0] == direction]
-        judged.setdefault(place(end), []).append(found[0][2] if found else "")
+        src, dst, denied = ends
+        judged.setdefault(src if direction == "egress" else dst, []).append(
+            denied.get(direction, "")
+        )
     return {c: ", ".join(sorted(set(n))) for c, n in judged.items() if n and all(n)}
 
 
@@ -225,8 +272,8 @@ def _candidates(topology: Topology, seen: Sequence[Seen]) -> list[Candidate]:
     own_dns = _own_dns(topology)
     down = _down_directions(seen, peered)
     place = _namespace_of(topology)
-    egress = _policy_denials(seen, "egress", place)
-    ingress = _policy_denials(seen, "ingress", place)
+    egress = _policy_denials(seen, "egress")
+    ingress = _policy_denials(seen, "ingress")
 
     def denied_from(s: Seen) -> str | None:
         src = place(s.case.source)
@@ -255,13 +302,13 @@ def _candidates(topology: Topology, seen: Sequence[Seen]) -> list[Candidate]:
         Candidate("policy", denied_to, _policy_ingress_words, holds=_always),
         Candidate("path", lambda s: _direction(s) if peered(s) else None, _path_words),
         Candidate("path", world, _world_words),
-        Candidate("service", _service, _service_words, holds=_refused_everywhere),
+        Candidate("service", _service, _service_words, holds=_without_endpoints),
         Candidate("port", lambda s: _port(s) if peered(s) else None, _port_words),
         Candidate(
             "loss", lambda s: _direction(s) if peered(s) else None, _loss_words, holds=_lossy
         ),
-        Candidate("node", _destination_node, _node_words),
-        Candidate("node", _source_node, _source_node_words),
+        Candidate("node", _destination_node, _node_words, holds=_from_several),
+        Candidate("node", _source_node, _source_node_words, holds=_to_several),
         Candidate("nodeport", _nodeport_node, _nodeport_words),
         Candidate("pod", _destination_pod, _pod_words),
         Candidate("dns", lambda s: _dns_from(s) if own_dns(s) else None, _dns_from_words),
@@ -462,10 +509,11 @@ def _sources(covered: Sequence[Seen]) -> int:
 
 
 def _service_words(key: str, covered: Sequence[Seen]) -> str:
-    return (
-        f"Service {key} has no ready endpoint: it refuses all {_sources(covered)} source(s) "
-        "(its selector matches no ready pod)"
-    )
+    said = [s for s in covered if s.case.protocol == ENDPOINTS_FACT]
+    probed = [s for s in covered if s.case.protocol != ENDPOINTS_FACT]
+    why = f" ({said[0].case.detail})" if said else " (its selector matches no ready pod)"
+    how = "fails" if said else "refuses"
+    return f"Service {key} has no ready endpoint: it {how} all {_sources(probed)} source(s){why}"
 
 
 def _port_words(key: str, covered: Sequence[Seen]) -> str:

@@ -13,6 +13,7 @@ from typing import Any
 from fixtures.checks import Verify
 from fixtures.plugin import MANAGED_BY, RegionName
 from netconform.check import Check, Environment, Requirement
+from netconform.diagnosis import ENDPOINTS_FACT
 from netconform.outcomes import (
     ALLOW,
     NOT_SUPPORTED,
@@ -35,6 +36,14 @@ class Addressed(Outcome):
 
     def __str__(self) -> str:
         return "ADDRESS" if self.verdict == Verdict.ALLOW else "NO ADDRESS"
+
+
+@dataclass(frozen=True)
+class Ready(Outcome):
+    """A Service's ready endpoints as the API lists them (expected some; observed none)."""
+
+    def __str__(self) -> str:
+        return "READY ENDPOINTS" if self.verdict == Verdict.ALLOW else "NO READY ENDPOINT"
 
 
 @dataclass(frozen=True)
@@ -111,12 +120,13 @@ def scenario(env: Environment) -> Scenario:
 
     unaddressed = tuple(_no_address(s) for s in services if s.kind == "LoadBalancer"
                         and not s.address)  # fmt: skip
+    empty = tuple(_no_endpoint(s) for s in services if s.ready == 0)
     owners = {s.cluster for s in services}
     nothing = tuple(_none_in(c, env.topology.cluster(c).namespace) for c in env.clusters
                     if c not in owners)  # fmt: skip
     return env.scenario(
         env.sources(), list(by_endpoint), [], include=include, probes_of=probes_of,
-        explain=lambda cases: cause(cases, services), skipped=(*unaddressed, *nothing),
+        explain=lambda cases: cause(cases, services), skipped=(*unaddressed, *empty, *nothing),
     )  # fmt: skip
 
 
@@ -124,6 +134,14 @@ def _no_address(s: UserService) -> Case:
     where = lb_endpoint(s.cluster, f"{s.namespace}/{s.name}", "-")
     return Case(RUNNER, where, "address", 0, Addressed(Verdict.ALLOW), Addressed(Verdict.TIMEOUT),
                 "status.loadBalancer has no ingress address")  # fmt: skip
+
+
+def _no_endpoint(s: UserService) -> Case:
+    """The API's word for a Service with no ready endpoint: a failed case of its own (the
+    diagnosis reads it, `ENDPOINTS_FACT`), beside what the probes to it saw."""
+    where = service_ip(s.cluster, s.namespace, s.name, s.cluster_ip)
+    why = f"its selector {s.selector or '(none)'} matches no ready pod"
+    return Case(RUNNER, where, ENDPOINTS_FACT, 0, Ready(Verdict.ALLOW), Ready(Verdict.TIMEOUT), why)
 
 
 def _none_in(cluster: str, namespace: str) -> Case:
@@ -134,10 +152,12 @@ def _none_in(cluster: str, namespace: str) -> Case:
 
 
 def with_unaddressed(_scenario: Scenario, _oracle: Oracle, result: Result) -> Result:
-    """`refine`: a LoadBalancer without an address, which no probe can reach, is a failed
-    case of its own (the scenario hands it over among its unprobed cases)."""
-    missing = tuple(c for c in result.not_supported if c.protocol == "address")
-    rest = tuple(c for c in result.not_supported if c.protocol != "address")
+    """`refine`: a LoadBalancer without an address (which no probe can reach) and a Service
+    the API lists no ready endpoint for are failed cases of their own (the scenario hands
+    them over among its unprobed cases)."""
+    facts = ("address", ENDPOINTS_FACT)
+    missing = tuple(c for c in result.not_supported if c.protocol in facts)
+    rest = tuple(c for c in result.not_supported if c.protocol not in facts)
     return replace(result, cases=(*result.cases, *missing), not_supported=rest)
 
 

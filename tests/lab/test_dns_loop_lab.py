@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from netconform import dnsglue
 from netconform.waits import wait_until
-from provisioning import kube
 from provisioning.lab import control, layouts
 from provisioning.lab.control import LabPaths
 from provisioning.lab.dns.server import LOOP_SEEN_LIMIT, PROBE_RETRY, PROBE_TIMEOUT
@@ -43,7 +43,7 @@ def unanswered_stub(lab: LabPaths) -> Iterator[LabPaths]:
     would); the Corefile is put back afterwards."""
     cm = ["configmap", "coredns", "-n", "kube-system"]
     corefile = json.loads(kubectl(lab, "get", *cm, "-o", "json"))["data"]["Corefile"]
-    blocks = kube.split_blocks(corefile)
+    blocks = dnsglue.split_blocks(corefile)
     assert any(key == ZONE for key, _ in blocks), corefile
     broken = "\n".join(
         re.sub(r"forward \. [^\n]+", f"forward . {UNANSWERED}", text) if key == ZONE else text

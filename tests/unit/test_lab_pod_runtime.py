@@ -8,11 +8,11 @@ import shutil
 import pytest
 
 import provisioning.lab.apiserver  # noqa: F401 (first: the controllers package cycles through it)
-from netconform.cloudaudit import ALL_PORTS, PortRange, Rule
-from provisioning.lab.cloud import _rule as _audit_rule
+from netconform.cloudaudit import ALL_PORTS, PortRange
+from provisioning.lab.cloud import _rule
 from provisioning.lab.controllers.podruntime import container_command, expand
-from provisioning.lab.network import RegionPlan, plan_lab
-from provisioning.lab.saved_rules import SavedTable
+from provisioning.lab.network import plan_lab
+from provisioning.lab.saved_rules import SavedRule, SavedTable
 
 WEST = plan_lab("t", ("central", "east", "west")).region("west")
 
@@ -38,20 +38,19 @@ def test_commands_run_unless_the_image_behaviour_stands_in() -> None:
     assert missing[0] is None and "not on this host" in missing[1]
 
 
-def _rule(region: RegionPlan, line: str, priority: int) -> Rule | None:
-    """The audit's reading of one saved FORWARD line (as iptables-save prints it)."""
-    (saved,) = SavedTable.parse(f"*filter\n:FORWARD ACCEPT [0:0]\n{line}\nCOMMIT\n").walk("FORWARD")
-    return _audit_rule(region, saved, priority)
+def saved(line: str) -> SavedRule:
+    """One `iptables-save` line as the cloud view reads it."""
+    return SavedTable.parse(line).chains["FORWARD"][0]
 
 
 def test_forward_rules_as_the_audit_reads_them() -> None:
-    drop = _rule(WEST, "-A FORWARD -s 10.101.0.0/16 -p tcp -m tcp --dport 9092 -j DROP", 1)
+    drop = _rule(WEST, saved("-A FORWARD -s 10.101.0.0/16 -p tcp -m tcp --dport 9092 -j DROP"), 1)
     assert drop is not None and not drop.allow
     assert drop.sources == ("10.101.0.0/16",) and drop.ports == (PortRange(9092, 9092),)
-    accept = _rule(WEST, "-A FORWARD -d 10.102.0.0/16 -j ACCEPT", 2)
+    accept = _rule(WEST, saved("-A FORWARD -d 10.102.0.0/16 -j ACCEPT"), 2)
     assert accept is not None and accept.allow and accept.ports == ALL_PORTS
     assert accept.sources == ("0.0.0.0/0",)
-    assert _rule(WEST, "-A FORWARD -d 10.101.0.0/16 -j ACCEPT", 3) is None  # not into west
-    assert _rule(WEST, "-A FORWARD -p udp --dport 53 -j DROP", 4) is None
-    assert _rule(WEST, "-A FORWARD -m conntrack --ctstate INVALID -j DROP", 5) is None
-    assert _rule(WEST, "-A FORWARD ! -s 10.0.0.0/8 -j DROP", 6) is None
+    assert _rule(WEST, saved("-A FORWARD -d 10.101.0.0/16 -j ACCEPT"), 3) is None  # not into west
+    assert _rule(WEST, saved("-A FORWARD -p udp --dport 53 -j DROP"), 4) is None
+    assert _rule(WEST, saved("-A FORWARD -m conntrack --ctstate INVALID -j DROP"), 5) is None
+    assert _rule(WEST, saved("-A FORWARD ! -s 10.0.0.0/8 -j DROP"), 6) is None

@@ -173,3 +173,19 @@ def test_the_digest_names_the_clusters_not_the_paths(tmp_path: Path) -> None:
     nine = outcome.topology_digest(lab_preview(9, tmp_path / "a"))
     assert three == again != nine
     assert three.startswith("sha256:") and len(three) == 71
+
+
+def test_the_runs_diagnosis_is_part_of_the_published_schema(tmp_path: Path) -> None:
+    document = _document(tmp_path)
+    document["diagnosis"] = [
+        {"component": "path", "place": "east<->west", "summary": "east<->west path down: ...",
+         "checks": {"pod-to-pod": 64, "dns": 8}},
+    ]  # fmt: skip
+    path = tmp_path / "outcome.json"
+    outcome.write_atomic(path, document)
+    assert outcome.read(path)["diagnosis"][0]["place"] == "east<->west"
+    wrong = {"component": "path", "place": "x", "summary": "y", "checks": {"a": -1}}
+    document["diagnosis"] = [wrong]
+    outcome.write_atomic(path, document)
+    with pytest.raises(OutcomeFileError, match="diagnosis"):
+        outcome.read(path)

@@ -30,6 +30,7 @@ from provisioning.lab.apiserver.execstream import (
     truthy,
 )
 from provisioning.lab.apiserver.kinds.podsecurity import WARNINGS
+from provisioning.lab.apiserver.limits import MAX_BODY_BYTES, InFlight, check_length, too_large
 from provisioning.lab.apiserver.model import Event, ExecHandler, LogHandler, Obj
 from provisioning.lab.apiserver.objects import labels_of, now
 from provisioning.lab.apiserver.patches import apply_patch
@@ -57,6 +58,9 @@ from provisioning.lab.apiserver.store import Store
 from provisioning.lab.apiserver.tables import as_table, wants_table
 
 log = logging.getLogger("netconform.lab.apiserver")
+WATCH_LIVENESS_S = 1.0
+"""How often a quiet watch checks that its client is still there (a vanished client's watch
+is closed within this, not at its timeoutSeconds or at the next event)."""
 PORT_FORWARD_UNSUPPORTED = (
     "port-forward is not supported by the netconform lab API server (pods live in the lab's "
     "network namespaces: reach them with kubectl exec, or from the host with "
@@ -76,10 +80,13 @@ class ClusterApi:
         self.port = 0
         self._streams: set[web.StreamResponse] = set()
         self._docs: dict[str, Obj] = {}
+        self.inflight = InFlight()
+        self.served = 0
+        """Requests answered (any status), for the load figures."""
 
     def application(self) -> web.Application:
         """The aiohttp app (one catch-all route)."""
-        app = web.Application(client_max_size=64 << 20, middlewares=[negotiate])
+        app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[negotiate])
         app.router.add_route("*", "/{path:.*}", self.handle)
         app.on_shutdown.append(self._on_shutdown)
         return app
@@ -90,21 +97,35 @@ class ClusterApi:
                 await stream.close()
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        """Every request: static documents, then resources; errors become Status objects."""
+        """Every request: identity, the in-flight limits and the body limit (as upstream's
+        filters, in that order), static documents, then resources; errors become Status
+        objects."""
+        self.served += 1
         try:
-            return await self._dispatch(request)
+            self._authenticate(request)
+            with self.inflight.admit(request):
+                check_length(request)
+                return await self._dispatch(request)
         except ApiError as err:
-            return json_response(err.status(), err.code)
+            response = json_response(err.status(), err.code)
+            if err.code == 429:
+                response.headers["Retry-After"] = "1"
+            return response
+        except web.HTTPRequestEntityTooLarge:  # a chunked body that outgrew the limit
+            return json_response(too_large().status(), 413)
         except Exception as exc:
             path = strip_secret(request.path, self.store.spec.secret)[0]  # never log the secret
             log.exception("%s: %s %s failed", self.store.name, request.method, path)
             return json_response(ApiError(500, "InternalError", repr(exc)).status(), 500)
 
-    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+    def _authenticate(self, request: web.Request) -> None:
         secret = self.store.spec.secret
-        path, known = strip_secret(request.path.rstrip("/") or "/", secret)
+        _, known = strip_secret(request.path.rstrip("/") or "/", secret)
         if not known and bearer_token(request) != secret:
             raise ApiError(401, "Unauthorized", "Unauthorized: the lab's kubeconfig is needed")
+
+    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
+        path, _ = strip_secret(request.path.rstrip("/") or "/", self.store.spec.secret)
         path, viewer = strip_viewer_prefix(path)
         viewer = viewer or bearer_token(request) == self.store.spec.viewer_token
         if path in ("/healthz", "/readyz", "/livez"):
@@ -168,13 +189,15 @@ class ClusterApi:
             return json_response(as_table(t.res.kind, [obj], obj["metadata"]["resourceVersion"]))
         return json_response(obj)
 
-    def _selected(self, request: web.Request, t: Target) -> list[Obj]:
+    def _selected(self, request: web.Request, t: Target, copies: bool = True) -> list[Obj]:
         selector = parse_label_selector(request.query.get("labelSelector", ""))
         fields = parse_field_selector(request.query.get("fieldSelector", ""))
-        return [copy.deepcopy(o) for o in self.store.select(t.res, t.namespace, selector, fields)]
+        found = self.store.select(t.res, t.namespace, selector, fields)
+        return [copy.deepcopy(o) for o in found] if copies else list(found)
 
     async def _do_list(self, request: web.Request, t: Target) -> web.StreamResponse:
-        items = self._selected(request, t)
+        # no copies: the answer is serialized before anything else runs on this loop
+        items = self._selected(request, t, copies=False)
         version = str(self.store.resource_version)
         if wants_table(request):
             return json_response(as_table(t.res.kind, items, version))
@@ -223,7 +246,7 @@ class ClusterApi:
     ) -> None:  # fmt: skip
         """Write the matching events of the queue (only the next `count` when >= 0)."""
         table = wants_table(request)
-        while count != 0 and (event := await queue.get()) is not None:
+        while count != 0 and (event := await _next_event(request, queue)) is not None:
             count -= 1
             obj = event.obj
             if event.kind != t.res.kind:
@@ -399,3 +422,23 @@ class ClusterApi:
         finally:
             self._streams.discard(ws)
         return ws
+
+
+async def _next_event(request: web.Request, queue: asyncio.Queue[Event | None]) -> Event | None:
+    """The watch's next event; None when the watch ends or its client has gone away.
+
+    The get is never cancelled while the client is there (a cancelled get could drop an
+    event), only when the watch ends.
+    """
+    getter = asyncio.ensure_future(queue.get())
+    try:
+        while True:
+            done, _ = await asyncio.wait({getter}, timeout=WATCH_LIVENESS_S)
+            if done:
+                return getter.result()
+            transport = request.transport
+            if transport is None or transport.is_closing():
+                return None
+    finally:
+        if not getter.done():
+            getter.cancel()

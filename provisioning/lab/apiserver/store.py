@@ -479,6 +479,11 @@ class Store:
         )
         return self.events.open_watch(kind, since, current)
 
+    @property
+    def watch_count(self) -> int:
+        """Watches open now."""
+        return self.events.watch_count
+
     def close_watch(self, queue: asyncio.Queue[Event | None]) -> None:
         """Forget a watch queue."""
         self.events.close_watch(queue)

@@ -34,6 +34,10 @@ class EventStream:
         self._watchers: set[asyncio.Queue[Event | None]] = set()
         self._dispatcher: asyncio.Task[None] | None = None
 
+    @property
+    def watch_count(self) -> int:
+        return len(self._watchers)
+
     def publish(self, event: Event, own_copy: Event) -> None:
         """Record `event` for watches; queue `own_copy` for the subscribers."""
         self._history.append(event)
