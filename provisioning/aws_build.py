@@ -412,7 +412,7 @@ class AwsBuilder:
             f"{', '.join(c.service_cidrs) or 'default'}; up beside the others (cluster_ready)"
         )
         step = self._step(c, "eks cluster", name, have, detail, lambda: self._create_cluster(c))
-        return replace(step, concurrent=True)
+        return replace(step, concurrent="eks cluster")
 
     def _plan_nodegroup(self, c: Cluster) -> Step:
         assert c.build is not None
@@ -426,8 +426,12 @@ class AwsBuilder:
         if found is not None:
             self._refuse_foreign(c, "node group", name, found.get("tags", {}))
             have = f"{found['status']}, {found['scalingConfig']['desiredSize']} nodes"
-        detail = f"{c.build.node_count} x {c.build.machine_type}; waits for ACTIVE (nodes_ready)"
-        return self._step(c, "node group", name, have, detail, lambda: self._create_nodes(c))
+        detail = (
+            f"{c.build.node_count} x {c.build.machine_type}, once the cluster is ACTIVE; "
+            "up beside the others (nodes_ready)"
+        )
+        step = self._step(c, "node group", name, have, detail, lambda: self._create_nodes(c))
+        return replace(step, concurrent="node group")
 
     def _plan_context(self, c: Cluster) -> Step:
         path = self._kubeconfig()
@@ -437,7 +441,7 @@ class AwsBuilder:
             "kubeconfig context",
             c.context,
             have,
-            f"in {path}, token by `aws eks get-token`",
+            f"in {path} once the nodes are ACTIVE; token by `aws eks get-token`",
             lambda: self._write_context(c),
         )
 
@@ -611,18 +615,7 @@ class AwsBuilder:
                 tags=self._tags(c.name),
             ),
         )
-        found = [Found("aws", c.cloud_region, "node group", name, cluster)]
-        self._wait_status(
-            c,
-            "nodes_ready",
-            "node group",
-            name,
-            "describe_nodegroup",
-            "nodegroup",
-            clusterName=cluster,
-            nodegroupName=name,
-        )
-        return found
+        return [Found("aws", c.cloud_region, "node group", name, cluster)]
 
     def _wait_status(
         self, c: Cluster, timeout: str, kind: str, label: str, op: str, key: str, **kw: str
@@ -658,6 +651,18 @@ class AwsBuilder:
         )
 
     def _write_context(self, c: Cluster) -> list[Found]:
+        """Once the nodes are up (node groups come up side by side, like the clusters)."""
+        cluster, nodes = self.name(c), self.name(c, "nodes")
+        self._wait_status(
+            c,
+            "nodes_ready",
+            "node group",
+            nodes,
+            "describe_nodegroup",
+            "nodegroup",
+            clusterName=cluster,
+            nodegroupName=nodes,
+        )
         found = self._describe(c, "describe_cluster", "cluster", name=self.name(c))
         if found is None:
             raise CloudError(f"aws: eks cluster {self.name(c)} vanished before its context")

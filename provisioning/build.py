@@ -61,9 +61,9 @@ class Step:
     detail: str = ""
     run: Callable[[], list[Found]] | None = field(default=None, compare=False, repr=False)
     """Makes it; returns what now exists because of it (for rollback)."""
-    concurrent: bool = False
-    """Its time passes beside the others' of its kind (EKS control planes come up together:
-    the create returns at once and the node group's step waits)."""
+    concurrent: str = ""
+    """A group whose time passes side by side (EKS control planes come up together: the
+    create returns at once, a later step waits); '' when its time adds up."""
 
     def line(self) -> str:
         extra = f"  ({self.detail})" if self.detail else ""
@@ -150,7 +150,8 @@ def print_build_plan(steps: Sequence[Step], out: TextIO) -> None:
         print(step.line(), file=out)
     todo = [s for s in steps if s.action != "noop"]
     total = sum(s.estimate for s in todo if not s.concurrent)
-    total += max((s.estimate for s in todo if s.concurrent), default=0)
+    for group in {s.concurrent for s in todo if s.concurrent}:
+        total += max(s.estimate for s in todo if s.concurrent == group)
     print(
         f"build plan: {len(todo)} to create, {len(steps) - len(todo)} unchanged"
         + (f", about {_duration(total)}" if todo else ""),

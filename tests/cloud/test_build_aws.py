@@ -33,10 +33,10 @@ def test_dry_run_prints_every_resource_with_an_estimate_and_creates_nothing(
     assert "create aws ca-central-1   vpc mrc-central  (10.101.0.0/16)  ~5s" in text
     assert "create aws us-east-2      eks cluster mrc-east" in text and "~10 min" in text
     assert "create aws global         iam role mrc-west-nodes" in text
-    assert "node group mrc-west-nodes  (2 x m5.large; waits for ACTIVE (nodes_ready))" in text
+    assert "node group mrc-west-nodes  (2 x m5.large, once the cluster is ACTIVE" in text
     assert "vpc peering central<->east" in text
     assert "kubeconfig context mrc-central" in text
-    assert "build plan: 36 to create, 0 unchanged, about" in text
+    assert "build plan: 36 to create, 0 unchanged, about 17 min" in text
     assert "dry run: nothing created" in text
     assert tagged(session()) == []
     assert not (tmp_path / "built.kubeconfig").exists()
@@ -49,6 +49,9 @@ def test_build_makes_tagged_clusters_contexts_and_glue_then_plans_only_noops(
     code, text = run(["build", "--topology", topo, "--run-id", "nc-test-1"])
     assert code == 0, text
     assert "wait   eks cluster mrc-east: ACTIVE after" in text and "(cluster_ready 1800s)" in text
+    assert (
+        "wait   node group mrc-east-nodes: ACTIVE after" in text and "(nodes_ready 1200s)" in text
+    )
     assert "aws: applied: 15 created" in text  # the glue: 3 peerings, 6 routes, 6 rules
     sess = session()
     east = sess.client("eks", region_name="us-east-2")
