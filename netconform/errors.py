@@ -95,3 +95,9 @@ class UnauthorizedError(NetconformError):
     """The API server refused the kubeconfig's credentials (HTTP 401)."""
 
     exit_code = 14
+
+
+class ConfirmationError(NetconformError):
+    """A build on a real cloud (it costs money) without `--yes` or `build.confirm: true`."""
+
+    exit_code = 15

@@ -7,6 +7,7 @@ before anything touches a cluster.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field, fields, replace
@@ -46,6 +47,12 @@ class Timeouts:
     """A LoadBalancer Service gets an address in its status."""
     ingress: float = 30.0
     """An ingress controller serves a new Ingress (its routes answer from their backends)."""
+    cluster_ready: float = 1800.0
+    """A cluster being built reports ACTIVE / RUNNING / Succeeded (EKS takes 10-15 min)."""
+    nodes_ready: float = 1200.0
+    """A cluster's node group (node pool) being built reports ready."""
+    cluster_deleted: float = 1800.0
+    """A cluster (or its node group) being destroyed is gone."""
 
 
 @dataclass(frozen=True)
@@ -178,6 +185,37 @@ class CloudNetwork:
     """AWS security group ids of the nodes, or the Azure NSG name (one)."""
 
 
+#: The flat pod network each cloud's flavour builds: pods take routable network addresses.
+NETWORK_MODES = {"aws": "vpc-cni", "gcp": "vpc-native", "azure": "azure-cni"}
+#: The node size a build uses when the topology names none.
+DEFAULT_MACHINE_TYPES = {"aws": "m5.large", "gcp": "e2-standard-4", "azure": "Standard_D4s_v5"}
+
+
+@dataclass(frozen=True)
+class ClusterBuild:
+    """How `netconform-cloud build` makes this cluster and its network (the cluster's
+    `cloud`, `cloud_region`, `pod_cidrs` and `service_cidrs` are used as given)."""
+
+    vpc_cidr: str
+    """Address range of the VPC (aws), VPC subnet (gcp) or VNet (azure) the build creates."""
+    kubernetes_version: str = "1.31"
+    """Kubernetes minor version; refused before any create when the flavour does not offer it."""
+    node_count: int = 2
+    """Nodes of the cluster's one node group (node pool)."""
+    machine_type: str = ""
+    """Instance type of the nodes."""
+    network_mode: str = ""
+    """The flavour's flat pod network."""
+
+
+@dataclass(frozen=True)
+class BuildSettings:
+    """What `netconform-cloud build` and `pytest --build` may do (topology key `build`)."""
+
+    confirm: bool = False
+    """A build on a real cloud goes ahead without `--yes` (it costs money)."""
+
+
 @dataclass(frozen=True)
 class Cluster:
     """One region's cluster."""
@@ -204,6 +242,8 @@ class Cluster:
     """The cloud network, when provisioning or auditing it."""
     ingress_address: str = ""
     """The ingress controller's address, when not the `ingress.service`'s status address."""
+    build: ClusterBuild | None = None
+    """What `netconform-cloud build` creates for this cluster (instead of naming a `network`)."""
 
 
 @dataclass(frozen=True)
@@ -237,6 +277,8 @@ class Topology:
     """The ingress, canary and tls suites' settings."""
     network_policy: PolicySettings = field(default_factory=PolicySettings)
     """What generic NetworkPolicy mode judges and where it may deploy."""
+    build: BuildSettings = field(default_factory=BuildSettings)
+    """What a build may do."""
 
     def cluster(self, name: str) -> Cluster:
         """The cluster called `name`; TopologyError naming the known ones otherwise."""
@@ -283,10 +325,15 @@ _RANGES: dict[str, tuple[float, float | None]] = {
     "canary_weight": (0, 100),
     "canary_tolerance": (0, 50),
     "tls_expiry_days": (0, 3650),
+    "node_count": (1, 100),
 }
 
 #: Allowed values of string settings.
-_CHOICES: dict[str, tuple[str, ...]] = {"icmp_tool": ("fping", "ping"), "cloud": CLOUDS}
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "icmp_tool": ("fping", "ping"),
+    "cloud": CLOUDS,
+    "network_mode": tuple(NETWORK_MODES.values()),
+}
 
 
 def _schema() -> Section:
@@ -298,6 +345,26 @@ def _schema() -> Section:
         return Key(name, "string", f"{cluster_docs[name]} Default: {what}.")
 
     network = section_of(CloudNetwork, _RANGES, _CHOICES)
+    build_docs = attribute_docs(ClusterBuild)
+    modes = ", ".join(f"{k}: {v}" for k, v in NETWORK_MODES.items())
+    types = ", ".join(f"{k}: {v}" for k, v in DEFAULT_MACHINE_TYPES.items())
+    build = section_of(
+        ClusterBuild,
+        _RANGES,
+        _CHOICES,
+        {
+            "vpc_cidr": Key("vpc_cidr", "cidr", build_docs["vpc_cidr"], required=True),
+            "machine_type": Key(
+                "machine_type", "string", f"{build_docs['machine_type']} Default: {types}."
+            ),
+            "network_mode": Key(
+                "network_mode",
+                "choice",
+                f"{build_docs['network_mode']} Default and only choice per cloud: {modes}.",
+                choices=tuple(NETWORK_MODES.values()),
+            ),
+        },
+    )
     cluster = section_of(
         Cluster,
         _RANGES,
@@ -308,6 +375,7 @@ def _schema() -> Section:
             "namespace": derived("namespace", "the cluster's name"),
             "dns_zone": derived("dns_zone", "NAMESPACE.svc.cluster.local"),
             "network": Key("network", "section", cluster_docs["network"], section=network),
+            "build": Key("build", "section", cluster_docs["build"], section=build),
         },
     )
     ports = Section(
@@ -325,6 +393,7 @@ def _schema() -> Section:
         "drift": Drift,
         "ingress": IngressSettings,
         "network_policy": PolicySettings,
+        "build": BuildSettings,
     }
     return Section(
         "Topology",
@@ -365,6 +434,8 @@ def parse_topology(data: Any, source: Path | None = None) -> Topology:
     root = checker.section(data, SCHEMA, "", getattr(data, "line", 1))
     clusters = tuple(_cluster(item) for item in root["clusters"])
     _check_unique(checker, clusters)
+    for i, cluster in enumerate(clusters):
+        _check_build(checker, i, cluster)
     if any(c.cloud == "lab" for c in clusters) and not root.get("runner_netns"):
         # the runner's probes must stay inside the lab's world: never this machine's own network
         checker.fail("runner_netns", 0, "the lab's world namespace (a lab topology needs it)", None)
@@ -386,6 +457,7 @@ def parse_topology(data: Any, source: Path | None = None) -> Topology:
         drift=Drift(**root.get("drift", {})),
         ingress=IngressSettings(**root.get("ingress", {})),
         network_policy=PolicySettings(**root.get("network_policy", {})),
+        build=BuildSettings(**root.get("build", {})),
         source=source,
         runner_netns=root.get("runner_netns"),
     )
@@ -396,6 +468,16 @@ def _cluster(item: dict[str, Any]) -> Cluster:
     name = item["name"]
     namespace = item.get("namespace", name)
     network = item.get("network")
+    build = item.get("build")
+    cloud = item.get("cloud", "none")
+    if build is not None:
+        build = ClusterBuild(
+            **{
+                **build,
+                "machine_type": build.get("machine_type", DEFAULT_MACHINE_TYPES.get(cloud, "")),
+                "network_mode": build.get("network_mode", NETWORK_MODES.get(cloud, "")),
+            }
+        )
     return Cluster(
         **{
             **item,
@@ -404,8 +486,50 @@ def _cluster(item: dict[str, Any]) -> Cluster:
             "namespace": namespace,
             "dns_zone": item.get("dns_zone", f"{namespace}.svc.cluster.local"),
             "network": CloudNetwork(**network) if network is not None else None,
+            "build": build,
         }
     )
+
+
+def _check_build(checker: Checker, i: int, cluster: Cluster) -> None:
+    """A cluster's build section fits its cloud: a cloud that builds, the cloud's own network
+    mode, no `network` besides it, and (vpc-cni, azure-cni) pod ranges inside the network."""
+    build = cluster.build
+    if build is None:
+        return
+    where = f"clusters[{i}].build"
+
+    def fail(key: str, expected: str, got: object) -> None:
+        path = f"{where}.{key}" if key else where
+        checker.fail(path, checker.lines.get(path, checker.lines.get(where, 0)), expected, got)
+
+    mode = NETWORK_MODES.get(cluster.cloud)
+    if mode is None:
+        fail(
+            "",
+            f"a cluster with cloud {', '.join(NETWORK_MODES)} (cloud is {cluster.cloud})",
+            "build",
+        )
+    if build.network_mode != mode:
+        fail(
+            "network_mode", f"{mode} (the flat pod network of {cluster.cloud})", build.network_mode
+        )
+    if cluster.network is not None:
+        fail(
+            "", "either build (a network to create) or network (one that exists), not both", "both"
+        )
+    if not cluster.cloud_region:
+        checker.fail(f"clusters[{i}].cloud_region", checker.lines.get(where, 0),
+                     "the cloud region to build in", "")  # fmt: skip
+    if mode in ("vpc-cni", "azure-cni"):
+        vpc = ipaddress.IPv4Network(build.vpc_cidr)
+        for j, pods in enumerate(cluster.pod_cidrs):
+            if not ipaddress.IPv4Network(pods).subnet_of(vpc):
+                fail(
+                    "vpc_cidr",
+                    f"a range holding pod_cidrs[{j}] {pods} ({mode}: pods take network addresses)",
+                    build.vpc_cidr,
+                )
 
 
 def _check_unique(checker: Checker, clusters: tuple[Cluster, ...]) -> None:

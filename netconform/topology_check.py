@@ -166,6 +166,20 @@ class Checker:
         self._in_range(value, key, where, line)
         return float(value)
 
+    def _boolean(self, value: Any, key: Key, where: str, line: int) -> bool:
+        if not isinstance(value, bool):
+            self.fail(where, line, "true or false", value)
+        return bool(value)
+
+    def _cidr(self, value: Any, key: Key, where: str, line: int) -> str:
+        try:
+            if not isinstance(value, str):
+                raise ValueError(value)
+            return str(ipaddress.IPv4Network(value, strict=True))
+        except ValueError:
+            self.fail(where, line, "an IPv4 CIDR like 10.0.0.0/16", value)
+            raise  # unreachable: fail raises
+
     def _in_range(self, value: float, key: Key, where: str, line: int) -> None:
         low, high = key.minimum, key.maximum
         if (low is not None and value < low) or (high is not None and value > high):

@@ -55,6 +55,10 @@ def _property(key: Key) -> dict[str, Any]:
         schema["type"] = "string"
     elif kind in ("integer", "number"):
         schema |= {"type": kind, "minimum": key.minimum, "maximum": key.maximum}
+    elif kind == "boolean":
+        schema["type"] = "boolean"
+    elif kind == "cidr":
+        schema |= _CIDR
     elif kind == "choice":
         schema |= {"type": "string", "enum": list(key.choices)}
     elif kind == "cidrs":
@@ -80,6 +84,8 @@ _WHAT = {
     "string": "string",
     "text": "string (may be empty)",
     "path": "path",
+    "boolean": "true \\| false",
+    "cidr": "IPv4 CIDR",
     "cidrs": "IPv4 CIDR or list",
     "strings": "list of strings",
     "ports": "list of TCP ports",

@@ -24,7 +24,9 @@ KINDS = (
     "text",  # a string, empty allowed
     "integer",
     "number",
+    "boolean",  # true or false
     "choice",  # one of `choices`
+    "cidr",  # one IPv4 CIDR
     "cidrs",  # an IPv4 CIDR or a list of them
     "strings",  # a list of non-empty strings
     "ports",  # a list of TCP ports
@@ -129,6 +131,8 @@ def _key_of(
     hint = getattr(hint, "__supertype__", hint)  # NewType("ClusterName", str) is a str
     if name in choices:
         return Key(name, "choice", doc, required, default, choices=choices[name])
+    if hint is bool:
+        return Key(name, "boolean", doc, required, default)
     if hint in (int, float):
         low, high = ranges.get(name, (1, None))
         high = DEFAULT_MAXIMUM if high is None else high

@@ -57,8 +57,10 @@ class AwsProvider:
         topology: Topology,
         session: boto3.Session | None = None,
         endpoint_url: str | None = None,
+        tags: dict[str, str] | None = None,
     ) -> None:
         self.clusters = cloud_clusters(topology, "aws")
+        self._tags = dict(tags or {})  # on every peering it creates, besides its Name
         self.ports = topology.required_ports
         self._session = session or boto3.Session()
         self._endpoint = endpoint_url
@@ -234,7 +236,10 @@ class AwsProvider:
     def _create_peering(self, a: Cluster, b: Cluster) -> str:
         tag = {
             "ResourceType": "vpc-peering-connection",
-            "Tags": [{"Key": "Name", "Value": f"netconform-{a.name}-{b.name}"}],
+            "Tags": [
+                {"Key": k, "Value": v}
+                for k, v in ({"Name": f"netconform-{a.name}-{b.name}"} | self._tags).items()
+            ],
         }
         resp = self._call(
             a.cloud_region,

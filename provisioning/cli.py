@@ -1,9 +1,10 @@
-"""`netconform-cloud plan|apply|audit --topology FILE [--cloud C] [--dry-run]`.
+"""`netconform-cloud plan|apply|audit|build|destroy --topology FILE [--cloud C] [--dry-run]`.
 
 plan prints what would change; apply prints the plan, then makes it (or only prints it with
 --dry-run); audit runs the read-only preflight checks. Errors are one line on stderr with
 the error's exit code; audit failures exit 1; clouds without credentials are reported as
-not supported.
+not supported. build and destroy make and remove the clusters themselves
+(provisioning.build_cli).
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from netconform.cloudaudit import run_all
 from netconform.errors import NetconformError
@@ -24,6 +25,9 @@ from provisioning.cloud import (
     print_plan,
 )
 from provisioning.providers import provider_for
+
+if TYPE_CHECKING:
+    import boto3
 
 PROG = "netconform-cloud"
 
@@ -46,13 +50,28 @@ def build_parser() -> argparse.ArgumentParser:
         )
         if name == "apply":
             cmd.add_argument("--dry-run", action="store_true", help="print only the plan")
+    from provisioning import build_cli  # boto3 loads for build and destroy only
+
+    build_cli.add_parsers(sub)
     return parser
 
 
-def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+def main(
+    argv: Sequence[str] | None = None,
+    out: TextIO | None = None,
+    session: boto3.Session | None = None,
+) -> int:
+    """`session`: the boto3 session build and destroy use (default: boto3's own)."""
+    from provisioning import build_cli
+
     args = build_parser().parse_args(argv)
     out = out or sys.stdout
+    run = build_cli.BuildRun()
     try:
+        if args.command == "build":
+            return build_cli.build(args, out, run, session)
+        if args.command == "destroy":
+            return build_cli.destroy(args, out, session)
         topology = load_topology(args.topology)
         clouds = _clouds(topology, args.cloud)
         if args.command == "audit":
@@ -62,7 +81,13 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         print(f"{PROG}: error: {err}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
-        print(f"{PROG}: interrupted", file=sys.stderr)
+        hint = (
+            f": what run {run.run_id} made so far goes with `{PROG} destroy --run-id "
+            f"{run.run_id} --topology {args.topology}`"
+            if run.run_id
+            else ""
+        )
+        print(f"{PROG}: interrupted{hint}", file=sys.stderr)
         return 130
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
+import yaml
 from azure.core.credentials import AccessToken
 from google.api_core.client_options import ClientOptions
 from google.auth.credentials import AnonymousCredentials
@@ -18,6 +19,7 @@ from moto.server import ThreadedMotoServer
 
 from netconform.topology import Topology, parse_topology
 from provisioning.azure import AzureProvider
+from provisioning.build import MANAGED_BY
 from provisioning.gcp import GcpProvider
 from tests.cloud.fake_azure import FakeAzure
 from tests.cloud.fake_gcp import FakeGcp
@@ -221,3 +223,65 @@ def azure_provider(fake: FakeAzure, cert: Path, topology: Topology) -> AzureProv
         connection_verify=str(cert),
         polling_interval=0,
     )
+
+
+# -- building (provisioning.aws_build) ------------------------------------------------------
+
+BUILD_REGIONS = {"central": "ca-central-1", "east": "us-east-2", "west": "us-west-2"}
+
+
+def topology_file(tmp_path: Path, **change: Any) -> Path:
+    clusters = []
+    for name, region in BUILD_REGIONS.items():
+        build = {"vpc_cidr": CIDRS[name], "kubernetes_version": "1.31", "node_count": 2}
+        build.update(change.get(name, {}))
+        clusters.append(
+            {
+                "name": name,
+                "context": f"mrc-{name}",
+                "pod_cidrs": [CIDRS[name]],
+                "service_cidrs": ["172.20.0.0/16"],
+                "cloud": "aws",
+                "cloud_region": change.get(f"{name}_region", region),
+                "build": build,
+            }
+        )
+    doc = {"name": "mrc", "kubeconfig": "built.kubeconfig", "clusters": clusters}
+    path = tmp_path / "topology.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
+@pytest.fixture
+def aws(moto: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    """boto3 pointed at moto by its own setting; moto with AWS's managed IAM policies."""
+    monkeypatch.setenv("AWS_ENDPOINT_URL", moto)
+    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+    return moto
+
+
+def session() -> boto3.Session:
+    return boto3.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    )
+
+
+def tagged(sess: boto3.Session, key: str = MANAGED_BY, value: str = "netconform") -> list[str]:
+    """Every resource of ours left anywhere the tests build: EC2 by tag, EKS, IAM roles."""
+    left = []
+    flt = [{"Name": f"tag:{key}", "Values": [value]}]
+    for region in BUILD_REGIONS.values():
+        ec2 = sess.client("ec2", region_name=region)
+        left += [v["VpcId"] for v in ec2.describe_vpcs(Filters=flt)["Vpcs"]]
+        left += [s["SubnetId"] for s in ec2.describe_subnets(Filters=flt)["Subnets"]]
+        left += [g["GroupId"] for g in ec2.describe_security_groups(Filters=flt)["SecurityGroups"]]
+        left += [
+            p["VpcPeeringConnectionId"]
+            for p in ec2.describe_vpc_peering_connections(Filters=flt)["VpcPeeringConnections"]
+            if p["Status"]["Code"] not in ("deleted", "deleting")
+        ]
+        left += sess.client("eks", region_name=region).list_clusters()["clusters"]
+    left += [
+        r["RoleName"] for r in sess.client("iam").list_roles(PathPrefix="/netconform/")["Roles"]
+    ]
+    return left

@@ -1,0 +1,213 @@
+"""`netconform-cloud build|destroy`: the build plan first, then exactly that plan; teardown
+by tag.
+
+    build   --topology F [--dry-run] [--yes] [--run-id ID] [--kubeconfig PATH]
+    destroy (--topology F | --run-id ID) [--region R ...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+import boto3
+import yaml
+
+from netconform.errors import CloudError, ConfirmationError, TopologyError, UsageError
+from netconform.topology import Topology, load_topology
+from provisioning.aws_build import AwsBuilder
+from provisioning.build import (
+    DestroyReport,
+    Found,
+    Step,
+    apply_steps,
+    check_build_overlaps,
+    is_loopback_endpoint,
+    new_build_id,
+    print_build_plan,
+)
+
+BUILT_CLOUDS = ("aws",)
+
+
+@dataclass
+class BuildRun:
+    """What a build has done so far: the run id to destroy by, even after an interrupt."""
+
+    run_id: str = ""
+    created: list[Found] = field(default_factory=list)
+    builder: AwsBuilder | None = None
+
+
+def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    build = sub.add_parser("build", help="print the build plan, then build exactly it")
+    build.add_argument("--topology", required=True, help="topology YAML file with build sections")
+    build.add_argument("--dry-run", action="store_true", help="print the plan; create nothing")
+    build.add_argument("--yes", action="store_true", help="build on a real cloud (it costs money)")
+    build.add_argument("--run-id", help="tag value of this build (default: a new one)")
+    build.add_argument("--kubeconfig", help="write the contexts here (default: the topology's)")
+    destroy = sub.add_parser("destroy", help="remove what a build made, found by its tags")
+    destroy.add_argument("--topology", help="every resource tagged with this topology's name")
+    destroy.add_argument("--run-id", help="every resource tagged with this run id")
+    destroy.add_argument(
+        "--region", action="append", help="look only here (default: the topology's regions)"
+    )
+
+
+def aws_endpoint() -> str | None:
+    """Where boto3 sends calls when told nothing else (its own AWS_ENDPOINT_URL setting)."""
+    return os.environ.get("AWS_ENDPOINT_URL_EC2") or os.environ.get("AWS_ENDPOINT_URL")
+
+
+def builder_for(
+    topology: Topology,
+    run_id: str,
+    session: boto3.Session | None,
+    kubeconfig: str | None = None,
+) -> AwsBuilder:
+    others = sorted({c.cloud for c in topology.clusters if c.build and c.cloud not in BUILT_CLOUDS})
+    if others:
+        name = next(c.name for c in topology.clusters if c.build and c.cloud in others)
+        raise TopologyError(
+            f"cluster {name}: build: building on {', '.join(others)} is not implemented "
+            f"(clouds that build: {', '.join(BUILT_CLOUDS)})"
+        )
+    path = Path(kubeconfig) if kubeconfig else None
+    return AwsBuilder(topology, run_id, session, kubeconfig_path=path)
+
+
+def build(
+    args: argparse.Namespace, out: TextIO, run: BuildRun, session: boto3.Session | None
+) -> int:
+    build_topology(
+        Path(args.topology),
+        out,
+        run,
+        session,
+        run_id=args.run_id,
+        dry_run=args.dry_run,
+        yes=args.yes,
+        kubeconfig=args.kubeconfig,
+    )
+    return 0
+
+
+def build_topology(
+    path: Path,
+    out: TextIO,
+    run: BuildRun,
+    session: boto3.Session | None = None,
+    *,
+    run_id: str | None = None,
+    dry_run: bool = False,
+    yes: bool = False,
+    kubeconfig: str | None = None,
+) -> AwsBuilder | None:
+    """Validate, print the plan, then (unless a dry run) build exactly it and the glue.
+    None when nothing has a build section. `run` holds the run id as soon as it is known."""
+    topology = load_topology(path)
+    if not any(c.build is not None for c in topology.clusters):
+        print("nothing to build: no cluster has a build section", file=out)
+        return None
+    check_build_overlaps(topology)
+    builder = builder_for(topology, run_id or new_build_id(), session, kubeconfig)
+    builder.out = out
+    builder.validate()
+    steps = builder.plan()
+    glue = builder.glue_plan()
+    run.run_id, run.builder = builder.run_id, builder
+    print(f"run id: {builder.run_id}", file=out)
+    print_build_plan(steps + glue, out)
+    if dry_run:
+        print("dry run: nothing created", file=out)
+        return builder
+    if not (yes or topology.build.confirm or is_loopback_endpoint(aws_endpoint())):
+        raise ConfirmationError(
+            "refusing to build on aws without --yes or build.confirm: true "
+            "(the plan above creates billed resources)"
+        )
+    todo = [*steps, _glue_step(builder, glue, out)]
+    run.created = apply_steps(todo, lambda made: builder.destroy(made, out), out)
+    print(
+        f"built: run id {builder.run_id}; contexts "
+        f"{', '.join(c.context for c in builder.clusters)} in {builder.attached().kubeconfig}",
+        file=out,
+    )
+    return builder
+
+
+def _glue_step(builder: AwsBuilder, glue: list[Step], out: TextIO) -> Step:
+    """The network glue (provisioning.aws) as one step; what it made is found by run id."""
+
+    def run() -> list[Found]:
+        builder.after_apply(out)
+        return [f for f in builder.find(builder.run_id) if f.kind == "vpc peering"]
+
+    todo = any(s.action != "noop" for s in glue)
+    return Step(
+        "aws",
+        "all",
+        "network glue",
+        "peering, routes, firewall",
+        "create" if todo else "noop",
+        0,
+        "",
+        run,
+    )
+
+
+def destroy(args: argparse.Namespace, out: TextIO, session: boto3.Session | None) -> int:
+    if not args.topology and not args.run_id:
+        raise UsageError("destroy: give --topology F or --run-id ID (what to look for)")
+    if args.topology:
+        topology = load_topology(args.topology)
+    else:
+        topology = Topology(name=f"(run {args.run_id})", clusters=())
+    builder = builder_for(topology, args.run_id or "", session)
+    regions: Sequence[str] | None = args.region
+    if not regions and not builder.clusters:
+        regions = _enabled_regions(builder)
+    found = builder.find(args.run_id, regions)
+    what = f"run id {args.run_id}" if args.run_id else f"topology {topology.name}"
+    print(f"destroy: {len(found)} resources tagged with {what}", file=out)
+    report: DestroyReport = builder.destroy(found, out)
+    print(report.summary(), file=out)
+    if report.refused:
+        first, err = report.refused[0]
+        raise CloudError(f"{len(report.refused)} refused to go, first {first.label}: {err}")
+    return 0
+
+
+def _enabled_regions(builder: AwsBuilder) -> list[str]:
+    regions = builder.call("ec2", "us-east-1", lambda ec2: ec2.describe_regions()["Regions"])
+    return sorted(r["RegionName"] for r in regions)
+
+
+def write_attached(builder: AwsBuilder, source: Path, dest: Path) -> Path:
+    """The topology file as the suites read it once built: each built cluster's `build`
+    replaced by the `network` the build made, the kubeconfig the build wrote; every other
+    key as the user wrote it."""
+    doc = yaml.safe_load(source.read_text(encoding="utf-8"))
+    attached = builder.attached()
+    for entry in doc["clusters"]:
+        if entry.pop("build", None) is None:
+            continue
+        net = attached.cluster(entry["name"]).network
+        assert net is not None
+        entry["network"] = {
+            "id": net.id,
+            "cidrs": list(net.cidrs),
+            "route_tables": list(net.route_tables),
+            "security_groups": list(net.security_groups),
+        }
+    doc.pop("build", None)
+    kube = attached.kubeconfig
+    if kube is not None:
+        doc["kubeconfig"] = str(kube.resolve())
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    dest.write_text(yaml.safe_dump(doc, sort_keys=False), encoding="utf-8")
+    return dest
