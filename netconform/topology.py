@@ -8,15 +8,13 @@ before anything touches a cluster.
 from __future__ import annotations
 
 import ipaddress
-import math
-from collections.abc import Sequence
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NewType
 
-from netconform.errors import TopologyError, UsageError
+from netconform.errors import TopologyError
 from netconform.topology_check import Checker, load_yaml
-from netconform.topology_schema import DEFAULT_MAXIMUM, Key, Section, attribute_docs, section_of
+from netconform.topology_schema import Key, Section, attribute_docs, section_of
 
 ClusterName = NewType("ClusterName", str)
 Region = NewType("Region", str)
@@ -546,39 +544,6 @@ def _check_unique(checker: Checker, clusters: tuple[Cluster, ...]) -> None:
                     value,
                 )
             seen[value] = i
-
-
-def timeout_overrides(values: Sequence[str], option: str = "--timeout") -> dict[str, float]:
-    """`["exec=90", "converge=20"]` -> {"exec": 90.0, "converge": 20.0}: named timeouts given
-    on the command line, checked as the topology's own (a name of `Timeouts`, in range)."""
-    names = [f.name for f in fields(Timeouts)]
-    found: dict[str, float] = {}
-    for value in values:
-        name, equals, seconds = value.partition("=")
-        name = name.strip()
-        if not equals or name not in names:
-            raise UsageError(
-                f"{option} {value!r}: expected NAME=SECONDS, NAME one of {', '.join(names)}"
-            )
-        low, high = _RANGES.get(name, (1, None))
-        high = DEFAULT_MAXIMUM if high is None else high
-        try:
-            number = float(seconds)
-        except ValueError:
-            number = float("nan")
-        if not (math.isfinite(number) and low <= number <= high):
-            raise UsageError(
-                f"{option} {value!r}: expected {name}=SECONDS, a number from {low:g} to {high:g}"
-            )
-        found[name] = number
-    return found
-
-
-def with_timeouts(topology: Topology, overrides: dict[str, float]) -> Topology:
-    """The topology with some named timeouts replaced (`timeout_overrides`)."""
-    if not overrides:
-        return topology
-    return replace(topology, timeouts=replace(topology.timeouts, **overrides))
 
 
 def dump_topology(topology: Topology) -> dict[str, Any]:

@@ -8,11 +8,10 @@ from pathlib import Path
 import pytest
 
 from netconform.errors import TopologyError
+from netconform.timeout_overrides import timeout_overrides, with_timeouts
 from netconform.topology import (
     DEFAULT_REQUIRED_PORTS,
     load_topology,
-    timeout_overrides,
-    with_timeouts,
 )
 
 GOOD = """
