@@ -2,6 +2,7 @@
 
 pytest_plugins = [
     "fixtures.plugin",
+    "fixtures.collection",
     "fixtures.diagnose",
     "fixtures.outcomes",
     "fixtures.summary",

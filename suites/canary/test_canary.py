@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 
 from fixtures.checks import Verify
-from fixtures.plugin import parametrize_by
+from fixtures.collection import parametrize_by
 from netconform import canary
 from netconform.check import Check, Environment, load_manifests, no_cause
 from netconform.errors import WaitTimeoutError

@@ -21,7 +21,8 @@ from pathlib import Path
 import pytest
 
 from fixtures.checks import Verify
-from fixtures.plugin import RegionName, RegionPair, parametrize_by
+from fixtures.collection import parametrize_by
+from fixtures.plugin import RegionName, RegionPair
 from netconform.check import Check, Environment, load_manifests, no_cause
 from netconform.cidr import between
 from netconform.cluster import ClusterClient

@@ -20,7 +20,7 @@ import pytest
 from cryptography import x509
 
 from fixtures.checks import Verify
-from fixtures.plugin import parametrize_by
+from fixtures.collection import parametrize_by
 from netconform import certmint
 from netconform.check import Check, Environment, load_manifests, no_cause
 from netconform.errors import WaitTimeoutError
