@@ -30,12 +30,11 @@ sys.path.insert(0, str(REPO))
 from netconform.canary import (  # noqa: E402
     CAP_FACTOR,
     CanaryPlan,
-    OperatingCharacteristics,
     equal_power_size,
     normal_equal_power_size,
-    operating_characteristics,
     percent,
 )
+from netconform.canary_oc import OperatingCharacteristics, operating_characteristics  # noqa: E402
 
 
 def timed(runs: int, plan: CanaryPlan, p: float) -> tuple[OperatingCharacteristics, float]:

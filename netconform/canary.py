@@ -32,12 +32,14 @@ tests/unit/test_canary_stats.py holds them to alpha and beta (at batch 50: false
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from functools import cached_property, lru_cache
 from statistics import NormalDist
 from typing import Protocol
+
+from netconform.binomial import binomial_isf, binomial_ppf, clopper_pearson
 
 ALPHA = 0.001
 """False failure: the chance a correct controller is failed (SEMANTICS.md)."""
@@ -74,96 +76,6 @@ class Decision(StrEnum):
     """The share is within w +- d."""
     FAIL = "FAIL"
     """The share is off by d or more."""
-
-
-# --- the binomial distribution, exact (stdlib only) ---------------------------------------
-
-
-def _log_pmf(k: int, n: int, p: float) -> float:
-    return (
-        math.lgamma(n + 1)
-        - math.lgamma(k + 1)
-        - math.lgamma(n - k + 1)
-        + k * math.log(p)
-        + (n - k) * math.log1p(-p)
-    )
-
-
-def _tail_from(k: int, n: int, p: float, *, down: bool) -> float:
-    """P(X <= k) (down) or P(X >= k) for a k on the far side of the mode from that tail:
-    summed outward, where every term is smaller than the last, until they stop counting."""
-    term, total, odds = math.exp(_log_pmf(k, n, p)), 0.0, p / (1 - p)
-    while term > total * 1e-17 and 0 <= k <= n:
-        total += term
-        term *= k / (n - k + 1) / odds if down else (n - k) / (k + 1) * odds
-        k += -1 if down else 1
-    return total
-
-
-def binomial_cdf(k: int, n: int, p: float) -> float:
-    """P(X <= k) for X ~ Binomial(n, p)."""
-    if k < 0:
-        return 0.0
-    if k >= n or p == 0.0:
-        return 1.0
-    if p == 1.0:
-        return 0.0
-    if k < math.floor((n + 1) * p):  # below the mode: sum the lower tail itself
-        return _tail_from(k, n, p, down=True)
-    return 1.0 - _tail_from(k + 1, n, p, down=False)
-
-
-def binomial_sf(k: int, n: int, p: float) -> float:
-    """P(X > k) for X ~ Binomial(n, p)."""
-    if k < 0:
-        return 1.0
-    if k >= n or p == 0.0:
-        return 0.0
-    if p == 1.0:
-        return 1.0
-    if k >= math.floor((n + 1) * p):  # at or above the mode: sum the upper tail itself
-        return _tail_from(k + 1, n, p, down=False)
-    return 1.0 - _tail_from(k, n, p, down=True)
-
-
-def _smallest(n: int, holds: Callable[[int], bool]) -> int:
-    """The smallest k in [0, n] for which a monotone (False ... True) predicate holds."""
-    low, high = 0, n
-    while low < high:
-        mid = (low + high) // 2
-        low, high = (low, mid) if holds(mid) else (mid + 1, high)
-    return low
-
-
-def binomial_ppf(q: float, n: int, p: float) -> int:
-    """The smallest k with P(X <= k) >= q (scipy's binom.ppf)."""
-    return _smallest(n, lambda k: binomial_cdf(k, n, p) >= q)
-
-
-def binomial_isf(q: float, n: int, p: float) -> int:
-    """The smallest k with P(X > k) <= q (scipy's binom.isf)."""
-    return _smallest(n, lambda k: binomial_sf(k, n, p) <= q)
-
-
-def _crossing(rate: Callable[[float], float], target: float, *, rising: bool) -> float:
-    """The p in [0, 1] where a monotone rate(p) crosses target, by bisection."""
-    low, high = 0.0, 1.0
-    for _ in range(60):
-        mid = (low + high) / 2
-        if (rate(mid) < target) == rising:
-            low = mid
-        else:
-            high = mid
-    return (low + high) / 2
-
-
-def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """The exact (Clopper-Pearson) interval for a rate of k in n; (0, 1) when n is 0."""
-    tail = (1 - confidence) / 2
-    # low: P(X >= k) = tail (rises with p); high: P(X <= k) = tail (falls with p)
-    low = 0.0 if k <= 0 else _crossing(lambda p: binomial_sf(k - 1, n, p), tail, rising=True)
-    high = 1.0 if k >= n else _crossing(lambda p: binomial_cdf(k, n, p), tail, rising=False)
-    return low, high
 
 
 # --- fixed-sample tests ------------------------------------------------------------------
@@ -632,101 +544,3 @@ def _answers(count: int, kind: str) -> str:
 
 def _times(ratio: float) -> str:
     return f"{ratio:,.0f}" if ratio < 1e6 else f"{ratio:.2g}"
-
-
-# --- exact operating characteristics -----------------------------------------------------
-
-
-@dataclass(frozen=True)
-class OperatingCharacteristics:
-    """A rule's exact behaviour at one true share p."""
-
-    p: float
-    """The true canary share."""
-    p_fail: float
-    """P(FAIL): false failure at p = w, power at p = w +- d."""
-    p_pass: float
-    """P(PASS): the miss rate at p = w +- d."""
-    stops: tuple[tuple[int, float], ...]
-    """(requests, probability the test stops after exactly that many), ascending."""
-    last_round: int
-    """The requests after the rule's last round (its cap)."""
-
-    @property
-    def mean_requests(self) -> float:
-        """The expected number of counted answers used."""
-        return sum(n * q for n, q in self.stops) / sum(q for _, q in self.stops)
-
-    def quantile(self, q: float) -> int:
-        """The smallest number of requests by which the test has stopped with probability q."""
-        total, target = 0.0, q * sum(mass for _, mass in self.stops)
-        for n, mass in self.stops:
-            total += mass
-            if total >= target * (1 - 1e-12):
-                return n
-        return self.stops[-1][0]
-
-    @property
-    def p_cap(self) -> float:
-        """The probability of going on to the last round (the cap)."""
-        return sum(mass for n, mass in self.stops if n == self.last_round)
-
-
-def _spread(masses: list[float], p: float, answers: int) -> list[float]:
-    """The canary count's distribution after `answers` more answers, each canary w.p. p: two
-    answers a pass (q^2, 2pq, p^2), which halves the passes over the list, then one if odd."""
-    q = 1.0 - p
-    qq, pq, pp = q * q, 2 * p * q, p * p
-    for _ in range(answers // 2):
-        masses = [
-            a * qq + b * pq + c * pp
-            for a, b, c in zip(
-                [*masses, 0.0, 0.0], [0.0, *masses, 0.0], [0.0, 0.0, *masses], strict=True
-            )
-        ]
-    if answers % 2:
-        masses = [a * q + b * p for a, b in zip([*masses, 0.0], [0.0, *masses], strict=True)]
-    return masses
-
-
-def operating_characteristics(rule: Rule, p: float) -> OperatingCharacteristics:
-    """P(FAIL), P(PASS) and the distribution of the requests used, exactly, when each answer is
-    the canary's with probability p: a dynamic program over (canary count, status) after each
-    round of the rule's schedule. Every continuing state is kept; none is approximated."""
-    _check_fraction("true share p", p, open_ends=False)
-    # status -> (offset, masses): masses[i] is P(continuing with offset + i canary answers)
-    live: dict[Status, tuple[int, list[float]]] = {rule.start(): (0, [1.0])}
-    fail = passed = 0.0
-    stops: list[tuple[int, float]] = []
-    requests = 0
-    for answers in rule.rounds():
-        requests += answers
-        stopped = 0.0
-        nxt: dict[Status, dict[int, float]] = {}
-        for status, (offset, masses) in live.items():
-            for i, mass in enumerate(_spread(masses, p, answers)):
-                if mass == 0.0:
-                    continue
-                decision, after = rule.look(offset + i, requests, status)
-                if decision is Decision.CONTINUE:
-                    row = nxt.setdefault(after, {})
-                    row[offset + i] = row.get(offset + i, 0.0) + mass
-                    continue
-                stopped += mass
-                if decision is Decision.FAIL:
-                    fail += mass
-                else:
-                    passed += mass
-        stops.append((requests, stopped))
-        live = {status: _dense(row) for status, row in nxt.items()}
-        if not live:
-            break
-    if live:
-        raise ValueError(f"the rule left some runs undecided after its last round ({requests})")
-    kept = tuple(stop for stop in stops if stop[1] > 0.0)
-    return OperatingCharacteristics(p, fail, passed, kept, sum(rule.rounds()))
-
-
-def _dense(row: dict[int, float]) -> tuple[int, list[float]]:
-    low, high = min(row), max(row)
-    return low, [row.get(k, 0.0) for k in range(low, high + 1)]

@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
-from netconform import canary
+from netconform import binomial, canary
 from netconform.outcomes import RUNNER, Outcome, Share, Verdict
 from netconform.probes.base import Probe, Task
 from netconform.probes.tally import Tally
@@ -184,7 +184,7 @@ def rounds_detail(verdict: SplitVerdict) -> str:
 
 
 def verdict_of(state: canary.CanaryState, losses: Losses) -> SplitVerdict:
-    low, high = canary.clopper_pearson(state.canary, state.requests) if state.requests else (0, 1)
+    low, high = binomial.clopper_pearson(state.canary, state.requests) if state.requests else (0, 1)
     if losses.fatal:
         text = f"FAIL: {losses.fatal}; so far {state.verdict()}"
     else:

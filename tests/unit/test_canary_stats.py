@@ -14,27 +14,28 @@ from functools import cache
 
 import pytest
 
+from netconform.binomial import (
+    binomial_cdf,
+    binomial_isf,
+    binomial_ppf,
+    binomial_sf,
+    clopper_pearson,
+)
 from netconform.canary import (
     ALPHA,
     BETA,
     CanaryPlan,
     CanaryState,
     Decision,
-    OperatingCharacteristics,
     Status,
-    binomial_cdf,
-    binomial_isf,
-    binomial_ppf,
-    binomial_sf,
     bonferroni,
-    clopper_pearson,
     default_tolerance,
     effective_weight,
     equal_power_size,
     fixed_acceptance,
     normal_equal_power_size,
-    operating_characteristics,
 )
+from netconform.canary_oc import OperatingCharacteristics, operating_characteristics
 
 WEIGHTS = (0.05, 0.2, 0.5)
 
