@@ -10,9 +10,7 @@ between two calls leaves nothing that `destroy --run-id` cannot find.
 from __future__ import annotations
 
 import ipaddress
-import json
 import sys
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from functools import partial
@@ -31,8 +29,7 @@ from botocore.exceptions import (
 
 from netconform.errors import CloudError, TopologyError
 from netconform.topology import CloudNetwork, Cluster, Topology
-from netconform.waits import wait_until
-from provisioning import kubeconfig
+from provisioning import aws_creates, aws_teardown, kubeconfig
 from provisioning.aws import AwsProvider
 from provisioning.build import (
     CLUSTER_TAG,
@@ -65,26 +62,6 @@ ESTIMATES = {
     "kubeconfig context": 1.0,
 }
 #: Deletion order: what uses a resource goes before it.
-DELETE_ORDER = (
-    "vpc peering",
-    "node group",
-    "eks cluster",
-    "security group",
-    "subnet",
-    "route table",
-    "internet gateway",
-    "vpc",
-    "iam role",
-)
-#: kind -> (EC2 delete operation, its id parameter)
-EC2_DELETES = {
-    "vpc peering": ("delete_vpc_peering_connection", "VpcPeeringConnectionId"),
-    "security group": ("delete_security_group", "GroupId"),
-    "subnet": ("delete_subnet", "SubnetId"),
-    "route table": ("delete_route_table", "RouteTableId"),
-    "internet gateway": ("delete_internet_gateway", "InternetGatewayId"),
-    "vpc": ("delete_vpc", "VpcId"),
-}
 DENIED = ("AccessDenied", "AccessDeniedException", "UnauthorizedOperation")
 CLUSTER_POLICIES = ("AmazonEKSClusterPolicy",)
 NODE_POLICIES = (
@@ -92,18 +69,6 @@ NODE_POLICIES = (
     "AmazonEKS_CNI_Policy",
     "AmazonEC2ContainerRegistryReadOnly",
 )
-ROLE_PATH = "/netconform/"
-
-
-def _trust(service: str) -> str:
-    return json.dumps(
-        {
-            "Version": "2012-10-17",
-            "Statement": [
-                {"Effect": "Allow", "Principal": {"Service": service}, "Action": "sts:AssumeRole"}
-            ],
-        }
-    )
 
 
 class AwsBuilder:
@@ -297,7 +262,7 @@ class AwsBuilder:
                 self.name(c),
                 ids.get("vpc", ""),
                 c.build.vpc_cidr,
-                lambda: self._create_vpc(c),
+                lambda: aws_creates._create_vpc(self, c),
             ),
             self._step(
                 c,
@@ -305,7 +270,7 @@ class AwsBuilder:
                 self.name(c),
                 ids.get("igw", ""),
                 "",
-                lambda: self._create_igw(c),
+                lambda: aws_creates._create_igw(self, c),
             ),
             self._step(
                 c,
@@ -313,7 +278,7 @@ class AwsBuilder:
                 self.name(c),
                 ids.get("rtb", ""),
                 "0.0.0.0/0 via the internet gateway",
-                lambda: self._create_rtb(c),
+                lambda: aws_creates._create_rtb(self, c),
             ),
         ]
         for i, cidr in enumerate(_subnet_cidrs(c.build.vpc_cidr)):
@@ -326,7 +291,7 @@ class AwsBuilder:
                     self.name(c, zone[-1:] or str(i)),
                     by_cidr.get(cidr, ""),
                     f"{cidr} in {zone}",
-                    partial(self._create_subnet, c, i, cidr),
+                    partial(partial(aws_creates._create_subnet, self), c, i, cidr),
                 )
             )
         steps.append(
@@ -336,7 +301,7 @@ class AwsBuilder:
                 self.name(c, "nodes"),
                 ids.get("sg", ""),
                 "nodes; the glue opens the ports",
-                lambda: self._create_sg(c),
+                lambda: aws_creates._create_sg(self, c),
             )
         )
         return steps
@@ -357,7 +322,9 @@ class AwsBuilder:
                     name,
                     have,
                     f"for {service}: {', '.join(policies)}",
-                    partial(self._create_role, c, role, name, service, policies),
+                    partial(
+                        partial(aws_creates._create_role, self), c, role, name, service, policies
+                    ),
                     region="global",
                 )
             )
@@ -411,7 +378,9 @@ class AwsBuilder:
             f"version {c.build.kubernetes_version}, {c.build.network_mode}, services "
             f"{', '.join(c.service_cidrs) or 'default'}; up beside the others (cluster_ready)"
         )
-        step = self._step(c, "eks cluster", name, have, detail, lambda: self._create_cluster(c))
+        step = self._step(
+            c, "eks cluster", name, have, detail, lambda: aws_creates._create_cluster(self, c)
+        )
         return replace(step, concurrent="eks cluster")
 
     def _plan_nodegroup(self, c: Cluster) -> Step:
@@ -430,7 +399,9 @@ class AwsBuilder:
             f"{c.build.node_count} x {c.build.machine_type}, once the cluster is ACTIVE; "
             "up beside the others (nodes_ready)"
         )
-        step = self._step(c, "node group", name, have, detail, lambda: self._create_nodes(c))
+        step = self._step(
+            c, "node group", name, have, detail, lambda: aws_creates._create_nodes(self, c)
+        )
         return replace(step, concurrent="node group")
 
     def _plan_context(self, c: Cluster) -> Step:
@@ -442,240 +413,22 @@ class AwsBuilder:
             c.context,
             have,
             f"in {path} once the nodes are ACTIVE; token by `aws eks get-token`",
-            lambda: self._write_context(c),
+            lambda: aws_creates._write_context(self, c),
         )
 
     def _kubeconfig(self) -> Path:
         return self.kubeconfig_path or kubeconfig.default_path(self.topology)
 
-    # -- creates --------------------------------------------------------------------------
+    # -- creates (provisioning/aws_creates.py) and teardown (provisioning/aws_teardown.py) ----
 
-    def _create_vpc(self, c: Cluster) -> list[Found]:
-        assert c.build is not None
-        cidr = c.build.vpc_cidr
-        vpc = self.call(
-            "ec2",
-            c.cloud_region,
-            lambda ec2: ec2.create_vpc(
-                CidrBlock=cidr, TagSpecifications=self._spec("vpc", c.name, self.name(c))
-            )["Vpc"]["VpcId"],
-        )
-        self._ids[c.name]["vpc"] = vpc
-        found = [Found("aws", c.cloud_region, "vpc", vpc)]
-        for attr in ("EnableDnsSupport", "EnableDnsHostnames"):  # EKS nodes need both
-            self.request(
-                "ec2", c.cloud_region, "modify_vpc_attribute", VpcId=vpc, **{attr: {"Value": True}}
-            )
-        return found
+    def find(self, run_id: str | None, regions: Sequence[str] | None = None) -> list[Found]:
+        """Every resource this run (or, without a run id, this topology) tagged; see
+        `aws_teardown.find`."""
+        return aws_teardown.find(self, run_id, regions)
 
-    def _create_igw(self, c: Cluster) -> list[Found]:
-        ids = self._ids[c.name]
-        igw = self.call(
-            "ec2",
-            c.cloud_region,
-            lambda ec2: ec2.create_internet_gateway(
-                TagSpecifications=self._spec("internet-gateway", c.name, self.name(c))
-            )["InternetGateway"]["InternetGatewayId"],
-        )
-        ids["igw"] = igw
-        found = [Found("aws", c.cloud_region, "internet gateway", igw, ids["vpc"])]
-        self.call(
-            "ec2",
-            c.cloud_region,
-            lambda ec2: ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=ids["vpc"]),
-        )
-        return found
-
-    def _create_rtb(self, c: Cluster) -> list[Found]:
-        ids = self._ids[c.name]
-        rtb = self.call(
-            "ec2",
-            c.cloud_region,
-            lambda ec2: ec2.create_route_table(
-                VpcId=ids["vpc"], TagSpecifications=self._spec("route-table", c.name, self.name(c))
-            )["RouteTable"]["RouteTableId"],
-        )
-        ids["rtb"] = rtb
-        self.call(
-            "ec2",
-            c.cloud_region,
-            lambda ec2: ec2.create_route(
-                RouteTableId=rtb, DestinationCidrBlock="0.0.0.0/0", GatewayId=ids["igw"]
-            ),
-        )
-        return [Found("aws", c.cloud_region, "route table", rtb)]
-
-    def _create_subnet(self, c: Cluster, index: int, cidr: str) -> list[Found]:
-        ids = self._ids[c.name]
-        zone = self._zones[c.name][index]
-        spec = self._spec(
-            "subnet", c.name, self.name(c, zone[-1:]), **{"kubernetes.io/role/elb": "1"}
-        )
-        subnet = self.call(
-            "ec2",
-            c.cloud_region,
-            lambda ec2: ec2.create_subnet(
-                VpcId=ids["vpc"], CidrBlock=cidr, AvailabilityZone=zone, TagSpecifications=spec
-            )["Subnet"]["SubnetId"],
-        )
-        ids[f"subnet{index}"] = subnet
-        found = [Found("aws", c.cloud_region, "subnet", subnet)]
-        self.call(
-            "ec2",
-            c.cloud_region,
-            lambda ec2: ec2.associate_route_table(RouteTableId=ids["rtb"], SubnetId=subnet),
-        )
-        self.call(
-            "ec2",
-            c.cloud_region,
-            lambda ec2: ec2.modify_subnet_attribute(
-                SubnetId=subnet, MapPublicIpOnLaunch={"Value": True}
-            ),
-        )
-        return found
-
-    def _create_sg(self, c: Cluster) -> list[Found]:
-        ids = self._ids[c.name]
-        sg = self.call(
-            "ec2",
-            c.cloud_region,
-            lambda ec2: ec2.create_security_group(
-                GroupName=self.name(c, "nodes"),
-                Description=f"netconform: nodes of {c.name}",
-                VpcId=ids["vpc"],
-                TagSpecifications=self._spec("security-group", c.name, self.name(c, "nodes")),
-            )["GroupId"],
-        )
-        ids["sg"] = sg
-        return [Found("aws", c.cloud_region, "security group", sg)]
-
-    def _create_role(
-        self, c: Cluster, role: str, name: str, service: str, policies: Sequence[str]
-    ) -> list[Found]:
-        tags = [{"Key": k, "Value": v} for k, v in self._tags(c.name).items()]
-        arn = self.call(
-            "iam",
-            "us-east-1",
-            lambda iam: iam.create_role(
-                RoleName=name, Path=ROLE_PATH, AssumeRolePolicyDocument=_trust(service), Tags=tags
-            )["Role"]["Arn"],
-        )
-        self._ids[c.name][f"role-{role}"] = arn
-        for policy in policies:
-            self.request(
-                "iam",
-                "us-east-1",
-                "attach_role_policy",
-                RoleName=name,
-                PolicyArn=f"arn:aws:iam::aws:policy/{policy}",
-            )
-        return [Found("aws", "global", "iam role", name)]
-
-    def _create_cluster(self, c: Cluster) -> list[Found]:
-        assert c.build is not None
-        ids, name = self._ids[c.name], self.name(c)
-        network: dict[str, Any] = {"ipFamily": "ipv4"}
-        if c.service_cidrs:
-            network["serviceIpv4Cidr"] = c.service_cidrs[0]
-        self.call(
-            "eks",
-            c.cloud_region,
-            lambda eks: eks.create_cluster(
-                name=name,
-                version=c.build.kubernetes_version if c.build else None,
-                roleArn=ids["role-cluster"],
-                resourcesVpcConfig={
-                    "subnetIds": [ids["subnet0"], ids["subnet1"]],
-                    "securityGroupIds": [ids["sg"]],
-                    "endpointPublicAccess": True,
-                },
-                kubernetesNetworkConfig=network,
-                tags=self._tags(c.name),
-            ),
-        )
-        return [Found("aws", c.cloud_region, "eks cluster", name)]
-
-    def _create_nodes(self, c: Cluster) -> list[Found]:
-        assert c.build is not None
-        ids, cluster, name = self._ids[c.name], self.name(c), self.name(c, "nodes")
-        self._wait_status(
-            c, "cluster_ready", "eks cluster", cluster, "describe_cluster", "cluster", name=cluster
-        )
-        count = c.build.node_count
-        self.call(
-            "eks",
-            c.cloud_region,
-            lambda eks: eks.create_nodegroup(
-                clusterName=cluster,
-                nodegroupName=name,
-                scalingConfig={"minSize": count, "maxSize": count, "desiredSize": count},
-                subnets=[ids["subnet0"], ids["subnet1"]],
-                instanceTypes=[c.build.machine_type if c.build else ""],
-                nodeRole=ids["role-nodes"],
-                tags=self._tags(c.name),
-            ),
-        )
-        return [Found("aws", c.cloud_region, "node group", name, cluster)]
-
-    def _wait_status(
-        self, c: Cluster, timeout: str, kind: str, label: str, op: str, key: str, **kw: str
-    ) -> None:
-        """Poll until ACTIVE with a progress line at each change of status; FAILED stops it."""
-        seen: list[str] = []
-        seconds = float(getattr(self.topology.timeouts, timeout))
-        start = time.monotonic()
-
-        def active() -> bool:
-            found = self._describe(c, op, key, **kw)
-            status = str(found["status"]) if found else "absent"
-            if not seen or seen[-1] != status:
-                seen.append(status)
-                took = time.monotonic() - start
-                print(
-                    f"  wait   {kind} {label}: {status} after {took:.0f}s ({timeout} {seconds:g}s)",
-                    file=self.out,
-                    flush=True,
-                )
-            if status in ("FAILED", "CREATE_FAILED", "DEGRADED"):
-                health = (found or {}).get("health", {})
-                raise CloudError(f"aws: {kind} {label} in {c.cloud_region} is {status}: {health}")
-            return status == "ACTIVE"
-
-        wait_until(
-            active,
-            timeout=seconds,
-            name=timeout,
-            interval=min(self.poll, 1.0),
-            max_interval=self.poll,
-            describe=lambda: f"{kind} {label} is {seen[-1]}",
-        )
-
-    def _write_context(self, c: Cluster) -> list[Found]:
-        """Once the nodes are up (node groups come up side by side, like the clusters)."""
-        cluster, nodes = self.name(c), self.name(c, "nodes")
-        self._wait_status(
-            c,
-            "nodes_ready",
-            "node group",
-            nodes,
-            "describe_nodegroup",
-            "nodegroup",
-            clusterName=cluster,
-            nodegroupName=nodes,
-        )
-        found = self._describe(c, "describe_cluster", "cluster", name=self.name(c))
-        if found is None:
-            raise CloudError(f"aws: eks cluster {self.name(c)} vanished before its context")
-        kubeconfig.write_eks_context(
-            self._kubeconfig(),
-            c.context,
-            arn=str(found["arn"]),
-            cluster=self.name(c),
-            region=c.cloud_region,
-            server=str(found["endpoint"]),
-            ca_data=str(found["certificateAuthority"]["data"]),
-        )
-        return []
+    def destroy(self, resources: Sequence[Found], out: TextIO | None = None) -> DestroyReport:
+        """Delete `resources` in dependency order; see `aws_teardown.destroy`."""
+        return aws_teardown.destroy(self, resources, out)
 
     # -- the glue -------------------------------------------------------------------------
 
@@ -744,177 +497,6 @@ class AwsBuilder:
             )
             for ch in self.glue().plan()
         ]
-
-    # -- destroy --------------------------------------------------------------------------
-
-    def find(self, run_id: str | None, regions: Sequence[str] | None = None) -> list[Found]:
-        """Every resource with `managed-by: netconform` and this run id (or, without one,
-        this topology's name), in `regions` (default: the topology's), plus IAM roles."""
-        key, value = (RUN_ID_TAG, run_id) if run_id else (TOPOLOGY_TAG, self.topology.name)
-        filters = [
-            {"Name": f"tag:{MANAGED_BY}", "Values": [MANAGER]},
-            {"Name": f"tag:{key}", "Values": [value]},
-        ]
-        wanted = {MANAGED_BY: MANAGER, key: value}
-        found: list[Found] = []
-        for region in regions or sorted({c.cloud_region for c in self.clusters}):
-            found += self._find_region(region, filters, wanted)
-        found += self._find_roles(wanted)
-        unique = {(f.kind, f.id): f for f in found}  # a peering shows in both its regions
-        return list(unique.values())
-
-    def _find_region(
-        self, region: str, filters: list[dict[str, Any]], wanted: dict[str, str]
-    ) -> list[Found]:
-        found: list[Found] = []
-        for kind, op, key, id_key in (
-            (
-                "vpc peering",
-                "describe_vpc_peering_connections",
-                "VpcPeeringConnections",
-                "VpcPeeringConnectionId",
-            ),
-            ("security group", "describe_security_groups", "SecurityGroups", "GroupId"),
-            ("subnet", "describe_subnets", "Subnets", "SubnetId"),
-            ("route table", "describe_route_tables", "RouteTables", "RouteTableId"),
-            (
-                "internet gateway",
-                "describe_internet_gateways",
-                "InternetGateways",
-                "InternetGatewayId",
-            ),
-            ("vpc", "describe_vpcs", "Vpcs", "VpcId"),
-        ):
-            items = self.request("ec2", region, op, Filters=filters)[key]
-            for item in items:
-                if kind == "vpc peering" and item["Status"]["Code"] in ("deleted", "deleting"):
-                    continue
-                parent = ",".join(a["VpcId"] for a in item.get("Attachments", []))
-                found.append(Found("aws", region, kind, item[id_key], parent))
-        for name in self.call("eks", region, lambda eks: eks.list_clusters()["clusters"]):
-            cluster = self.request("eks", region, "describe_cluster", name=name)
-            if not _matches(cluster["cluster"].get("tags", {}), wanted):
-                continue
-            for ng in self.request("eks", region, "list_nodegroups", clusterName=name)[
-                "nodegroups"
-            ]:
-                group = self.request(
-                    "eks", region, "describe_nodegroup", clusterName=name, nodegroupName=ng
-                )
-                if _matches(group["nodegroup"].get("tags", {}), wanted):
-                    found.append(Found("aws", region, "node group", ng, name))
-            found.append(Found("aws", region, "eks cluster", name))
-        return found
-
-    def _find_roles(self, wanted: dict[str, str]) -> list[Found]:
-        roles = self.call(
-            "iam", "us-east-1", lambda iam: iam.list_roles(PathPrefix=ROLE_PATH)["Roles"]
-        )
-        found = []
-        for role in roles:
-            name = role["RoleName"]
-            tags = self.request("iam", "us-east-1", "list_role_tags", RoleName=name)
-            if _matches({t["Key"]: t["Value"] for t in tags["Tags"]}, wanted):
-                found.append(Found("aws", "global", "iam role", name))
-        return found
-
-    def destroy(self, resources: Sequence[Found], out: TextIO | None = None) -> DestroyReport:
-        """Delete in dependency order; a refusal is named with the cloud's error and the
-        rest still go."""
-        report = DestroyReport()
-        order = {kind: i for i, kind in enumerate(DELETE_ORDER)}
-        for item in sorted(resources, key=lambda f: order.get(f.kind, len(order))):
-            try:
-                self._delete(item)
-            except CloudError as err:
-                report.refused.append((item, str(err)))
-                if out is not None:
-                    print(f"  refused {item.label}: {err}", file=out, flush=True)
-                continue
-            report.removed.append(item)
-            if out is not None:
-                print(f"  gone   {item.label}", file=out, flush=True)
-        return report
-
-    def _delete(self, item: Found) -> None:
-        region, rid = item.region, item.id
-        if item.kind == "node group":
-            self.request(
-                "eks", region, "delete_nodegroup", clusterName=item.parent, nodegroupName=rid
-            )
-            self._wait_gone(
-                region, "describe_nodegroup", clusterName=item.parent, nodegroupName=rid
-            )
-        elif item.kind == "eks cluster":
-            self.request("eks", region, "delete_cluster", name=rid)
-            self._wait_gone(region, "describe_cluster", name=rid)
-        elif item.kind == "iam role":
-            self._delete_role(rid)
-        elif item.kind in EC2_DELETES:
-            if item.kind == "route table":
-                self._disassociate(region, rid)
-            if item.kind == "internet gateway":
-                for vpc in filter(None, item.parent.split(",")):
-                    self.request(
-                        "ec2", region, "detach_internet_gateway", InternetGatewayId=rid, VpcId=vpc
-                    )
-            op, param = EC2_DELETES[item.kind]
-            self.request("ec2", region, op, **{param: rid})
-        else:
-            raise CloudError(f"aws: no way to delete a {item.kind}")
-
-    def _disassociate(self, region: str, rtb: str) -> None:
-        """A route table goes only once no subnet uses it (AWS: DependencyViolation)."""
-        tables = self.request("ec2", region, "describe_route_tables", RouteTableIds=[rtb])
-        for table in tables["RouteTables"]:
-            for assoc in table.get("Associations", []):
-                if not assoc.get("Main"):
-                    self.request(
-                        "ec2",
-                        region,
-                        "disassociate_route_table",
-                        AssociationId=assoc["RouteTableAssociationId"],
-                    )
-
-    def _wait_gone(self, region: str, op: str, **kw: str) -> None:
-        def gone() -> bool:
-            try:
-                self.call("eks", region, lambda cl: getattr(cl, op)(**kw))
-            except CloudError as err:
-                if "ResourceNotFoundException" in str(err):
-                    return True
-                raise
-            return False
-
-        what = " ".join(kw.values())
-        wait_until(
-            gone,
-            timeout=self.topology.timeouts.cluster_deleted,
-            name="cluster_deleted",
-            interval=min(self.poll, 1.0),
-            max_interval=self.poll,
-            describe=lambda: f"{what} still there",
-        )
-
-    def _delete_role(self, name: str) -> None:
-        attached = self.call(
-            "iam",
-            "us-east-1",
-            lambda iam: iam.list_attached_role_policies(RoleName=name)["AttachedPolicies"],
-        )
-        for policy in attached:
-            self.request(
-                "iam",
-                "us-east-1",
-                "detach_role_policy",
-                RoleName=name,
-                PolicyArn=policy["PolicyArn"],
-            )
-        self.call("iam", "us-east-1", lambda iam: iam.delete_role(RoleName=name))
-
-
-def _matches(tags: dict[str, str], wanted: dict[str, str]) -> bool:
-    return all(tags.get(k) == v for k, v in wanted.items())
 
 
 def _subnet_cidrs(vpc_cidr: str) -> list[str]:

@@ -15,6 +15,7 @@ import pytest
 
 from fixtures import build as session_build
 from netconform.errors import UsageError
+from provisioning import aws_creates
 from provisioning.aws_build import AwsBuilder
 from tests.cloud.conftest import session, tagged, topology_file
 
@@ -74,14 +75,14 @@ def test_ctrl_c_while_the_session_builds_destroys_what_was_made(
     for var, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                        "AWS_DEFAULT_REGION": "us-east-1"}.items():  # fmt: skip
         monkeypatch.setenv(var, value)
-    real = AwsBuilder._create_sg
+    real = aws_creates._create_sg
 
     def then_sigint(self: AwsBuilder, c: Any) -> Any:
         made = real(self, c)
         os.kill(os.getpid(), signal.SIGINT)  # Ctrl-C between this create and the next
         return made
 
-    monkeypatch.setattr(AwsBuilder, "_create_sg", then_sigint)
+    monkeypatch.setattr(aws_creates, "_create_sg", then_sigint)
     with pytest.raises(KeyboardInterrupt):
         session_build.build_session(str(topology_file(tmp_path)), "nc-int-1", tmp_path, yes=False)
     assert tagged(boto3.Session(region_name="us-east-1")) == []
