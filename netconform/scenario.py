@@ -217,7 +217,7 @@ def _noted(
     note = "; not probed again: this run found every probe {}->{} failing"
     return tuple(
         replace(c, detail=c.detail + note.format(c.source.cluster, c.destination.cluster))
-        if not c.passed and _across(c, down) and not c.detail.endswith("failing")
+        if not c.passed and _across(c, down)
         else c
         for c in cases
     )

@@ -55,7 +55,6 @@ from netconform.diagnosis.scopes import (
 from netconform.diagnosis.words import (
     _dns_from_words,
     _dns_zone_words,
-    _egress_words,
     _ingress_words,
     _lb_words,
     _loss_words,
@@ -63,11 +62,11 @@ from netconform.diagnosis.words import (
     _nodeport_words,
     _path_words,
     _pod_words,
-    _policy_ingress_words,
     _port_words,
     _service_words,
     _source_node_words,
     _world_words,
+    policy_words,
 )
 from netconform.outcomes import Case, Verdict
 from netconform.topology import Topology
@@ -146,8 +145,8 @@ def _candidates(topology: Topology, seen: Sequence[Seen]) -> list[Candidate]:
         return key if key in down else None
 
     return [
-        Candidate("policy", denied_from, _egress_words, holds=_always),
-        Candidate("policy", denied_to, _policy_ingress_words, holds=_always),
+        Candidate("policy", denied_from, policy_words("egress"), holds=_always),
+        Candidate("policy", denied_to, policy_words("ingress"), holds=_always),
         Candidate("path", lambda s: _direction(s) if peered(s) else None, _path_words),
         Candidate("path", world, _world_words),
         Candidate("service", _service, _service_words, holds=_without_endpoints),
@@ -207,12 +206,7 @@ def _merge_places(findings: list[Finding]) -> list[Finding]:
             continue
         first = merged[key]
         if finding.component == "policy":
-            where, _, names = first.place.partition(": ")
-            summary = (
-                f"NetworkPolicy {names} denies all ingress and egress of the pods in {where}: "
-                "the network-policy oracle expects every probe to and from them dropped, so "
-                "other checks' probes to and from there fail by that policy, not the network"
-            )
+            summary = policy_words("ingress and egress")(first.place, ())
         elif finding.component == "path":
             summary = f"{first.summary}; {finding.summary.split(': ', 1)[-1]}"
         elif finding.component == "dns":

@@ -14,22 +14,22 @@ def _kinds(cases: Sequence[Seen]) -> str:
     return ", ".join(sorted({s.case.protocol for s in cases}))
 
 
-def _egress_words(key: str, covered: Sequence[Seen]) -> str:
-    where, _, names = key.partition(": ")
-    return (
-        f"NetworkPolicy {names} denies all egress of the pods in {where}: the network-policy "
-        f"oracle expects every probe from them dropped, so other checks' probes from there "
-        "fail by that policy, not the network"
+def policy_words(direction: str) -> Words:
+    """What a policy candidate says: `egress`, `ingress`, or both (`ingress and egress`)."""
+    towards = {"egress": "from them", "ingress": "to them"}.get(direction, "to and from them")
+    there = {"egress": "from there", "ingress": "to those pods and their Services"}.get(
+        direction, "to and from there"
     )
 
+    def words(key: str, _covered: Sequence[Seen]) -> str:
+        where, _, names = key.partition(": ")
+        return (
+            f"NetworkPolicy {names} denies all {direction} of the pods in {where}: the "
+            f"network-policy oracle expects every probe {towards} dropped, so other checks' "
+            f"probes {there} fail by that policy, not the network"
+        )
 
-def _policy_ingress_words(key: str, covered: Sequence[Seen]) -> str:
-    where, _, names = key.partition(": ")
-    return (
-        f"NetworkPolicy {names} denies all ingress of the pods in {where}: the network-policy "
-        "oracle expects every probe to them dropped, so other checks' probes to those pods and "
-        "their Services fail by that policy, not the network"
-    )
+    return words
 
 
 def _path_words(key: str, covered: Sequence[Seen]) -> str:
