@@ -204,6 +204,11 @@ class ClusterBuild:
     """Instance type of the nodes."""
     network_mode: str = ""
     """The flavour's flat pod network."""
+    project: str = ""
+    """GCP project to build in (gcp; default: GOOGLE_CLOUD_PROJECT)."""
+    subscription: str = ""
+    """Azure subscription to build in (azure; default: AZURE_SUBSCRIPTION_ID); the build makes
+    a resource group TOPOLOGY-CLUSTER in it."""
 
 
 @dataclass(frozen=True)
@@ -526,6 +531,16 @@ def _check_build(checker: Checker, i: int, cluster: Cluster) -> None:
                 fail(
                     "vpc_cidr",
                     f"a range holding pod_cidrs[{j}] {pods} ({mode}: pods take network addresses)",
+                    build.vpc_cidr,
+                )
+    if mode == "vpc-native":
+        subnet = ipaddress.IPv4Network(build.vpc_cidr)
+        for j, pods in enumerate(cluster.pod_cidrs):
+            if ipaddress.IPv4Network(pods).overlaps(subnet):
+                fail(
+                    "vpc_cidr",
+                    f"a range apart from pod_cidrs[{j}] {pods} (vpc-native: pods take the "
+                    "subnet's secondary range)",
                     build.vpc_cidr,
                 )
 

@@ -42,6 +42,7 @@ from provisioning.build import (
     Step,
     build_tags,
     built_clusters,
+    is_loopback_endpoint,
 )
 from provisioning.cloud import print_plan
 
@@ -75,6 +76,7 @@ class AwsBuilder:
     """Plans, builds and destroys the topology's `cloud: aws` clusters that have a build."""
 
     cloud = "aws"
+    glue_kinds: tuple[str, ...] = ("vpc peering",)
 
     def __init__(
         self,
@@ -99,6 +101,13 @@ class AwsBuilder:
         """Where progress lines go."""
 
     # -- plumbing -------------------------------------------------------------------------
+
+    def on_loopback(self) -> bool:
+        """boto3's endpoint (this builder's, else its own AWS_ENDPOINT_URL settings) is here."""
+        import os
+
+        url = self._endpoint or os.environ.get("AWS_ENDPOINT_URL_EC2")
+        return is_loopback_endpoint(url or os.environ.get("AWS_ENDPOINT_URL"))
 
     def client(self, service: str, region: str) -> Client:
         key = (service, region)

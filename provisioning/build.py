@@ -15,7 +15,7 @@ import time
 import urllib.parse
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Literal, TextIO
+from typing import Literal, Protocol, TextIO
 
 from netconform.cidr import refuse_overlaps
 from netconform.errors import CloudError, NetconformError, UsageError
@@ -84,27 +84,42 @@ class DestroyReport:
         return text
 
 
-class Builder:
-    """What a cloud's builder provides (provisioning.aws_build.AwsBuilder)."""
+class Builder(Protocol):
+    """What a cloud's builder provides (provisioning.aws_build.AwsBuilder, gcp_build,
+    azure_build)."""
 
     cloud: str
+    run_id: str
+    out: TextIO
+    """Where progress lines go."""
+    clusters: tuple[Cluster, ...]
+    glue_kinds: tuple[str, ...]
+    """Kinds of what the glue makes (found by run id after it ran, for the rollback)."""
 
     def validate(self) -> None:
-        """Read-only checks of every cluster (region, version, machine type, credentials)."""
-        raise NotImplementedError
+        """Read-only checks of every cluster (region, version, machine type, credentials,
+        permissions)."""
 
-    def plan(self) -> list[Step]:
-        raise NotImplementedError
+    def plan(self) -> list[Step]: ...
+
+    def glue_plan(self) -> list[Step]:
+        """The network glue's changes (peering, routes, firewall) as steps."""
+        ...
 
     def after_apply(self, out: TextIO) -> None:
         """The network glue (peering, routes, firewall) once the clusters exist."""
-        raise NotImplementedError
 
-    def find(self, run_id: str | None, topology: str | None) -> list[Found]:
-        raise NotImplementedError
+    def find(self, run_id: str | None, regions: Sequence[str] | None = None) -> list[Found]: ...
 
-    def destroy(self, resources: Sequence[Found], out: TextIO | None) -> DestroyReport:
-        raise NotImplementedError
+    def destroy(self, resources: Sequence[Found], out: TextIO | None = None) -> DestroyReport: ...
+
+    def attached(self) -> Topology:
+        """The topology as the suites see it once built: networks instead of builds."""
+        ...
+
+    def on_loopback(self) -> bool:
+        """True when every call goes to an endpoint on this machine (nothing is billed)."""
+        ...
 
 
 def new_build_id() -> str:

@@ -21,6 +21,7 @@ from netconform.errors import CloudError, ConfirmationError, TopologyError, Usag
 from netconform.topology import Topology, load_topology
 from provisioning.aws_build import AwsBuilder
 from provisioning.build import (
+    Builder,
     DestroyReport,
     Found,
     Step,
@@ -31,7 +32,7 @@ from provisioning.build import (
     print_build_plan,
 )
 
-BUILT_CLOUDS = ("aws",)
+BUILT_CLOUDS = ("aws", "gcp", "azure")
 
 
 @dataclass
@@ -40,7 +41,7 @@ class BuildRun:
 
     run_id: str = ""
     created: list[Found] = field(default_factory=list)
-    builder: AwsBuilder | None = None
+    builder: Builder | None = None
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -56,6 +57,9 @@ def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
     destroy.add_argument(
         "--region", action="append", help="look only here (default: the topology's regions)"
     )
+    destroy.add_argument(
+        "--cloud", choices=BUILT_CLOUDS, help="where to look without --topology (default: aws)"
+    )
 
 
 def aws_endpoint() -> str | None:
@@ -68,7 +72,9 @@ def builder_for(
     run_id: str,
     session: boto3.Session | None,
     kubeconfig: str | None = None,
-) -> AwsBuilder:
+    cloud: str | None = None,
+) -> Builder:
+    """The builder of the one cloud the topology's built clusters name (`cloud` without any)."""
     others = sorted({c.cloud for c in topology.clusters if c.build and c.cloud not in BUILT_CLOUDS})
     if others:
         name = next(c.name for c in topology.clusters if c.build and c.cloud in others)
@@ -76,8 +82,30 @@ def builder_for(
             f"cluster {name}: build: building on {', '.join(others)} is not implemented "
             f"(clouds that build: {', '.join(BUILT_CLOUDS)})"
         )
+    clouds = list(dict.fromkeys(c.cloud for c in topology.clusters if c.build))
+    if len(clouds) > 1:
+        name = next(c.name for c in topology.clusters if c.build and c.cloud == clouds[1])
+        raise TopologyError(
+            f"cluster {name}: cloud: one build builds one cloud ({clouds[0]} first, then "
+            f"{clouds[1]}): split the topology"
+        )
     path = Path(kubeconfig) if kubeconfig else None
+    chosen = clouds[0] if clouds else cloud or "aws"
+    if chosen == "gcp":
+        from provisioning.gcp_build import GcpBuilder
+
+        return GcpBuilder(topology, run_id, kubeconfig_path=path)
+    if chosen == "azure":
+        from provisioning.azure_build import AzureBuilder
+
+        return AzureBuilder(topology, run_id, kubeconfig_path=path)
     return AwsBuilder(topology, run_id, session, kubeconfig_path=path)
+
+
+def _on_loopback(builder: Builder) -> bool:
+    if isinstance(builder, AwsBuilder):
+        return is_loopback_endpoint(aws_endpoint())
+    return builder.on_loopback()
 
 
 def build(
@@ -106,7 +134,7 @@ def build_topology(
     dry_run: bool = False,
     yes: bool = False,
     kubeconfig: str | None = None,
-) -> AwsBuilder | None:
+) -> Builder | None:
     """Validate, print the plan, then (unless a dry run) build exactly it and the glue.
     None when nothing has a build section. `run` holds the run id as soon as it is known."""
     topology = load_topology(path)
@@ -125,9 +153,9 @@ def build_topology(
     if dry_run:
         print("dry run: nothing created", file=out)
         return builder
-    if not (yes or topology.build.confirm or is_loopback_endpoint(aws_endpoint())):
+    if not (yes or topology.build.confirm or _on_loopback(builder)):
         raise ConfirmationError(
-            "refusing to build on aws without --yes or build.confirm: true "
+            f"refusing to build on {builder.cloud} without --yes or build.confirm: true "
             "(the plan above creates billed resources)"
         )
     todo = [*steps, _glue_step(builder, glue, out)]
@@ -140,16 +168,17 @@ def build_topology(
     return builder
 
 
-def _glue_step(builder: AwsBuilder, glue: list[Step], out: TextIO) -> Step:
-    """The network glue (provisioning.aws) as one step; what it made is found by run id."""
+def _glue_step(builder: Builder, glue: list[Step], out: TextIO) -> Step:
+    """The network glue (provisioning.aws, gcp, azure) as one step; what it made is found by
+    run id."""
 
     def run() -> list[Found]:
         builder.after_apply(out)
-        return [f for f in builder.find(builder.run_id) if f.kind == "vpc peering"]
+        return [f for f in builder.find(builder.run_id) if f.kind in builder.glue_kinds]
 
     todo = any(s.action != "noop" for s in glue)
     return Step(
-        "aws",
+        builder.cloud,
         "all",
         "network glue",
         "peering, routes, firewall",
@@ -167,9 +196,9 @@ def destroy(args: argparse.Namespace, out: TextIO, session: boto3.Session | None
         topology = load_topology(args.topology)
     else:
         topology = Topology(name=f"(run {args.run_id})", clusters=())
-    builder = builder_for(topology, args.run_id or "", session)
+    builder = builder_for(topology, args.run_id or "", session, cloud=args.cloud)
     regions: Sequence[str] | None = args.region
-    if not regions and not builder.clusters:
+    if not regions and not builder.clusters and isinstance(builder, AwsBuilder):
         regions = _enabled_regions(builder)
     found = builder.find(args.run_id, regions)
     what = f"run id {args.run_id}" if args.run_id else f"topology {topology.name}"
@@ -187,7 +216,7 @@ def _enabled_regions(builder: AwsBuilder) -> list[str]:
     return sorted(r["RegionName"] for r in regions)
 
 
-def write_attached(builder: AwsBuilder, source: Path, dest: Path) -> Path:
+def write_attached(builder: Builder, source: Path, dest: Path) -> Path:
     """The topology file as the suites read it once built: each built cluster's `build`
     replaced by the `network` the build made, the kubeconfig the build wrote; every other
     key as the user wrote it."""

@@ -51,8 +51,12 @@ class GcpProvider:
         topology: Topology,
         credentials: Credentials | None = None,
         client_options: ClientOptions | None = None,
+        tags: str = "",
     ) -> None:
+        """`tags`: words added to each firewall's description (a build's run id: firewalls
+        have no labels)."""
         self.clusters = cloud_clusters(topology, "gcp")
+        self._tags = tags
         for c in self.clusters:
             if not _net(c).project:
                 raise TopologyError(
@@ -229,7 +233,7 @@ class GcpProvider:
             direction="INGRESS",
             priority=1000,
             source_ranges=list(src.pod_cidrs),
-            description=f"netconform: peer {src.name}",
+            description=f"netconform: peer {src.name}" + (f" {self._tags}" if self._tags else ""),
             allowed=[compute_v1.Allowed(I_p_protocol="tcp", ports=[str(p) for p in self.ports])],
         )
 

@@ -59,6 +59,98 @@ def has_context(path: Path, context: str, cluster_name: str) -> bool:
     return False
 
 
+def has_user(path: Path, context: str, user: str) -> bool:
+    """True when `context` is there and uses the kubeconfig user `user` (GKE, AKS entries)."""
+    for entry in read(path).get("contexts") or []:
+        if entry.get("name") == context:
+            return bool((entry.get("context") or {}).get("user") == user)
+    return False
+
+
+def gke_name(project: str, location: str, cluster: str) -> str:
+    """The cluster, user and (there) context name `gcloud container clusters get-credentials`
+    gives: gke_PROJECT_LOCATION_CLUSTER."""
+    return f"gke_{project}_{location}_{cluster}"
+
+
+def write_gke_context(
+    path: Path,
+    context: str,
+    *,
+    project: str,
+    location: str,
+    cluster: str,
+    endpoint: str,
+    ca_data: str,
+) -> None:
+    """As `gcloud container clusters get-credentials` writes it (googlecloudsdk's
+    container/kubeconfig.py): server https://ENDPOINT, the user an exec plugin running
+    gke-gcloud-auth-plugin with provideClusterInfo."""
+    name = gke_name(project, location, cluster)
+    user = {
+        "name": name,
+        "user": {
+            "exec": {
+                "apiVersion": EXEC_API,
+                "command": "gke-gcloud-auth-plugin",
+                "installHint": "Install gke-gcloud-auth-plugin for use with kubectl by "
+                "following https://cloud.google.com/kubernetes-engine/docs/how-to/"
+                "cluster-access-for-kubectl#install_plugin",
+                "provideClusterInfo": True,
+            }
+        },
+    }
+    cluster_entry = {
+        "name": name,
+        "cluster": {"server": f"https://{endpoint}", "certificate-authority-data": ca_data},
+    }
+    _merge(path, context, [cluster_entry], [user], name, name)
+
+
+def merge_kubeconfig(path: Path, context: str, text: str) -> str:
+    """Merge a kubeconfig the cloud handed out (AKS listClusterUserCredential) as `az aks
+    get-credentials` does: its clusters and users kept by name, its context renamed
+    `context`. Returns the user's name."""
+    try:
+        doc = yaml.safe_load(text) or {}
+        entry = (doc.get("contexts") or [])[0]["context"]
+    except (yaml.YAMLError, AttributeError, IndexError, KeyError, TypeError):
+        raise CloudError(f"{context}: the cloud's kubeconfig does not parse") from None
+    _merge(
+        path,
+        context,
+        doc.get("clusters") or [],
+        doc.get("users") or [],
+        str(entry["cluster"]),
+        str(entry["user"]),
+    )
+    return str(entry["user"])
+
+
+def _merge(
+    path: Path,
+    context: str,
+    clusters: list[dict[str, Any]],
+    users: list[dict[str, Any]],
+    cluster: str,
+    user: str,
+) -> None:
+    doc = read(path)
+    doc.setdefault("apiVersion", "v1")
+    doc.setdefault("kind", "Config")
+    doc.setdefault("preferences", {})
+    for key, entries in (("clusters", clusters), ("users", users)):
+        items = doc.get(key) or []
+        for entry in entries:
+            items = _upsert(items, entry)
+        doc[key] = items
+    doc["contexts"] = _upsert(
+        doc.get("contexts") or [], {"name": context, "context": {"cluster": cluster, "user": user}}
+    )
+    doc.setdefault("current-context", context)
+    _write(path, doc)
+
+
 def _upsert(items: list[dict[str, Any]], entry: dict[str, Any]) -> list[dict[str, Any]]:
     return [i for i in items if i.get("name") != entry["name"]] + [entry]
 
