@@ -17,6 +17,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 from typing import Any, TextIO, TypeVar
 
@@ -145,8 +146,9 @@ class AzureBuilder:
             return fn()
         except ResourceNotFoundError:
             return None
-        except Exception:
-            return self.call(what, fn)
+        except Exception as err:  # everything else worded as `call` words it, not re-sent
+            self.call(what, partial(_reraise, err))
+            raise
 
     def subscription(self, c: Cluster | None = None) -> str:
         found = (c.build.subscription if c and c.build else "") or os.environ.get(
@@ -460,3 +462,7 @@ def _allows(permission: Any, action: str) -> bool:
 def dns_service_ip(service_cidr: str) -> str:
     """The cluster DNS address AKS wants inside the service range (its 10th address)."""
     return str(ipaddress.IPv4Network(service_cidr)[10])
+
+
+def _reraise(err: Exception) -> None:
+    raise err

@@ -172,8 +172,9 @@ class GcpBuilder:
             return fn()
         except gexc.NotFound:
             return None
-        except Exception:
-            return self.call(what, fn)
+        except Exception as err:  # everything else worded as `call` words it, not re-sent
+            self.call(what, partial(_reraise, err))
+            raise
 
     def wait_op(self, project: str, op: Any, what: str, region: str = "") -> None:
         """Block until a compute operation (global, or of `region`) is DONE."""
@@ -470,3 +471,7 @@ class GcpBuilder:
             )
             for ch in self.glue().plan()
         ]
+
+
+def _reraise(err: Exception) -> None:
+    raise err

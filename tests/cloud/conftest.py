@@ -56,7 +56,7 @@ def moto_url() -> Iterator[str]:
 def moto(moto_url: str) -> str:
     """The moto server, reset to empty for this test."""
     req = urllib.request.Request(f"{moto_url}/moto-api/reset", method="POST")
-    with urllib.request.urlopen(req, timeout=5):
+    with urllib.request.urlopen(req, timeout=30):  # 5 s timed out under load (average 48)
         pass
     return moto_url
 

@@ -78,6 +78,23 @@ def test_bad_build_is_one_line_naming_the_cluster_and_key(
     assert "\n" not in str(err.value)
 
 
+def test_vpc_native_pods_lie_outside_the_subnet(tmp_path: Path) -> None:
+    text = BASE.replace("cloud: aws", "cloud: gcp").replace("ca-central-1", "us-central1")
+    with pytest.raises(TopologyError) as err:
+        load(tmp_path, "{vpc_cidr: 10.101.0.0/20}", text)
+    assert (
+        "clusters[0].build.vpc_cidr (line 9): expected a range apart from pod_cidrs[0] "
+        "10.101.0.0/16 (vpc-native: pods take the subnet's secondary range)" in str(err.value)
+    )
+    topo = load(tmp_path, "{vpc_cidr: 10.200.0.0/20, project: p}", text)
+    build = topo.clusters[0].build  # type: ignore[attr-defined]
+    assert (build.network_mode, build.machine_type, build.project) == (
+        "vpc-native",
+        "e2-standard-4",
+        "p",
+    )
+
+
 def test_build_on_a_cloud_that_does_not_build_is_refused(tmp_path: Path) -> None:
     text = BASE.replace("cloud: aws", "cloud: none")
     with pytest.raises(TopologyError, match=r"clusters\[0\].build .*cloud aws, gcp, azure"):
