@@ -28,6 +28,7 @@ from netconform.scenario import Scenario, measure
 
 SECURITY = "SECURITY: unexpected allow"
 OUTAGE = "OUTAGE: unexpected drop"
+REFUSAL = "OUTAGE: unexpected refusal (the pod was reached: nothing listens, no policy dropped it)"
 PROBE_ERROR = "PROBE ERROR"
 
 
@@ -85,7 +86,9 @@ def step_of(case: Case) -> str:
 
 def finding(case: Case) -> str:
     """One failed case as a finding: its kind, the case, the policy's verdict."""
-    if case.expected.verdict == Verdict.ALLOW:
+    if case.expected.verdict == Verdict.ALLOW and case.observed.verdict == Verdict.REFUSED:
+        kind = REFUSAL
+    elif case.expected.verdict == Verdict.ALLOW:
         kind = OUTAGE
     elif case.observed.verdict in (Verdict.ALLOW, Verdict.REFUSED):  # it reached the pod
         kind = SECURITY
@@ -100,7 +103,7 @@ def findings_report(cases: Iterable[Case], limit: int = SCREENFUL) -> str:
     failed = [c for c in cases if not c.passed]
     lines = sorted((finding(c) for c in failed), key=lambda ln: not ln.startswith(SECURITY))
     security = sum(ln.startswith(SECURITY) for ln in lines)
-    outage = sum(ln.startswith(OUTAGE) for ln in lines)
+    outage = sum(ln.startswith(("OUTAGE", REFUSAL)) for ln in lines)
     head = f"{len(failed)} case(s) failed ({security} security, {outage} outage):"
     more = [f"  ... {len(lines) - limit} more in the attachment 'failed cases'"]
     return "\n".join([head, *(f"  {ln}" for ln in lines[:limit]), *more[: len(lines) > limit]])

@@ -63,8 +63,8 @@ def policy_cause(cases: Sequence[Case]) -> str:
     """When failed cases run between pods that live NetworkPolicies select: name them."""
     failed = [c for c in cases if not c.passed]
     named = sorted({m.group(1) for c in failed for m in _NAMED.finditer(c.detail)})
-    if not failed or not named:
-        return ""
+    if not failed or not named or not all(_NAMED.search(c.detail) for c in failed):
+        return ""  # failures between pods no policy selects: policies do not explain them
     return (
         f"NetworkPolicies select the failing pods: {', '.join(named)}; a flat pod network "
         "expects every pod reachable, so one of these policies (an ingress or egress rule, or "

@@ -93,5 +93,18 @@ def snat_cause(cases: Sequence[Case]) -> str:
 
 
 def source_cause(cases: Sequence[Case]) -> str:
-    """Source NAT when echoes answered with another address, else the shape of the failures."""
-    return snat_cause(cases) or likely_cause(cases)
+    """Source NAT where echoes answered with another address; an echo that answered without
+    naming one (the path works there); the shape of the failures where no echo answered."""
+    failed = [c for c in cases if not c.passed]
+    answered = [c for c in failed if isinstance(c.observed, ClientAddress)]
+    unnamed = sorted({f"{c.source.cluster}->{c.destination.cluster}" for c in answered
+                      if not c.observed.address})  # type: ignore[attr-defined]  # fmt: skip
+    parts = [snat_cause(cases)]
+    if unnamed:
+        parts.append(
+            f"the echo pods answered ({', '.join(unnamed)}) without naming the client address "
+            "they saw: the echo's image or its path, not the network (the request got through)"
+        )
+    if len(answered) < len(failed):
+        parts.append(likely_cause([c for c in cases if c not in answered]))
+    return "; ".join(p for p in parts if p)
