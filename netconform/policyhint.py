@@ -9,12 +9,13 @@ built; the selection is the policy oracle's own selector matching."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 from netconform.cluster import ClusterClient
 from netconform.outcomes import Case, Endpoint
 from netconform.policy.model import Policy
+from netconform.reachability import relation
 
 _NAMED = re.compile(r"NetworkPolicy (\S+) selects the (source|destination)")
 
@@ -57,6 +58,17 @@ def policy_note(selected: Mapping[Endpoint, Sequence[str]], src: Endpoint, dst: 
     notes = [f"NetworkPolicy {name} selects the source" for name in selected.get(src, ())]
     notes += [f"NetworkPolicy {name} selects the destination" for name in selected.get(dst, ())]
     return "; ".join(notes)
+
+
+def with_policy_notes(
+    selected: Mapping[Endpoint, Sequence[str]],
+) -> Callable[[Endpoint, Endpoint], str]:
+    """A case's context: how the pods relate, and the live policies selecting either."""
+
+    def context(src: Endpoint, dst: Endpoint) -> str:
+        return "; ".join(filter(None, (relation(src, dst), policy_note(selected, src, dst))))
+
+    return context
 
 
 def policy_cause(cases: Sequence[Case]) -> str:

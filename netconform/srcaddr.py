@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from netconform.outcomes import Case, Endpoint, HttpStatus, Outcome, Verdict
-from netconform.reachability import likely_cause
+from netconform.reachability import likely_cause, relation
 from netconform.result import Result
 from netconform.scenario import Oracle, Scenario
 
@@ -38,6 +38,16 @@ class ClientAddress(Outcome):
 def source_kept(src: Endpoint, _dst: Endpoint, _probe: object) -> Outcome:
     """The oracle: the destination sees the source pod's own IP."""
     return ClientAddress(Verdict.ALLOW, src.ip)
+
+
+def with_cni_notes(notes: Mapping[str, str]) -> Callable[[Endpoint, Endpoint], str]:
+    """A case's context: how the pods relate, and the source cluster's CNI SNAT settings
+    (`notes`: cluster -> `netconform.cni.read_aws_node`, "" where none)."""
+
+    def context(src: Endpoint, dst: Endpoint) -> str:
+        return "; ".join(filter(None, (relation(src, dst), notes.get(src.cluster, ""))))
+
+    return context
 
 
 def seen_address(body: str) -> str:
