@@ -76,9 +76,14 @@ def lab_prefix(run_id: str) -> str:
     return "b" + hashlib.sha256(run_id.encode()).hexdigest()[:6]
 
 
+def build_root() -> Path:
+    """`.build` beside the project's `.lab` (where `pytest --build` puts its runs too)."""
+    return control.project_state_dir().parent / ".build"
+
+
 def default_state_dir(run_id: str) -> Path:
-    """`.build/RUN/lab` beside the project's `.lab` (where `pytest --build` puts it too)."""
-    return control.project_state_dir().parent / ".build" / run_id / "lab"
+    """`.build/RUN/lab`: the state dir of the lab run `run_id` builds."""
+    return build_root() / run_id / "lab"
 
 
 class LabBuilder:
@@ -393,7 +398,7 @@ class LabBuilder:
             ][:1]
         source = str(self.topology.source.resolve()) if self.topology.source else None
         found = []
-        for d in _build_dirs(self.paths.root.parent.parent):
+        for d in _build_dirs(build_root()):
             record = _record(d)
             prefix = str(record.get("prefix", ""))
             if source and record.get("topology_file") == source and _exists(prefix, d):
