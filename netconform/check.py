@@ -16,8 +16,9 @@ import yaml
 
 from netconform.cidr import between, in_overlap, overlap_reason
 from netconform.cluster import ClusterClient
+from netconform.echo import ECHO_PATH
 from netconform.errors import NetconformError
-from netconform.outcomes import Case, Endpoint
+from netconform.outcomes import Case, Endpoint, Outcome, Served
 from netconform.probes.base import Probe
 from netconform.profiles import FULL, SMOKE, Selector, smoke_settings
 from netconform.reachability import likely_cause
@@ -59,12 +60,36 @@ class Environment(Protocol):
         """Apply a manifest labelled with this run's id into the cluster's namespace."""
         ...
 
-    def apply_all(self, manifests: Sequence[dict[str, Any]]) -> None:
-        """Every manifest (the YAML beside a check) into every cluster's namespace."""
+    def apply_all(
+        self,
+        manifests: Sequence[dict[str, Any]],
+        clusters: Iterable[str] | None = None,
+        edit: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
+    ) -> None:
+        """Every manifest (the YAML beside a check) into every cluster's namespace (or only
+        `clusters`'), each passed through `edit` first (e.g. `ingress.retarget`)."""
         ...
 
     def sources(self) -> list[Endpoint]:
         """The standard probe pods of every cluster, in one list (`probe_pods` flattened)."""
+        ...
+
+    def first_sources(self) -> list[Endpoint]:
+        """One standard probe pod per cluster (the first of each), in cluster order."""
+        ...
+
+    def probe_pods_in(self, namespace: str) -> dict[str, list[Endpoint]]:
+        """Probe pods in `namespace` of every cluster that has it (only where the topology's
+        `network_policy.probe_namespaces` allows), per cluster."""
+        ...
+
+    def region_namespace(self, cluster: str) -> str:
+        """The cluster's region namespace (where this run's workloads go)."""
+        ...
+
+    def services(self, name: str, ready: int = 1) -> dict[str, Endpoint]:
+        """cluster -> this run's Service `name` by its ClusterIP, once `ready` endpoints are
+        ready in each (`service`, per cluster)."""
         ...
 
     def vantage(self, endpoint: Endpoint) -> Vantage:
@@ -95,6 +120,11 @@ class Environment(Protocol):
 
     def ready_pods(self, cluster: str, deployment: str) -> list[Endpoint]:
         """The pods of this run's Deployment `deployment`, once its replicas all run."""
+        ...
+
+    def served_by(self, deployment: str, code: int = 200) -> dict[str, Served]:
+        """cluster -> the answer its `deployment` must give: HTTP `code` from one of its own
+        ready pods (`ready_pods`), named `<cluster>/<deployment>` in messages."""
         ...
 
     def unsupported(self, source: Endpoint, probe: Probe) -> str:
@@ -261,6 +291,27 @@ class Check:
             return part, ""
         lines, _ = lead(part.failed) if lead is not None else ([], False)
         return part, f"{key}: " + "\n".join([*lines, part.report(result.hint)])
+
+
+def echo_probe(port: int = 80, kind: str = "http") -> Probe:
+    """An HTTP request on the echo's naming path (`netconform.echo.ECHO_PATH`): the lab's
+    echo and agnhost netexec both answer with their pod's name there."""
+    return Probe(kind, port, params=(("path", ECHO_PATH),))
+
+
+def by_cluster(expected: Mapping[str, Outcome]) -> Oracle:
+    """The oracle of a check whose every destination of one cluster expects the same:
+    `expected[destination.cluster]`."""
+
+    def oracle(_src: Endpoint, dst: Endpoint, _probe: Probe) -> Outcome:
+        return expected[dst.cluster]
+
+    return oracle
+
+
+def flat(pods: Mapping[str, Sequence[Endpoint]]) -> list[Endpoint]:
+    """Per-cluster pods (`probe_pods`, `pods_on_every_node`) in one list, in cluster order."""
+    return [p for cluster_pods in pods.values() for p in cluster_pods]
 
 
 def no_cause(_cases: Sequence[Case]) -> str:

@@ -73,6 +73,10 @@ class WaitTimeoutError(NetconformError):
     exit_code = 10
 
 
+class WaitStoppedError(WaitTimeoutError):
+    """The run is being interrupted (Ctrl-C): every wait still polling gives up at once."""
+
+
 class DnsConfigError(NetconformError):
     """A cluster's DNS configuration (Corefile, stubDomains) does not parse."""
 

@@ -3,8 +3,10 @@ region pod subnets, its declared-closed ports refused or dropped (seed 000's rul
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from netconform.outcomes import ALLOW, Case, Endpoint, Outcome, Verdict
 from netconform.probes.base import Probe
@@ -30,6 +32,15 @@ def port_probes(required: Collection[int], closed: Collection[int]) -> list[Prob
     """A TCP connect per declared port; a closed one carries its expectation as a parameter."""
     probes = [Probe("tcp", port) for port in sorted(required)]
     return probes + [Probe("tcp", port, (("expect", "closed"),)) for port in sorted(closed)]
+
+
+def listener(template: dict[str, Any], ports: Sequence[int]) -> dict[str, Any]:
+    """The listener pod `template` (the suite's YAML) listening on, and declaring, `ports`."""
+    pod = copy.deepcopy(template)
+    container = pod["spec"]["containers"][0]
+    container["ports"] = [{"containerPort": p, "protocol": "TCP"} for p in ports]
+    container["env"] = [{"name": "LISTEN_PORTS", "value": " ".join(map(str, ports))}]
+    return pod
 
 
 def declared(_src: Endpoint, _dst: Endpoint, probe: Probe) -> Outcome:

@@ -13,13 +13,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
+from netconform.check import Table
 from netconform.outcomes import ALLOW, Case, Endpoint, PingStats, Verdict, plain
 from netconform.policyhint import policy_cause
 from netconform.probes.base import Task
-from netconform.reachability import icmp_only_cause, likely_cause
+from netconform.reachability import LOSS_RTT_HEADER, icmp_only_cause, likely_cause, loss_rtt_rows
 from netconform.result import Result, region_pair
 from netconform.scenario import Oracle, Scenario, probe_again
 from netconform.stats import wilson
+from netconform.topology import Topology
 
 
 @dataclass(frozen=True)
@@ -146,3 +148,9 @@ def pod_cause(cases: Sequence[Case]) -> str:
     """Live NetworkPolicies selecting the failing pods, loss above budget, ICMP dropped where
     TCP connects, else the shape of the failures."""
     return policy_cause(cases) or loss_cause(cases) or icmp_only_cause(cases) or likely_cause(cases)
+
+
+def loss_rtt(result: Result, topology: Topology) -> list[Table]:
+    """pod-to-pod's report table: loss and RTT per ordered region pair."""
+    rows, bad = loss_rtt_rows(result.cases, [str(n) for n in topology.names])
+    return [Table("pod-to-pod loss and RTT per region pair", LOSS_RTT_HEADER, rows, bad)]

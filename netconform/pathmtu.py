@@ -98,11 +98,23 @@ def _case(
 
 
 def mtu_cause(cases: Sequence[Case]) -> str:
-    """Black holes by name, else the failures' shape."""
-    holes = sorted(
-        {c.detail.split(":")[0] for c in cases if not c.passed and "black hole" in c.detail}
-    )
+    """Black holes and small path MTUs by name (small packets cross there: the path works);
+    the pairs where not even small packets cross by the failures' shape (a path, not the
+    MTU)."""
+    failed = [c for c in cases if not c.passed]
+    holes = sorted({c.detail.split(":")[0] for c in failed if "black hole" in c.detail})
+    small = sorted({f"{c.source.cluster}->{c.destination.cluster} {c.detail.split(':')[0]}"
+                    for c in failed if c.detail.startswith("path MTU ")})  # fmt: skip
+    parts = []
     if holes:
         why = "a link with a smaller MTU whose routers send no fragmentation-needed"
-        return f"{', '.join(holes)}: {why}"
-    return likely_cause(cases)
+        parts.append(f"{', '.join(holes)}: {why}")
+    if small:
+        parts.append(
+            f"{', '.join(small)}: a link with a smaller MTU than expected on the path; "
+            "fragmentation-needed comes back, so the path itself works"
+        )
+    sized = [c for c in failed if "black hole" in c.detail or c.detail.startswith("path MTU ")]
+    if len(sized) < len(failed):
+        parts.append(likely_cause([c for c in cases if c not in sized]))
+    return "; ".join(parts)

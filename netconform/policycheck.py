@@ -18,16 +18,20 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from netconform.check import Check, Lead
+from netconform.check import Check, Environment, Lead
 from netconform.cluster import ClusterClient
 from netconform.outcomes import SCREENFUL, Case, Endpoint, Verdict
 from netconform.policy import NamespaceInfo, Pod, Policy, PolicyOracle, PolicySet
+from netconform.policyscope import Target, targets
+from netconform.probes import Probe
 from netconform.profiles import FULL, SMOKE
 from netconform.result import Result
-from netconform.scenario import Scenario, measure
+from netconform.scenario import Scenario, distinct, measure
+from netconform.vantage import PodVantage, Vantage
 
 SECURITY = "SECURITY: unexpected allow"
 OUTAGE = "OUTAGE: unexpected drop"
+REFUSAL = "OUTAGE: unexpected refusal (the pod was reached: nothing listens, no policy dropped it)"
 PROBE_ERROR = "PROBE ERROR"
 
 
@@ -85,7 +89,9 @@ def step_of(case: Case) -> str:
 
 def finding(case: Case) -> str:
     """One failed case as a finding: its kind, the case, the policy's verdict."""
-    if case.expected.verdict == Verdict.ALLOW:
+    if case.expected.verdict == Verdict.ALLOW and case.observed.verdict == Verdict.REFUSED:
+        kind = REFUSAL
+    elif case.expected.verdict == Verdict.ALLOW:
         kind = OUTAGE
     elif case.observed.verdict in (Verdict.ALLOW, Verdict.REFUSED):  # it reached the pod
         kind = SECURITY
@@ -100,7 +106,7 @@ def findings_report(cases: Iterable[Case], limit: int = SCREENFUL) -> str:
     failed = [c for c in cases if not c.passed]
     lines = sorted((finding(c) for c in failed), key=lambda ln: not ln.startswith(SECURITY))
     security = sum(ln.startswith(SECURITY) for ln in lines)
-    outage = sum(ln.startswith(OUTAGE) for ln in lines)
+    outage = sum(ln.startswith(("OUTAGE", REFUSAL)) for ln in lines)
     head = f"{len(failed)} case(s) failed ({security} security, {outage} outage):"
     more = [f"  ... {len(lines) - limit} more in the attachment 'failed cases'"]
     return "\n".join([head, *(f"  {ln}" for ln in lines[:limit]), *more[: len(lines) > limit]])
@@ -132,3 +138,58 @@ class PolicyCheck(Check):
         lines, _ = lead(part.failed) if lead is not None else ([], False)
         wrong = f"{len(part.failed)} wrong out of {len(part.cases)}"
         return part, "\n".join([f"{key}: {wrong}", *lines, findings_report(part.cases)])
+
+
+# -- generic mode (`suites/network_policy/test_policies.py`) ---------------------------------
+
+
+def names_udp(policies: PolicySet) -> bool:
+    """A live policy of a judged namespace has a UDP port rule."""
+    rules = [r for p in policies.policies for r in (*p.ingress, *p.egress)]
+    return any(port.protocol == "UDP" for r in rules for port in r.ports)
+
+
+def generic_sources(env: Environment) -> dict[Endpoint, Vantage]:
+    """The probe pods of the region namespaces and of the allowed probe namespaces."""
+    out: dict[Endpoint, Vantage] = {}
+    placed: list[tuple[str, list[Endpoint]]] = [
+        (env.region_namespace(c), pods) for c, pods in env.probe_pods().items()
+    ]
+    for namespace in env.topology.network_policy.probe_namespaces:
+        placed += [(namespace, pods) for pods in env.probe_pods_in(namespace).values()]
+    for namespace, pods in placed:
+        for pod in pods:
+            out[pod] = PodVantage(env.clusters[pod.cluster], namespace, pod.name)
+    return out
+
+
+def measure_generic(env: Environment) -> Result:
+    """Generic mode: the live policies of every namespace with probe-able pods, judged over
+    the probe pods' port (and UDP where a policy names it) and each user pod's TCP ports."""
+    vantages = generic_sources(env)
+    settings = env.topology.network_policy
+    users: dict[Endpoint, Target] = {}
+    namespaces: dict[str, list[str]] = {}
+    for cluster, client in env.clusters.items():
+        found = targets(cluster, client, [env.region_namespace(cluster)], settings)
+        users.update((t.endpoint, t) for t in found)
+        spaces = [*env.topology.deploy_namespaces(cluster), *(t.namespace for t in found)]
+        namespaces[cluster] = list(dict.fromkeys(spaces))
+    policies = read_policy_set(env.clusters, namespaces)
+    port = env.topology.probe.tcp_port
+    own = [Probe("tcp", port), *([Probe("udp", port)] if names_udp(policies) else [])]
+
+    def probes_of(dst: Endpoint) -> Sequence[Probe]:
+        target = users.get(dst)
+        return own if target is None else [Probe("tcp", p) for p in target.ports]
+
+    destinations = [*vantages, *users]
+    scenario = Scenario(vantages, destinations, own, distinct, settings=env.topology.probe,
+                        probes_of=probes_of)  # fmt: skip
+    converge = env.topology.timeouts.converge
+    return measure_step(scenario, policies, converge, "policies", refusing=set(users))
+
+
+def unused_scenario(_env: object) -> Scenario:
+    """A PolicyCheck's `scenario`: it measures with `measure` instead."""
+    raise NotImplementedError("a policy check measures with `measure`")

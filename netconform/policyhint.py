@@ -9,12 +9,13 @@ built; the selection is the policy oracle's own selector matching."""
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, cast
 
 from netconform.cluster import ClusterClient
 from netconform.outcomes import Case, Endpoint
 from netconform.policy.model import Policy
+from netconform.reachability import relation
 
 _NAMED = re.compile(r"NetworkPolicy (\S+) selects the (source|destination)")
 
@@ -59,12 +60,23 @@ def policy_note(selected: Mapping[Endpoint, Sequence[str]], src: Endpoint, dst: 
     return "; ".join(notes)
 
 
+def with_policy_notes(
+    selected: Mapping[Endpoint, Sequence[str]],
+) -> Callable[[Endpoint, Endpoint], str]:
+    """A case's context: how the pods relate, and the live policies selecting either."""
+
+    def context(src: Endpoint, dst: Endpoint) -> str:
+        return "; ".join(filter(None, (relation(src, dst), policy_note(selected, src, dst))))
+
+    return context
+
+
 def policy_cause(cases: Sequence[Case]) -> str:
     """When failed cases run between pods that live NetworkPolicies select: name them."""
     failed = [c for c in cases if not c.passed]
     named = sorted({m.group(1) for c in failed for m in _NAMED.finditer(c.detail)})
-    if not failed or not named:
-        return ""
+    if not failed or not named or not all(_NAMED.search(c.detail) for c in failed):
+        return ""  # failures between pods no policy selects: policies do not explain them
     return (
         f"NetworkPolicies select the failing pods: {', '.join(named)}; a flat pod network "
         "expects every pod reachable, so one of these policies (an ingress or egress rule, or "

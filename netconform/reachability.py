@@ -172,6 +172,9 @@ def node_cause(cases: Sequence[Case]) -> str:
             f"only cross-region cases fail ({pairs}), the same Services answer inside each "
             "region: the path between the regions (peering, routes, firewall), not kube-proxy"
         )
+    spread = spread_cause(cases, failed)
+    if spread:
+        return spread
     nodes = {(c.source.cluster, c.source.node) for c in failed}
     if len(nodes) == 1:
         cluster, node = next(iter(nodes))
@@ -200,3 +203,31 @@ def node_cause(cases: Sequence[Case]) -> str:
             )
         return f"every failed case goes to {target}: its endpoints or their pods"
     return "failures from several nodes to several Services: kube-proxy or the pod network"
+
+
+def spread_cause(cases: Sequence[Case], failed: Sequence[Case]) -> str:
+    """When every failure is a Service that answered, but not from each of its ready pods
+    (`spread`): the pods that never answered, from which nodes; not the Service's rules as a
+    whole, which the answers from its other pods show working."""
+    from netconform.probes.spread import Backends  # the probe kinds import this module's kin
+
+    spread = [c for c in failed if isinstance(c.observed, Backends) and c.observed.pods]
+    if not spread or len(spread) != len(failed):
+        return ""
+    missing = sorted({n for c in spread if isinstance(c.expected, Backends)
+                      for n in c.expected.names if n not in c.observed.pods})  # type: ignore[attr-defined]  # fmt: skip
+    services = sorted({c.destination.label for c in spread})
+    nodes = sorted({f"{c.source.cluster}/{c.source.node}" for c in spread})
+    fine = sorted({f"{c.source.cluster}/{c.source.node}" for c in cases if c.passed
+                   and c.destination.label in services} - set(nodes))  # fmt: skip
+    pods = ", ".join(missing) or "some of its pods"
+    if fine:
+        return (
+            f"{', '.join(services)} answers from node(s) {', '.join(nodes)}, but never from "
+            f"{pods}, which answer through it from {', '.join(fine)}: the path from those "
+            "nodes to those pods (kube-proxy's endpoint rules there, or the pods' routes)"
+        )
+    return (
+        f"{', '.join(services)} answers, but never from {pods}, from any node: those pods "
+        "(not serving the Service's port, or their node's routes), not the Service's rules"
+    )

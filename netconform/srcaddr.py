@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from netconform.outcomes import Case, Endpoint, HttpStatus, Outcome, Verdict
-from netconform.reachability import likely_cause
+from netconform.reachability import likely_cause, relation
 from netconform.result import Result
 from netconform.scenario import Oracle, Scenario
 
@@ -38,6 +38,16 @@ class ClientAddress(Outcome):
 def source_kept(src: Endpoint, _dst: Endpoint, _probe: object) -> Outcome:
     """The oracle: the destination sees the source pod's own IP."""
     return ClientAddress(Verdict.ALLOW, src.ip)
+
+
+def with_cni_notes(notes: Mapping[str, str]) -> Callable[[Endpoint, Endpoint], str]:
+    """A case's context: how the pods relate, and the source cluster's CNI SNAT settings
+    (`notes`: cluster -> `netconform.cni.read_aws_node`, "" where none)."""
+
+    def context(src: Endpoint, dst: Endpoint) -> str:
+        return "; ".join(filter(None, (relation(src, dst), notes.get(src.cluster, ""))))
+
+    return context
 
 
 def seen_address(body: str) -> str:
@@ -93,5 +103,18 @@ def snat_cause(cases: Sequence[Case]) -> str:
 
 
 def source_cause(cases: Sequence[Case]) -> str:
-    """Source NAT when echoes answered with another address, else the shape of the failures."""
-    return snat_cause(cases) or likely_cause(cases)
+    """Source NAT where echoes answered with another address; an echo that answered without
+    naming one (the path works there); the shape of the failures where no echo answered."""
+    failed = [c for c in cases if not c.passed]
+    answered = [c for c in failed if isinstance(c.observed, ClientAddress)]
+    unnamed = sorted({f"{c.source.cluster}->{c.destination.cluster}" for c in answered
+                      if not c.observed.address})  # type: ignore[attr-defined]  # fmt: skip
+    parts = [snat_cause(cases)]
+    if unnamed:
+        parts.append(
+            f"the echo pods answered ({', '.join(unnamed)}) without naming the client address "
+            "they saw: the echo's image or its path, not the network (the request got through)"
+        )
+    if len(answered) < len(failed):
+        parts.append(likely_cause([c for c in cases if c not in answered]))
+    return "; ".join(p for p in parts if p)

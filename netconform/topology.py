@@ -184,9 +184,12 @@ class CloudNetwork:
 
 
 #: The flat pod network each cloud's flavour builds: pods take routable network addresses.
-NETWORK_MODES = {"aws": "vpc-cni", "gcp": "vpc-native", "azure": "azure-cni"}
+NETWORK_MODES = {"aws": "vpc-cni", "gcp": "vpc-native", "azure": "azure-cni", "lab": "lab-vpc"}
 #: The node size a build uses when the topology names none.
 DEFAULT_MACHINE_TYPES = {"aws": "m5.large", "gcp": "e2-standard-4", "azure": "Standard_D4s_v5"}
+#: The Kubernetes version a build asks for when the topology names none (the lab's API
+#: server serves one version only).
+DEFAULT_VERSIONS = {"lab": "1.32"}
 
 
 @dataclass(frozen=True)
@@ -197,13 +200,14 @@ class ClusterBuild:
     vpc_cidr: str
     """Address range of the VPC (aws), VPC subnet (gcp) or VNet (azure) the build creates."""
     kubernetes_version: str = "1.31"
-    """Kubernetes minor version; refused before any create when the flavour does not offer it."""
+    """Kubernetes minor version; refused before any create when the flavour does not offer it
+    (the lab: 1.32, the default there)."""
     node_count: int = 2
     """Nodes of the cluster's one node group (node pool)."""
     machine_type: str = ""
     """Instance type of the nodes."""
     network_mode: str = ""
-    """The flavour's flat pod network."""
+    """The flavour's flat pod network (the lab: its routed VPCs, pods in their node's slice)."""
     project: str = ""
     """GCP project to build in (gcp; default: GOOGLE_CLOUD_PROJECT)."""
     subscription: str = ""
@@ -439,8 +443,9 @@ def parse_topology(data: Any, source: Path | None = None) -> Topology:
     _check_unique(checker, clusters)
     for i, cluster in enumerate(clusters):
         _check_build(checker, i, cluster)
-    if any(c.cloud == "lab" for c in clusters) and not root.get("runner_netns"):
-        # the runner's probes must stay inside the lab's world: never this machine's own network
+    # the runner's probes must stay inside the lab's world: never this machine's own network
+    # (a lab the topology builds sets it: the build names its world namespace)
+    if any(c.cloud == "lab" and c.build is None for c in clusters) and not root.get("runner_netns"):
         checker.fail("runner_netns", 0, "the lab's world namespace (a lab topology needs it)", None)
     kubeconfig = root.get("kubeconfig")
     if kubeconfig is not None:
@@ -477,6 +482,9 @@ def _cluster(item: dict[str, Any]) -> Cluster:
         build = ClusterBuild(
             **{
                 **build,
+                "kubernetes_version": build.get(
+                    "kubernetes_version", DEFAULT_VERSIONS.get(cloud, "1.31")
+                ),
                 "machine_type": build.get("machine_type", DEFAULT_MACHINE_TYPES.get(cloud, "")),
                 "network_mode": build.get("network_mode", NETWORK_MODES.get(cloud, "")),
             }
@@ -521,10 +529,10 @@ def _check_build(checker: Checker, i: int, cluster: Cluster) -> None:
         fail(
             "", "either build (a network to create) or network (one that exists), not both", "both"
         )
-    if not cluster.cloud_region:
+    if not cluster.cloud_region and cluster.cloud != "lab":  # the lab has no cloud regions
         checker.fail(f"clusters[{i}].cloud_region", checker.lines.get(where, 0),
                      "the cloud region to build in", "")  # fmt: skip
-    if mode in ("vpc-cni", "azure-cni"):
+    if mode in ("vpc-cni", "azure-cni", "lab-vpc"):
         vpc = ipaddress.IPv4Network(build.vpc_cidr)
         for j, pods in enumerate(cluster.pod_cidrs):
             if not ipaddress.IPv4Network(pods).subnet_of(vpc):

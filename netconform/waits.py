@@ -6,13 +6,14 @@ with it; the core prints nothing itself)."""
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
 
 from tenacity import Retrying, retry_if_result, stop_after_delay, wait_exponential
 
-from netconform.errors import WaitTimeoutError
+from netconform.errors import WaitStoppedError, WaitTimeoutError
 
 T = TypeVar("T")
 
@@ -21,6 +22,19 @@ PROGRESS_AFTER = 2.0
 WaitObserver = Callable[[str, float, float, str], None]
 """(wait name, seconds elapsed, its timeout, what it waits on) -> None."""
 _OBSERVERS: list[WaitObserver] = []
+_STOPPING = threading.Event()
+
+
+def stop_waits() -> None:
+    """Make every wait, in every thread, give up at its next poll (a run interrupted with
+    Ctrl-C: checks measured in background threads stop waiting instead of holding the
+    process open until their timeouts)."""
+    _STOPPING.set()
+
+
+def resume_waits() -> None:
+    """Undo `stop_waits` (a process that goes on after an interrupt, as tests do)."""
+    _STOPPING.clear()
 
 
 def watch_waits(observer: WaitObserver) -> Callable[[], None]:
@@ -46,6 +60,8 @@ def wait_until(
     start = time.monotonic()
 
     def polled() -> T | None:
+        if _STOPPING.is_set():
+            raise WaitStoppedError(f"{name}: stopped, the run is being interrupted")
         elapsed = time.monotonic() - start
         if _OBSERVERS and elapsed >= PROGRESS_AFTER:
             state = describe() if describe is not None else ""

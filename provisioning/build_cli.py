@@ -19,6 +19,7 @@ import yaml
 
 from netconform.errors import CloudError, ConfirmationError, TopologyError, UsageError
 from netconform.topology import Topology, load_topology
+from provisioning import lab_build
 from provisioning.aws_build import AwsBuilder
 from provisioning.build import (
     Builder,
@@ -42,6 +43,9 @@ class BuildRun:
     run_id: str = ""
     created: list[Found] = field(default_factory=list)
     builder: Builder | None = None
+
+    def note(self, builder: lab_build.LabBuilder) -> None:
+        self.run_id = builder.run_id
 
 
 def add_parsers(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -111,6 +115,11 @@ def _on_loopback(builder: Builder) -> bool:
 def build(
     args: argparse.Namespace, out: TextIO, run: BuildRun, session: boto3.Session | None
 ) -> int:
+    if lab_build.is_lab_build_file(args.topology):  # the lab builds itself (lab_build)
+        lab_build.build_topology(
+            Path(args.topology), out, args.run_id, dry_run=args.dry_run, on_run_id=run.note
+        )
+        return 0
     build_topology(
         Path(args.topology),
         out,
@@ -192,6 +201,8 @@ def _glue_step(builder: Builder, glue: list[Step], out: TextIO) -> Step:
 def destroy(args: argparse.Namespace, out: TextIO, session: boto3.Session | None) -> int:
     if not args.topology and not args.run_id:
         raise UsageError("destroy: give --topology F or --run-id ID (what to look for)")
+    if lab_build.destroys(args.topology, args.run_id):  # a lab build's lab (lab_build)
+        return lab_build.destroy(args.topology, args.run_id, out)
     if args.topology:
         topology = load_topology(args.topology)
     else:

@@ -18,6 +18,7 @@ CATEGORY_RULES: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("Regression (passed in the baseline)", r"REGRESSION", ("failed", "broken")),
     ("Security: unexpected allow", r"SECURITY: unexpected allow", ("failed",)),
     ("Outage: unexpected drop", r"OUTAGE: unexpected drop", ("failed",)),
+    ("Outage: unexpected refusal", r"OUTAGE: unexpected refusal", ("failed",)),
     ("MTU", r"MTU black hole|observed MTU|path MTU", ("failed",)),
     ("Packet loss", r"observed LOSS", ("failed",)),
     ("Wrong weight (canary share)", r"weight|observed SHARE", ("failed",)),

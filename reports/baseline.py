@@ -40,6 +40,8 @@ class Change:
     case: str
     before: str
     after: str
+    pair: str = ""
+    """The case's `source->destination` regions (empty for a test)."""
 
     def line(self) -> str:
         what = self.case.split(": ", 1)[-1]
@@ -105,7 +107,10 @@ class Diff:
         out = [self.headline()]
         for title, changes in (("REGRESSION", self.regressions),):
             for (check, key), group in _grouped(changes).items():
-                out.append(f"{title} {check} {key}: {len(group)} case(s) passed before, not now")
+                out.append(
+                    f"{title} {check} {key}{_pairs(key, group)}: {len(group)} case(s) "
+                    "passed before, not now"
+                )
                 out += [f"  {c.line()}" for c in group[:per_group]]
                 if len(group) > per_group:
                     out.append(f"  ... and {len(group) - per_group} more (outcome file)")
@@ -119,6 +124,18 @@ class Diff:
                 f"drift not judged for {self.not_judged} pair metric(s): too few samples in a run"
             )
         return out
+
+
+def _pairs(key: str, group: Sequence[Change], most: int = 4) -> str:
+    """` (east->west, west->east)`: the region pairs of a slice that is not one itself, so a
+    regression header always says where."""
+    if "->" in key:
+        return ""
+    pairs = sorted({c.pair for c in group if c.pair})
+    if not pairs:
+        return ""
+    more = f", +{len(pairs) - most} more" if len(pairs) > most else ""
+    return f" ({', '.join(pairs[:most])}{more})"
 
 
 def _grouped(changes: Iterable[Change]) -> dict[tuple[str, str], list[Change]]:
@@ -174,7 +191,8 @@ def compare(
     for key in sorted(old.keys() | now.keys()):
         a, b = old.get(key), now.get(key)
         slice_key = (b or a or {}).get("slice", "")
-        change = Change("", key[0], slice_key, key[1], _state(a), _state(b))
+        pair = str((b or a or {}).get("pair", ""))
+        change = Change("", key[0], slice_key, key[1], _state(a), _state(b), pair)
         if a is not None and a["passed"] and not (b is not None and b["passed"]):
             diff.regressions.append(_as(change, "regression"))
             covered.add((key[0], slice_key))
@@ -188,7 +206,9 @@ def compare(
 
 
 def _as(change: Change, kind: str) -> Change:
-    return Change(kind, change.check, change.slice, change.case, change.before, change.after)
+    return Change(
+        kind, change.check, change.slice, change.case, change.before, change.after, change.pair
+    )
 
 
 def _test_changes(

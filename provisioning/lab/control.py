@@ -138,12 +138,18 @@ def up(
     owner_pid: int = 0,
     layout: str = "default",
     sync_period: float = SYNC_PERIOD,
+    names: tuple[str, ...] = (),
+    nodes: int = network.NODES_PER_REGION,
+    vpcs: tuple[str, ...] = (),
+    services: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """Start the lab daemon (unless one runs) and wait until every cluster answers.
 
     `timeout` is the named wait `lab_up` (the topology's `timeouts.lab_up`). With `owner_pid`
     the daemon stops by itself when that process is gone. Without `prefix`, the state dir's
     own (`default_prefix`). `sync_period` is kube-proxy's full-resync period (seconds).
+    Default layout, for a build: `names` of the regions instead of central, east, ...;
+    `nodes` per region; each region's VPC (`vpcs`) and service range (`services`).
     """
     state = read_state(paths)
     if state is not None:
@@ -175,7 +181,12 @@ def up(
         layout,
         "--sync-period",
         f"{sync_period:g}",
+        "--nodes",
+        str(nodes),
     ]
+    for flag, words in (("--names", names), ("--vpcs", vpcs), ("--services", services)):
+        if words:
+            argv += [flag, ",".join(words)]
     with paths.log.open("ab") as logfile:
         proc = subprocess.Popen(  # the daemon outlives this process on purpose
             argv,

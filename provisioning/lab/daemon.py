@@ -104,6 +104,10 @@ class Daemon:
         owner_pid: int = 0,
         layout: str = "default",
         sync_period: float = SYNC_PERIOD,
+        names: tuple[str, ...] = (),
+        nodes: int = network.NODES_PER_REGION,
+        vpcs: tuple[str, ...] = (),
+        services: tuple[str, ...] = (),
     ) -> None:
         self.paths = paths
         self.owner_pid = owner_pid
@@ -111,7 +115,8 @@ class Daemon:
         # and state file (which carry this secret) may reach the APIs and the control port
         self.secret = secrets.token_urlsafe(24)
         redact.register([self.secret])  # its log lines and errors never show it
-        self.plan = layouts.plan(prefix, regions, layout, ownership.owner_of_dir(paths.root))
+        owner = ownership.owner_of_dir(paths.root)
+        self.plan = layouts.plan(prefix, regions, layout, owner, names, nodes, vpcs, services)
         specs = cluster_specs(self.plan, self.secret)
         self.api = LabApiServer(specs, self._exec, self._log, CONTROLLERS)
         self.lab = LabContext(self.plan, self.api, sync_period=sync_period, state_dir=paths.root)
@@ -282,6 +287,10 @@ class Daemon:
         return self.lab.pods.by_name(name).netns
 
 
+def _listed(words: str) -> tuple[str, ...]:
+    return tuple(w for w in words.split(",") if w)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="provisioning.lab.daemon")
     parser.add_argument("--state-dir", type=Path, required=True)
@@ -289,6 +298,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--regions", type=int, required=True)
     parser.add_argument("--layout", choices=layouts.LAYOUTS, default="default")
     parser.add_argument("--sync-period", type=float, default=SYNC_PERIOD)
+    parser.add_argument("--names", default="", help="region names, comma-separated (a build's)")
+    parser.add_argument("--nodes", type=int, default=network.NODES_PER_REGION)
+    parser.add_argument("--vpcs", default="", help="region VPC ranges, comma-separated")
+    parser.add_argument("--services", default="", help="region service ranges, comma-separated")
     parser.add_argument(
         "--owner-pid",
         type=int,
@@ -303,7 +316,16 @@ def main(argv: list[str] | None = None) -> int:
 
     async def run() -> None:
         daemon = Daemon(
-            paths, args.prefix, args.regions, args.owner_pid, args.layout, args.sync_period
+            paths,
+            args.prefix,
+            args.regions,
+            args.owner_pid,
+            args.layout,
+            args.sync_period,
+            names=_listed(args.names),
+            nodes=args.nodes,
+            vpcs=_listed(args.vpcs),
+            services=_listed(args.services),
         )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

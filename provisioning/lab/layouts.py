@@ -33,12 +33,21 @@ SHARED_GATEWAY = "10.210.200.1"
 
 
 def plan(
-    prefix: str, regions: int, layout: str = "default", owner: str = ownership.NO_STATE_DIR
+    prefix: str,
+    regions: int,
+    layout: str = "default",
+    owner: str = ownership.NO_STATE_DIR,
+    names: tuple[str, ...] = (),
+    nodes: int = network.NODES_PER_REGION,
+    vpcs: tuple[str, ...] = (),
+    services: tuple[str, ...] = (),
 ) -> LabPlan:
-    """The lab plan of a layout (`regions` applies to `default` only), for the lab of the
-    state directory `owner`."""
+    """The lab plan of a layout (`regions`, `names`, `nodes`, `vpcs` and `services` apply
+    to `default` only), for the lab of the state directory `owner`. A build names its
+    clusters (`names`, else central, east, west...), their VPCs and service ranges."""
     if layout == "default":
-        return network.plan_lab(prefix, network.region_names(regions), owner)
+        names = names or network.region_names(regions)
+        return network.plan_lab(prefix, names, owner, nodes, vpcs, services)
     if layout == "overlap":
         return dataclasses.replace(plan_overlap(prefix), owner=owner)
     raise LabError(f"unknown lab layout {layout!r} (layouts: {', '.join(LAYOUTS)})")

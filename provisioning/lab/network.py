@@ -41,6 +41,8 @@ REGION_NAMES = (
 )
 MAX_REGIONS = 50
 NODES_PER_REGION = 2
+#: Nodes a region may have (one zone each, `a` to `h`).
+MAX_NODES = 8
 #: Link-local next hop every pod routes through; the node answers ARP for it.
 POD_GATEWAY = "169.254.1.1"
 REQUIRED_TOOLS = (
@@ -142,9 +144,30 @@ def region_names(count: int) -> tuple[str, ...]:
     return (REGION_NAMES + extra)[:count]
 
 
-def plan_lab(prefix: str, names: Sequence[str], owner: str = ownership.NO_STATE_DIR) -> LabPlan:
-    """Addresses for a lab of the given regions, made by the lab of `owner`."""
-    regions = tuple(_plan_region(prefix, i, name) for i, name in enumerate(names))
+def plan_lab(
+    prefix: str,
+    names: Sequence[str],
+    owner: str = ownership.NO_STATE_DIR,
+    nodes: int = NODES_PER_REGION,
+    vpcs: Sequence[str] = (),
+    services: Sequence[str] = (),
+) -> LabPlan:
+    """Addresses for a lab of the given regions (`nodes` nodes each), made by the lab of
+    `owner`. `vpcs`, `services` (a build's): each region's VPC (a /16 in 10.0.0.0/8) and
+    service range instead of 10.(100+i).0.0/16 and 10.(200+i).0.0/16."""
+    if not 1 <= nodes <= MAX_NODES:
+        raise LabError(f"nodes per region must be between 1 and {MAX_NODES}, got {nodes}")
+    regions = tuple(
+        _plan_region(
+            prefix,
+            i,
+            name,
+            nodes,
+            vpc_octet(vpcs[i]) if vpcs else 100 + i,
+            services[i] if services else "",
+        )
+        for i, name in enumerate(names)
+    )
     peerings = []
     link = 0
     for i, a in enumerate(names):
@@ -155,8 +178,29 @@ def plan_lab(prefix: str, names: Sequence[str], owner: str = ownership.NO_STATE_
     return LabPlan(prefix, regions, tuple(peerings), owner=owner)
 
 
-def _plan_region(prefix: str, i: int, name: str) -> RegionPlan:
-    octet = 100 + i
+def default_service_cidr(i: int) -> str:
+    """The service range of region `i` unless a build names one."""
+    return f"10.{200 + i}.0.0/16" if i < 55 else f"172.{16 + i - 55}.0.0/16"
+
+
+def vpc_octet(cidr: str) -> int:
+    """X of a lab VPC 10.X.0.0/16; LabError for any other range (the lab's addresses are
+    carved from the second octet, and its world drops 10.0.0.0/8 between VPCs)."""
+    net = ipaddress.IPv4Network(cidr)
+    if net.prefixlen != 16 or not net.subnet_of(ipaddress.IPv4Network("10.0.0.0/8")):
+        raise LabError(f"a lab VPC is a /16 inside 10.0.0.0/8 (10.X.0.0/16), not {cidr}")
+    return int(str(net.network_address).split(".")[1])
+
+
+def _plan_region(
+    prefix: str,
+    i: int,
+    name: str,
+    count: int = NODES_PER_REGION,
+    octet: int | None = None,
+    service_cidr: str = "",
+) -> RegionPlan:
+    octet = 100 + i if octet is None else octet
     nodes = tuple(
         NodePlan(
             name=f"{name}-node-{j}",
@@ -164,14 +208,14 @@ def _plan_region(prefix: str, i: int, name: str) -> RegionPlan:
             ip=f"10.{octet}.0.{10 + j}",
             pod_cidr=f"10.{octet}.{1 + j}.0/24",
         )
-        for j in range(NODES_PER_REGION)
+        for j in range(count)
     )
     return RegionPlan(
         name=name,
         index=i,
         ilb_cidr=f"10.{octet}.255.0/24",
         vpc_cidr=f"10.{octet}.0.0/16",
-        service_cidr=f"10.{200 + i}.0.0/16" if i < 55 else f"172.{16 + i - 55}.0.0/16",
+        service_cidr=service_cidr or default_service_cidr(i),
         router_netns=f"{prefix}-{name}-rtr",
         router_ip=f"10.{octet}.0.1",
         world_link=(f"100.100.{i}.0", f"100.100.{i}.1"),

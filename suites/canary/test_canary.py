@@ -19,90 +19,44 @@ taken the Ingresses up), within the `ingress` timeout.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Sequence
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from fixtures.checks import Verify
 from fixtures.collection import parametrize_by
-from netconform import canary
 from netconform.check import Check, Environment, load_manifests, no_cause
+from netconform.checks.canary import (
+    ASPECTS,
+    CANARY_INGRESS,
+    PATHS,
+    aspect_of,
+    keys,
+    override_probes,
+    overrides_only,
+    plan_of,
+    split_cause,
+    track_of,
+    with_weight,
+)
 from netconform.errors import WaitTimeoutError
-from netconform.ingress import Controller, Route, controller, retarget, stale_hint, unpublished
-from netconform.outcomes import NOT_SUPPORTED, RUNNER, Case, Endpoint, Outcome, Share, Verdict
+from netconform.ingress import Controller, Route, controller, retarget, unpublished
+from netconform.outcomes import NOT_SUPPORTED, RUNNER, Case, Endpoint, Outcome, Verdict
 from netconform.outcomes import ingress as ingress_route
 from netconform.probes import Probe, Task
 from netconform.probes.batch import run_batch
 from netconform.probes.tally import Tally
 from netconform.scenario import Scenario
-from netconform.split import (
-    CanaryWeight,
-    SplitVerdict,
-    Track,
-    part_probes,
-    sample,
-)
+from netconform.split import CanaryWeight, Track, part_probes, sample
 from netconform.topology import Topology
 from netconform.vantage import RunnerVantage, Vantage
 from netconform.waits import wait_until
 
 MANIFESTS = load_manifests(Path(__file__).with_name("canary.yaml"))
-CANARY_INGRESS = "netconform-canary"
-ASPECTS = ("weight", "overrides")
-#: (path, header sent, the track every answer must come from): `always` where the weight
-#: sends few requests to the canary, `never` where it sends all of them (`/never`, weight 100)
-OVERRIDES = (
-    ("/", "X-Canary:always", "canary"),
-    ("/", "Cookie:netconform-canary=always", "canary"),
-    ("/never", "X-Canary:never", "stable"),
-    ("/never", "Cookie:netconform-canary=never", "stable"),
-    ("/never", "X-Canary:never,Cookie:netconform-canary=always", "stable"),  # header first
-    ("/value", "FOO:bar", "canary"),
-    ("/value", "FOO:baz", "stable"),
-)
-OVERRIDE_REQUESTS = 10
-"""Per override: an override ignored shows at once (weight 5 sends 95% stable, 100 none)."""
-PATHS = {
-    "/": CANARY_INGRESS,
-    "/never": f"{CANARY_INGRESS}-never",
-    "/value": f"{CANARY_INGRESS}-value",
-}
-
-
-def keys(topology: Topology) -> list[Route]:
-    host = topology.ingress.canary_host
-    return [Route(str(c), host, a) for c in topology.names for a in ASPECTS]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     parametrize_by(metafunc, "aspect", keys)
-
-
-def aspect_of(case: Case) -> str:
-    dst = case.destination
-    if dst.path in ASPECTS:  # a not-supported case, made for its aspect
-        name = dst.path
-    else:
-        name = "weight" if isinstance(case.expected, (CanaryWeight, Share)) else "overrides"
-    return f"{dst.cluster}/{dst.host}:{name}"
-
-
-def plan_of(topology: Topology) -> canary.CanaryPlan:
-    tolerance = topology.ingress.canary_tolerance / 100 or None
-    return canary.CanaryPlan.build(
-        canary.effective_weight(topology.ingress.canary_weight), tolerance
-    )
-
-
-def with_weight(manifest: dict[str, object], weight: int) -> dict[str, object]:
-    """The canary Ingress with the topology's weight."""
-    meta = manifest["metadata"]
-    if isinstance(meta, dict) and meta.get("name") == CANARY_INGRESS:
-        notes = {**meta["annotations"], "nginx.ingress.kubernetes.io/canary-weight": str(weight)}
-        return {**manifest, "metadata": {**meta, "annotations": notes}}
-    return manifest
 
 
 def deploy(
@@ -156,12 +110,7 @@ def the_split(env: Environment) -> Scenario:
         expected[cluster] = pods[cluster]
     low, high = max(plan.weight - plan.tolerance, 0), min(plan.weight + plan.tolerance, 1)
     first = part_probes(plan.batch)
-    overrides = [
-        Probe(
-            "tally", 80, (("requests", str(OVERRIDE_REQUESTS)), ("headers", header), ("path", path))
-        )
-        for path, header, track in OVERRIDES
-    ]
+    overrides = override_probes()
 
     def probes_of(dst: Endpoint) -> list[Probe]:
         mine = [p for p in overrides if p.param("path") == dst.path]
@@ -177,7 +126,7 @@ def the_split(env: Environment) -> Scenario:
                 plan.tolerance,
                 expected[dst.cluster]["canary"],
             )
-        track = next(t for p, h, t in OVERRIDES if h == probe.param("headers"))
+        track = track_of(probe.param("headers"))
         return Track(Verdict.ALLOW, track, expected[dst.cluster][track])
 
     return Scenario(
@@ -230,45 +179,6 @@ def stale(env: Environment) -> set[str]:
         for c, client in env.clusters.items()
         if unpublished(client, env.topology.cluster(c).namespace, CANARY_INGRESS)
     }
-
-
-def split_cause(cases: Sequence[Case], controllers: dict[str, Controller], stale: set[str]) -> str:
-    hints = []
-    for cluster in sorted({c.destination.cluster for c in cases if not c.passed}):
-        if cluster in stale:
-            hints.append(stale_hint(cluster, CANARY_INGRESS))
-            continue
-        mine = [c for c in cases if c.destination.cluster == cluster and not c.passed]
-        tracks = [c for c in mine if isinstance(c.expected, Track)]
-        if tracks and all(
-            isinstance(c.observed, Tally) and not c.observed.answered for c in tracks
-        ):
-            hints.append(
-                f"{cluster}'s ingress controller at {controllers[cluster].address} "
-                "answers no request for the canary host"
-            )
-            continue
-        for case in mine:
-            seen, wanted = case.observed, case.expected
-            if isinstance(seen, SplitVerdict) and seen.requests and isinstance(wanted, Share):
-                hints.append(
-                    f"the canary Ingress {CANARY_INGRESS} in {cluster} says "
-                    f"{canary.percent(wanted.fraction)}% but the controller sends "
-                    f"{seen.fraction:.1%} of requests to the canary"
-                )
-    return "; ".join(hints)
-
-
-def overrides_only(scenario: Scenario) -> Scenario:
-    """The smoke profile: the overrides (a handful of requests each: the canary is routed at
-    all, header and cookie win), not the weight's sequential test, whose error bounds need
-    its requests (it runs in the full profile)."""
-    probes_of = scenario.probes_of or (lambda _d: scenario.probes)
-
-    def only_overrides(dst: Endpoint) -> list[Probe]:
-        return [p for p in probes_of(dst) if p.param("headers")]
-
-    return replace(scenario, probes=[], probes_of=only_overrides)
 
 
 SPLIT = Check(

@@ -21,28 +21,18 @@ ECHO = load_manifests(Path(__file__).with_name("echo.yaml"))
 
 def by_name(env: Environment) -> Scenario:
     env.apply_all(ECHO)
-    names = []
-    for cluster in env.clusters:
-        env.service(cluster, "echo-pods", ready=2)
-        ns = env.topology.cluster(cluster).namespace
-        names.append(service_name(cluster, f"echo-pods.{ns}.svc.cluster.local"))
+    names = [service_name(c, f"echo-pods.{env.region_namespace(c)}.svc.cluster.local")
+             for c in env.services("echo-pods", ready=2)]  # fmt: skip
     return env.scenario(
-        env.sources(),
-        names,
-        [Probe("http", 8080)],
-        include=other_cluster,
+        env.sources(), names, [Probe("http", 8080)], include=other_cluster,
         explain=lambda cases: clusters_dns_cause(cases, env.clusters),
-    )
+    )  # fmt: skip
 
 
 CHECK = Check(
-    "dns-connect",
-    __doc__ or "",
-    by_name,
-    converges=True,
-    param="peer_pair",
+    "dns-connect", __doc__ or "", by_name, converges=True, param="peer_pair",
     smoke=one_pair_per_region_pair,
-)
+)  # fmt: skip
 
 
 def test_dns_connect(peer_pair: RegionPair, verify: Verify) -> None:

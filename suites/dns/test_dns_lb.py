@@ -16,7 +16,6 @@ every other cluster forwarding that cluster's zone to it.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,23 +23,18 @@ import pytest
 
 from fixtures.checks import Verify
 from fixtures.plugin import STATE, Label, Once, RegionName
-from netconform.check import Check, Environment, Table, load_manifests
+from netconform.check import Check, Environment, load_manifests
+from netconform.checks.dns import UNRELATED, NoAnswer, NotRecursive, latency, lb_cause, zone_of
 from netconform.cluster import ClusterClient
 from netconform.corefile import CorefileError, parse_corefile, parse_stub_domains
 from netconform.dnsglue import INTERNAL, LB_NAME, SYSTEM
-from netconform.dnsreport import LATENCY_HEADER, latency_rows
 from netconform.outcomes import RUNNER, Answer, Endpoint, Outcome, Verdict, dns_name
 from netconform.probes import Probe
-from netconform.result import Result, destination_cluster
+from netconform.result import destination_cluster
 from netconform.scenario import Scenario
-from netconform.topology import Cluster, Topology
+from netconform.topology import Topology
 
 ECHO = load_manifests(Path(__file__).with_name("echo.yaml"))
-UNRELATED = "netconform-open-resolver-test.example.com"
-
-
-def zone_of(cluster: Cluster) -> str:
-    return (cluster.dns_zone or f"{cluster.namespace}.svc.cluster.local").rstrip(".")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -141,28 +135,6 @@ def is_internal(svc: Any) -> bool:
     return any(str(annotations.get(k, "")).lower() == v.lower() for k, v in INTERNAL.items())
 
 
-@dataclass(frozen=True)
-class NoAnswer(Outcome):
-    """Expected from the world for an internal LB: nothing comes back at all."""
-
-    def satisfied_by(self, observed: Outcome) -> bool:
-        return observed.verdict in (Verdict.TIMEOUT, Verdict.UNREACHABLE, Verdict.REFUSED)
-
-    def __str__(self) -> str:
-        return "NO ANSWER (internal LB, world)"
-
-
-@dataclass(frozen=True)
-class NotRecursive(Outcome):
-    """An unrelated name: refused (or failed), never resolved by recursion."""
-
-    def satisfied_by(self, observed: Outcome) -> bool:
-        return observed.verdict in (Verdict.REFUSED, Verdict.SERVFAIL)
-
-    def __str__(self) -> str:
-        return "REFUSED (no recursion)"
-
-
 def lbs(env: Environment) -> Scenario:
     """Every cluster's kube-dns-lb, asked from where it should answer and where it must not."""
     env.apply_all(ECHO)
@@ -203,27 +175,6 @@ def lbs(env: Environment) -> Scenario:
         probes_of=probes_of,
         expect=lambda src, dst, _probe: expected[(src.label, dst.name)],
     )
-
-
-def lb_cause(cases: Any) -> str:
-    """The LB itself only where no pod reached it; one that answers some sources is fine."""
-    failed = sorted({c.destination.cluster for c in cases if not c.passed})
-    answering = sorted({c.destination.cluster for c in cases if c.passed
-                        and c.source.cluster} & set(failed))  # fmt: skip
-    if answering:
-        return (
-            f"the DNS LoadBalancer of {', '.join(answering)} answers some clusters' pods and "
-            "not others: the path from the failing clusters to it (peering, routes, firewall)"
-        )
-    return (
-        f"the DNS LoadBalancer of {', '.join(failed)} ({SYSTEM}/{LB_NAME}): check its address "
-        "(status.loadBalancer.ingress), its endpoints (the coredns pods) and its annotations"
-    )
-
-
-def latency(result: Result, topology: Topology) -> list[Table]:
-    rows, bad = latency_rows(result.cases, ["", *(str(n) for n in topology.names)])
-    return [Table(f"dns latency through {LB_NAME} (dig)", LATENCY_HEADER, rows, bad)]
 
 
 LB_CHECK = Check(

@@ -14,8 +14,6 @@ network), every probe pod of every cluster requests the routing host through it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -24,69 +22,30 @@ from fixtures.checks import Verify
 from fixtures.collection import parametrize_by
 from fixtures.plugin import RegionName, RegionPair
 from netconform.check import Check, Environment, load_manifests, no_cause
-from netconform.cidr import between
+from netconform.checks.ingress import (
+    BACKENDS,
+    INGRESS,
+    NO_INTERNAL,
+    ROUTES,
+    expected_answer,
+    ingress_cause,
+    internal_route,
+    routes,
+    slice_key,
+)
 from netconform.cluster import ClusterClient
 from netconform.errors import WaitTimeoutError
-from netconform.ingress import (
-    Controller,
-    Route,
-    controller,
-    live_objects,
-    retarget,
-    route_of,
-    stale_hint,
-    unpublished,
-)
+from netconform.ingress import Controller, Route, controller, live_objects, retarget, unpublished
 from netconform.ingressaudit import audit
-from netconform.outcomes import (
-    NOT_SUPPORTED,
-    RUNNER,
-    Case,
-    Endpoint,
-    HttpStatus,
-    Outcome,
-    Served,
-    Verdict,
-    ingress,
-)
+from netconform.outcomes import NOT_SUPPORTED, RUNNER, Case, Endpoint, ingress
 from netconform.probes import Probe
 from netconform.profiles import one_destination_per_host
-from netconform.result import region_pair
 from netconform.scenario import Scenario
 from netconform.topology import Topology
 from netconform.vantage import RunnerVantage, Vantage
 
 MANIFESTS = load_manifests(Path(__file__).with_name("ingress.yaml"))
-INGRESS = "netconform-routing"
 HTTP = Probe("http", 80)
-BACKENDS = {"ing-foo": 2, "ing-bar": 1, "ing-zero": 0}
-#: (host, path, what answers): a backend Service, or the status the controller answers with.
-ROUTES: tuple[tuple[str, str, str | int], ...] = (
-    ("{host}", "/foo", "ing-foo"),
-    ("{host}", "/foo/bar", "ing-bar"),  # the longest prefix wins
-    ("{host}", "/foo/baz", "ing-foo"),
-    ("{host}", "/foobar", 404),  # Prefix matches whole path elements only
-    ("{host}", "/exact", "ing-bar"),
-    ("{host}", "/exact/more", 404),  # Exact is exact
-    ("a.{host}", "/", "ing-foo"),  # *.host covers one label
-    ("unknown.invalid", "/", 404),  # the default backend
-    ("{host}", "/zero", 503),  # scaled to zero: no ready endpoints
-)
-
-
-@dataclass(frozen=True)
-class NoEndpoints(HttpStatus):
-    """Expected: 503 because the backend Service has no ready endpoints."""
-
-    backend: str = ""
-
-    def __str__(self) -> str:
-        return f"HTTP 503 ({self.backend} has no ready endpoints)"
-
-
-def routes(topology: Topology) -> list[Route]:
-    host = topology.ingress.routing_host
-    return [Route(str(c), h.format(host=host), p) for c in topology.names for h, p, _ in ROUTES]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -112,14 +71,6 @@ def backend_pods(env: Environment, cluster: str) -> dict[str, tuple[str, ...]]:
         found = client.objects("Pod", namespace, f"netconform.io/backend={name}")
         pods[name] = tuple(sorted(p.metadata.name for p in found))
     return pods
-
-
-def expected_answer(answer: str | int, cluster: str, pods: dict[str, tuple[str, ...]]) -> Outcome:
-    if isinstance(answer, str):
-        return Served(Verdict.ALLOW, 200, f"{cluster}/{answer}", pods[answer])
-    if answer == 503:
-        return NoEndpoints(Verdict.ALLOW, 503, backend=f"{cluster}/ing-zero")
-    return HttpStatus(Verdict.ALLOW, answer)
 
 
 def sources(env: Environment, every_pod: bool = False) -> dict[Endpoint, Vantage]:
@@ -178,21 +129,6 @@ def through_ingress(env: Environment) -> Scenario:
     )
 
 
-NO_INTERNAL = "no ingress controller behind an internal LoadBalancer"
-INTERNAL = "ingress-internal"
-
-
-def internal_route(cluster: str, host: str, ctl: Controller) -> Endpoint:
-    """Seed 003's request: the routing host's /foo through the cluster's internal LB."""
-    dst = ingress(cluster, host, "/foo", ctl.internal)
-    return Endpoint(cluster, dst.name, dst.ip, kind=INTERNAL, host=dst.host, path=dst.path)
-
-
-def slice_key(case: Case) -> str:
-    """Routes by route id; the internal LB flow by region pair (`c1->c2`)."""
-    return region_pair(case) if case.destination.kind == INTERNAL else route_of(case)
-
-
 def stale(env: Environment) -> set[str]:
     """Clusters whose controller has not published this run's Ingress (read once, at the
     end of the measurement)."""
@@ -201,80 +137,6 @@ def stale(env: Environment) -> set[str]:
         for c, client in env.clusters.items()
         if unpublished(client, env.topology.cluster(c).namespace, INGRESS)
     }
-
-
-def ingress_cause(
-    cases: Sequence[Case],
-    controllers: dict[str, Controller],
-    topology: Topology,
-    stale: set[str],
-) -> str:
-    """A cause only where every case it speaks of agrees with it."""
-    hints = [internal_cause(cases, topology)]
-    routed = [c for c in cases if c.destination.kind == "ingress"]
-    for cluster in sorted({c.destination.cluster for c in routed if not c.passed}):
-        if cluster in stale and not controllers[cluster].unsupported:
-            hints.append(stale_hint(cluster, INGRESS))
-            continue
-        mine = [c for c in routed if c.destination.cluster == cluster]
-        failed = [c for c in mine if not c.passed]
-        address = controllers[cluster].address if cluster in controllers else "?"
-        if all(c.observed.verdict in SILENT for c in mine):
-            hints.append(
-                f"{cluster}'s ingress controller does not answer at {address} on any "
-                "route (its pods in ingress-nginx, or the path to its LoadBalancer)"
-            )
-        elif all(isinstance(c.observed, HttpStatus) and c.observed.code == 404 for c in mine):
-            hints.append(
-                f"{cluster}'s ingress controller answers 404 on every route of this "
-                "run's Ingress: it has not applied it (a stale controller, or the "
-                "Ingress's class is not its own)"
-            )
-        elif {route_of(c) for c in failed} < {route_of(c) for c in mine}:
-            names = sorted({f"{c.destination.host}{c.destination.path}" for c in failed})
-            hints.append(
-                f"{cluster} answers {', '.join(names)} against the Ingress rules "
-                "while its other routes answer as written"
-            )
-    return "; ".join(h for h in hints if h)
-
-
-SILENT = (Verdict.TIMEOUT, Verdict.REFUSED, Verdict.UNREACHABLE)
-
-
-def internal_cause(cases: Sequence[Case], topology: Topology) -> str:
-    """Seed 003: an internal LB that answers its own cluster but times out for a cluster on
-    the same pod range is a reply routed into the wrong copy of that range."""
-    internal = [c for c in cases if c.destination.kind == INTERNAL]
-    hints = []
-    for dst in sorted({c.destination.cluster for c in internal if not c.passed}):
-        own = [c for c in internal if c.destination.cluster == dst == c.source.cluster]
-        address = next(c.destination.ip for c in internal if c.destination.cluster == dst)
-        if own and not any(c.passed for c in own):
-            hints.append(
-                f"{dst}'s internal LoadBalancer {address} does not serve even {dst}'s own pods"
-            )
-            continue
-        for src in sorted(
-            {c.source.cluster for c in internal if c.destination.cluster == dst and not c.passed}
-            - {dst}
-        ):
-            pair = [c for c in internal if (c.source.cluster, c.destination.cluster) == (src, dst)]
-            found = between(topology, src, dst)
-            if found and all(c.observed.verdict in SILENT for c in pair if not c.passed):
-                ranges = ", ".join(sorted({o.a_cidr for o in found}))
-                hints.append(
-                    f"{src} and {dst} overlap ({ranges}): {dst}'s internal LoadBalancer "
-                    f"{address} answers {dst}'s own pods but not {src}'s; without source NAT "
-                    f"at {src}'s gateway into the shared network, {dst} sees a client inside "
-                    f"its own copy of {ranges} and routes the reply there (seed 003)"
-                )
-            elif not found:
-                hints.append(
-                    f"the path from {src} to {dst}'s internal LoadBalancer {address} "
-                    f"drops what {dst}'s own pods get answered"
-                )
-    return "; ".join(hints)
 
 
 ROUTING = Check(

@@ -15,22 +15,22 @@ address and no Service of type LoadBalancer anywhere holds one. Then the runner 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from fixtures.checks import Verify
 from fixtures.plugin import RegionName
 from netconform.check import Check, Environment, Requirement, load_manifests
-from netconform.echo import ECHO_PATH
-from netconform.outcomes import (
-    ALLOW,
-    REFUSED,
-    RUNNER,
-    Endpoint,
-    Outcome,
-    Verdict,
-    node_port,
+from netconform.checks.services import (
+    HTTP,
+    REPLICAS,
+    SPREAD,
+    Deployed,
+    pod_oracle,
+    runner_cause,
+    runner_oracle,
 )
+from netconform.echo import ECHO_PATH
+from netconform.outcomes import RUNNER, Endpoint, Outcome, Verdict, node_port
 from netconform.probes import Probe
 from netconform.probes.spread import Backends
 from netconform.profiles import first_source_per_cluster
@@ -39,41 +39,6 @@ from netconform.result import destination_cluster, source_cluster
 from netconform.scenario import Scenario
 
 MANIFESTS = load_manifests(Path(__file__).with_name("services.yaml"))
-REPLICAS = 2
-HTTP = Probe("http", 80)
-SPREAD_REQUESTS = 20
-"""New connections per source through its ClusterIP: with two endpoints, a healthy Service
-misses one with probability 2 * 2**-20 per source; a backend reachable from nowhere is
-missed by none."""
-SPREAD = Probe("spread", 80, params=(("path", ECHO_PATH), ("requests", str(SPREAD_REQUESTS))))
-
-
-@dataclass(frozen=True)
-class Blocked(Outcome):
-    """Expected: no answer of any kind (a timeout, a refusal, no route)."""
-
-    def satisfied_by(self, observed: Outcome) -> bool:
-        return observed.verdict in (Verdict.TIMEOUT, Verdict.REFUSED, Verdict.UNREACHABLE)
-
-    def __str__(self) -> str:
-        return "BLOCKED"
-
-
-BLOCKED = Blocked(Verdict.TIMEOUT)
-
-
-@dataclass(frozen=True)
-class Deployed:
-    """What the suite's manifests became in every cluster."""
-
-    services: dict[str, Endpoint]
-    """cluster -> echo by ClusterIP."""
-    backends: dict[str, tuple[str, ...]]
-    """cluster -> the names of echo's ready pods (each must answer through the ClusterIP)."""
-    empty: dict[str, Endpoint]
-    node_ports: list[tuple[Endpoint, int]]
-    lbs: list[Endpoint]
-    ilbs: list[Endpoint]
 
 
 def deploy(env: Environment) -> Deployed:
@@ -131,10 +96,6 @@ def from_pods(env: Environment) -> Scenario:
     )
 
 
-def pod_oracle(_src: Endpoint, dst: Endpoint, _probe: Probe) -> Outcome:
-    return REFUSED if dst.name.endswith("/echo-empty") else ALLOW
-
-
 def from_runner(env: Environment) -> Scenario:
     """The runner to every external LB (spread) and every internal one (blocked)."""
     done = deploy(env)
@@ -145,10 +106,6 @@ def from_runner(env: Environment) -> Scenario:
         [spread],
         probes_of=lambda dst: [spread if dst.name.endswith("/echo-lb") else HTTP],
     )
-
-
-def runner_oracle(_src: Endpoint, dst: Endpoint, _probe: Probe) -> Outcome:
-    return Backends(Verdict.ALLOW, want=REPLICAS) if dst.name.endswith("/echo-lb") else BLOCKED
 
 
 PODS = Check(
@@ -170,6 +127,7 @@ RUNNER_CHECK = Check(
     slice_by=destination_cluster,
     param="region",
     requires=(Requirement("no LoadBalancer implementation in any cluster", has_load_balancers),),
+    cause=runner_cause,
     converges=True,
 )
 

@@ -13,97 +13,47 @@ s_client sees the same certificate (subject and issuer). One test per aspect and
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from cryptography import x509
 
 from fixtures.checks import Verify
 from fixtures.collection import parametrize_by
 from netconform import certmint
 from netconform.check import Check, Environment, load_manifests, no_cause
+from netconform.checks.tls import (
+    ASPECTS,
+    INGRESS,
+    REDIRECTS,
+    SECRET,
+    aspect_of,
+    expected,
+    keys,
+    openssl_name,
+    runner_probes,
+    tls_cause,
+)
 from netconform.errors import WaitTimeoutError
-from netconform.ingress import Controller, Route, controller, retarget
+from netconform.ingress import Route, controller, retarget
 from netconform.outcomes import (
     NOT_SUPPORTED,
     RUNNER,
     Case,
     Certificate,
     Endpoint,
-    Header,
-    HttpStatus,
     Outcome,
     Verdict,
     ingress,
 )
 from netconform.probes import Probe
-from netconform.probes.handshake import expectation
 from netconform.scenario import Scenario
-from netconform.tlsoutcomes import CertAspect, VersionOffer
-from netconform.topology import Topology
 from netconform.vantage import RunnerVantage, Vantage
 
 MANIFESTS = load_manifests(Path(__file__).with_name("tls.yaml"))
-SECRET = "netconform-tls"
-INGRESS = "netconform-tls"
-ASPECTS = ("redirect", "served", "chain", "san", "expiry", "hsts", "protocols")
-HSTS = "Strict-Transport-Security"
-#: Plain-HTTP requests whose redirect is checked (query kept, one trailing `/` stripped).
-REDIRECTS = ("/netconform/tls/page?q=1&r=/x", "/netconform/tls/")
-VERSIONS = (("TLSv1", False), ("TLSv1.1", False), ("TLSv1.2", True), ("TLSv1.3", True))
-
-
-def keys(topology: Topology) -> list[Route]:
-    host = topology.ingress.tls_host
-    return [Route(str(c), host, aspect) for c in topology.names for aspect in ASPECTS]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     parametrize_by(metafunc, "aspect", keys)
-
-
-def aspect_of(case: Case) -> str:
-    """Which aspect a case checks, read from what it expects."""
-    expected, dst = case.expected, case.destination
-    if dst.path in ASPECTS:  # a not-supported case, made for its aspect
-        name = dst.path
-    elif isinstance(expected, CertAspect):
-        name = expected.aspect
-    elif isinstance(expected, VersionOffer):
-        name = "protocols"
-    elif isinstance(expected, Header):
-        name = "hsts"
-    elif isinstance(expected, Certificate):
-        name = "served"
-    else:
-        name = "redirect"
-    return f"{dst.cluster}/{dst.host}:{name}"
-
-
-def openssl_name(name: x509.Name) -> str:
-    """A name as openssl s_client prints it (`CN = secure.example`)."""
-    short = {"commonName": "CN", "organizationName": "O", "countryName": "C"}
-    parts = [f"{short.get(a.oid._name, a.oid._name)} = {a.value!s}" for a in name]
-    return ", ".join(parts)
-
-
-def runner_probes(ca: str, cert: str, margin: int) -> list[Probe]:
-    shared = (("ca", ca), ("cert", cert), ("margin", str(margin)))
-    checks = [
-        Probe("handshake", 443, (("check", c), *shared))
-        for c in ("served", "chain", "san", "expiry")
-    ]
-    checks += [
-        Probe(
-            "handshake",
-            443,
-            (("check", "protocol"), ("version", v), ("want", "accepted" if ok else "refused")),
-        )
-        for v, ok in VERSIONS
-    ]
-    checks += [Probe("https", 443, (("header", HSTS),)), Probe("http", 80, (("header", HSTS),))]
-    return checks
 
 
 def the_secured_host(env: Environment) -> Scenario:
@@ -174,66 +124,6 @@ def the_secured_host(env: Environment) -> Scenario:
         explain=lambda cases: tls_cause(cases, controllers),
         skipped=tuple(skipped),
     )
-
-
-def expected(src: Endpoint, dst: Endpoint, probe: Probe, served: Certificate) -> Outcome:
-    if probe.kind == "handshake":
-        return expectation(src, dst, probe)
-    if probe.kind == "tls":
-        return served
-    if probe.param("header"):
-        return Header(Verdict.ALLOW, HSTS, present=probe.kind == "https")
-    return HttpStatus(Verdict.ALLOW, 308, redirect_location(dst.host, dst.path))
-
-
-def redirect_location(host: str, uri: str) -> str:
-    """ingress-nginx's Location (lua_ingress.lua `rewrite`): https, the host without its
-    port, the request URI with one trailing `/` dropped (preserve-trailing-slash off)."""
-    return f"https://{host}{uri[:-1] if uri.endswith('/') else uri}"
-
-
-SILENT = (Verdict.TIMEOUT, Verdict.REFUSED, Verdict.UNREACHABLE)
-
-
-def tls_cause(cases: Sequence[Case], controllers: dict[str, Controller]) -> str:
-    """What a cluster's failed TLS cases agree on (never more than they show)."""
-    hints = []
-    for cluster in sorted({c.destination.cluster for c in cases if not c.passed}):
-        mine = [c for c in cases if c.destination.cluster == cluster]
-        failed = [c for c in mine if not c.passed]
-        address = controllers[cluster].address
-        if all(c.observed.verdict in SILENT for c in mine):
-            hints.append(f"{cluster}'s ingress controller does not answer at {address}")
-            continue
-        served = [
-            c
-            for c in failed
-            if isinstance(c.observed, CertAspect) and c.observed.aspect == "served"
-        ]
-        if served and "fake" in str(served[0].observed):
-            hints.append(
-                f"{cluster} serves the controller's fake certificate for "
-                f"{served[0].destination.host}: the Secret {SECRET} was not used (see "
-                "the Ingress's events: missing, invalid, or not for this host)"
-            )
-        elif served:
-            hints.append(
-                f"{cluster} serves another certificate for "
-                f"{served[0].destination.host} than the Secret {SECRET} holds"
-            )
-        plain = [
-            c
-            for c in failed
-            if isinstance(c.expected, HttpStatus)
-            and isinstance(c.observed, HttpStatus)
-            and c.observed.code == 200
-        ]
-        if plain and len(plain) == sum(isinstance(c.expected, HttpStatus) for c in mine):
-            hints.append(
-                f"{cluster} serves plain HTTP instead of redirecting it to https "
-                "(ssl-redirect or force-ssl-redirect not in effect)"
-            )
-    return "; ".join(hints)
 
 
 TLS = Check(

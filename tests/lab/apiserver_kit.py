@@ -77,8 +77,11 @@ class FakeRuntime:
         pipe = asyncio.subprocess.PIPE
         return await asyncio.create_subprocess_exec(*argv, stdin=pipe, stdout=pipe, stderr=pipe)
 
-    async def log_handler(self, cluster: str, namespace: str, pod: str, container: str) -> str:
-        return f"first {cluster}/{namespace}/{pod}/{container}\nsecond\nthird\n"
+    async def log_handler(
+        self, cluster: str, namespace: str, pod: str, container: str, previous: bool
+    ) -> str:
+        before = "previous " if previous else ""
+        return f"{before}first {cluster}/{namespace}/{pod}/{container}\nsecond\nthird\n"
 
 
 @dataclass

@@ -95,6 +95,8 @@ def test_pod_logs(core: client.CoreV1Api, ns: str) -> None:
     text = core.read_namespaced_pod_log("logger", ns)
     assert text == f"first east/{ns}/logger/main\nsecond\nthird\n"
     assert core.read_namespaced_pod_log("logger", ns, tail_lines=1) == "third\n"
+    previous = core.read_namespaced_pod_log("logger", ns, previous=True)
+    assert previous.startswith("previous first "), previous
     expect_error(404, "NotFound", lambda: core.read_namespaced_pod_log("ghost", ns))
 
 

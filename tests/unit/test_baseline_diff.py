@@ -98,6 +98,17 @@ def test_regressions_fixed_and_new() -> None:
     assert "  gone: ALLOW -> absent" in lines
 
 
+def test_a_slice_that_is_no_pair_names_the_pairs_of_its_regressions() -> None:
+    """A services slice is a region (`west`); its regression header says which region pairs
+    regressed, so a gate reading headers only still sees where."""
+    before = document({"services": [case("west: a", pair="east->west"), case("west: b")]})
+    after = document(
+        {"services": [case("west: a", False, pair="east->west"), case("west: b", False)]}
+    )
+    lines = baseline.compare(before, after, Drift()).lines()
+    assert lines[1] == "REGRESSION services west (east->west): 2 case(s) passed before, not now"
+
+
 def test_a_test_without_cases_of_its_own_is_compared_as_a_case() -> None:
     passed = {
         "id": "suites/dns/t.py::test_dns_stub_audit[east:west]",

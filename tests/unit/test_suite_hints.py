@@ -30,7 +30,8 @@ def lookup(src: str, lb_cluster: str, ok: bool) -> Case:
 
 
 def test_the_dns_lb_hint_blames_the_lb_only_where_no_pod_reached_it() -> None:
-    lb_cause = suite("dns/test_dns_lb.py").lb_cause
+    from netconform.checks.dns import lb_cause
+
     down = lb_cause([lookup("east", "west", False), lookup("central", "west", False)])
     assert "the DNS LoadBalancer of west (kube-system/kube-dns-lb): check its address" in down
     # contradicting data: central reaches west's LB, east does not (a cut east<->west path)

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-SUITES = Path(__file__).resolve().parents[2] / "suites"
+ROOT = Path(__file__).resolve().parents[2]
+SUITES = ROOT / "suites"
+CHECKS = ROOT / "netconform" / "checks"  # the suites' pure parts
 MUTATORS = {"update", "clear", "append", "extend", "add", "pop", "setdefault", "remove"}
 MUTATORS |= {"discard", "insert", "popitem", "__setitem__"}
 
@@ -50,7 +52,9 @@ def mutated_module_state(source: str) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "path", sorted(SUITES.rglob("*.py")), ids=lambda p: str(p.relative_to(SUITES))
+    "path",
+    sorted([*SUITES.rglob("*.py"), *CHECKS.glob("*.py")]),
+    ids=lambda p: str(p.relative_to(ROOT)),
 )
 def test_no_suite_fills_module_state(path: Path) -> None:
     found = mutated_module_state(path.read_text())

@@ -374,10 +374,11 @@ class ClusterApi:
     async def _do_log(self, request: web.Request, t: Target) -> web.StreamResponse:
         pod = self._pod(t)
         container = pick_container(pod, request.query.get("container"))
+        previous = request.query.get("previous", "false").lower() in ("true", "1")
         text = ""
         if self.log_handler is not None:
             text = await self.log_handler(self.store.name, t.namespace or "", pod["metadata"][
-                "name"], container)  # fmt: skip
+                "name"], container, previous)  # fmt: skip
         tail = request.query.get("tailLines")
         if tail and tail.isdigit():
             lines = text.splitlines(keepends=True)

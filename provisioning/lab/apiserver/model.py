@@ -47,7 +47,8 @@ class Event:
 
 
 ExecHandler = Callable[[str, str, str, str, list[str]], Awaitable[asyncio.subprocess.Process]]
-LogHandler = Callable[[str, str, str, str], Awaitable[str]]
+LogHandler = Callable[[str, str, str, str, bool], Awaitable[str]]
+"""(cluster, namespace, pod, container, previous) -> the log text."""
 
 
 @dataclass(frozen=True)

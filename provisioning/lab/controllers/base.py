@@ -122,6 +122,8 @@ class PodState:
     serving: list[int] = field(default_factory=list)
     """TCP ports a pod hook listens on (the echo servers)."""
     log: list[str] = field(default_factory=list)
+    previous_log: list[str] | None = None
+    """The log of the container before its last restart (`kubectl logs --previous`)."""
     execs: int = 0
     holder_pid: int = 0
     """The process holding the pod's hostname and filesystem view (0 until it runs)."""

@@ -47,7 +47,7 @@ from netconform.errors import LabError
 from provisioning.lab.apiserver.errors import ApiError
 from provisioning.lab.apiserver.model import BY_KIND, Event, Obj
 from provisioning.lab.controllers.base import Controller, LabContext, PodState
-from provisioning.lab.controllers.kubelet import running_status
+from provisioning.lab.controllers.kubelet import restart_container, running_status
 from provisioning.lab.dns.server import ClusterConfig, PodServer
 
 log = logging.getLogger("netconform.lab.dns")
@@ -136,7 +136,8 @@ class ClusterDns(Controller):
             if self._states[key].cluster == cluster:
                 was = server.crashed
                 server.reloaded()
-                if was:
+                if was:  # the kubelet restarted the crashed container: a new log
+                    restart_container(self._states[key])
                     self.lab.tasks.spawn(self._set_status(self._states[key], ""))
         self._log(cluster, f"[INFO] Reloading complete: {len(config.blocks)} server block(s)")
 

@@ -225,10 +225,29 @@ async def _reap(lab: LabContext, proc: asyncio.subprocess.Process) -> None:
     lab.procs.discard(proc)
 
 
-async def pod_log(lab: LabContext, cluster: str, namespace: str, pod: str, container: str) -> str:
-    """LogHandler for the API server: what happened in the pod."""
+async def pod_log(
+    lab: LabContext, cluster: str, namespace: str, pod: str, container: str, previous: bool
+) -> str:
+    """LogHandler for the API server: what happened in the pod's current container, or with
+    `previous` in the one before its last restart (the kubelet keeps one)."""
     state = lab.pods.get((cluster, namespace, pod))
-    return "\n".join(state.log) + "\n" if state else ""
+    if state is None:
+        return ""
+    if not previous:
+        return "\n".join(state.log) + "\n"
+    if state.previous_log is None:
+        raise ApiError(
+            400,
+            "BadRequest",
+            f'previous terminated container "{container}" in pod "{pod}" not found',
+        )
+    return "\n".join(state.previous_log) + "\n"
+
+
+def restart_container(state: PodState) -> None:
+    """The container restarted: its log begins anew, the old one is `--previous`."""
+    state.previous_log = list(state.log)
+    state.log.clear()  # in place: the pod's servers hold `state.log.append`
 
 
 def running_status(state: PodState) -> Obj:
