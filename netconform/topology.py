@@ -7,12 +7,12 @@ before anything touches a cluster.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NewType
 
 from netconform.errors import TopologyError
+from netconform.topology_build_check import check_build
 from netconform.topology_check import Checker, load_yaml
 from netconform.topology_schema import Key, Section, attribute_docs, section_of
 
@@ -442,7 +442,7 @@ def parse_topology(data: Any, source: Path | None = None) -> Topology:
     clusters = tuple(_cluster(item) for item in root["clusters"])
     _check_unique(checker, clusters)
     for i, cluster in enumerate(clusters):
-        _check_build(checker, i, cluster)
+        check_build(checker, i, cluster, NETWORK_MODES)
     # the runner's probes must stay inside the lab's world: never this machine's own network
     # (a lab the topology builds sets it: the build names its world namespace)
     if any(c.cloud == "lab" and c.build is None for c in clusters) and not root.get("runner_netns"):
@@ -500,57 +500,6 @@ def _cluster(item: dict[str, Any]) -> Cluster:
             "build": build,
         }
     )
-
-
-def _check_build(checker: Checker, i: int, cluster: Cluster) -> None:
-    """A cluster's build section fits its cloud: a cloud that builds, the cloud's own network
-    mode, no `network` besides it, and (vpc-cni, azure-cni) pod ranges inside the network."""
-    build = cluster.build
-    if build is None:
-        return
-    where = f"clusters[{i}].build"
-
-    def fail(key: str, expected: str, got: object) -> None:
-        path = f"{where}.{key}" if key else where
-        checker.fail(path, checker.lines.get(path, checker.lines.get(where, 0)), expected, got)
-
-    mode = NETWORK_MODES.get(cluster.cloud)
-    if mode is None:
-        fail(
-            "",
-            f"a cluster with cloud {', '.join(NETWORK_MODES)} (cloud is {cluster.cloud})",
-            "build",
-        )
-    if build.network_mode != mode:
-        fail(
-            "network_mode", f"{mode} (the flat pod network of {cluster.cloud})", build.network_mode
-        )
-    if cluster.network is not None:
-        fail(
-            "", "either build (a network to create) or network (one that exists), not both", "both"
-        )
-    if not cluster.cloud_region and cluster.cloud != "lab":  # the lab has no cloud regions
-        checker.fail(f"clusters[{i}].cloud_region", checker.lines.get(where, 0),
-                     "the cloud region to build in", "")  # fmt: skip
-    if mode in ("vpc-cni", "azure-cni", "lab-vpc"):
-        vpc = ipaddress.IPv4Network(build.vpc_cidr)
-        for j, pods in enumerate(cluster.pod_cidrs):
-            if not ipaddress.IPv4Network(pods).subnet_of(vpc):
-                fail(
-                    "vpc_cidr",
-                    f"a range holding pod_cidrs[{j}] {pods} ({mode}: pods take network addresses)",
-                    build.vpc_cidr,
-                )
-    if mode == "vpc-native":
-        subnet = ipaddress.IPv4Network(build.vpc_cidr)
-        for j, pods in enumerate(cluster.pod_cidrs):
-            if ipaddress.IPv4Network(pods).overlaps(subnet):
-                fail(
-                    "vpc_cidr",
-                    f"a range apart from pod_cidrs[{j}] {pods} (vpc-native: pods take the "
-                    "subnet's secondary range)",
-                    build.vpc_cidr,
-                )
 
 
 def _check_unique(checker: Checker, clusters: tuple[Cluster, ...]) -> None:
