@@ -71,6 +71,9 @@ class SplitVerdict(Share):
     decision: str = ""
     requests: int = 0
     text: str = ""
+    failed_requests: str = ""
+    """Why the test stopped on failed requests (too many errors to judge the share), else
+    empty: a share that failed its bounds is not this."""
 
     def __str__(self) -> str:
         return self.text
@@ -192,5 +195,12 @@ def verdict_of(state: canary.CanaryState, losses: Losses) -> SplitVerdict:
         if losses.total:
             text += f"; {losses.total} request(s) not counted (non-2xx or no answer): {losses}"
     return SplitVerdict(
-        Verdict.ALLOW, state.share(), low, high, str(state.decision), state.requests, text
+        Verdict.ALLOW,
+        state.share(),
+        low,
+        high,
+        str(state.decision),
+        state.requests,
+        text,
+        losses.fatal,
     )

@@ -111,10 +111,10 @@ def _cluster_cause(cluster: str, everything: list[Case], address: str, stale: bo
         seen, wanted = case.observed, case.expected
         if not (isinstance(seen, SplitVerdict) and isinstance(wanted, Share)):
             continue
-        if seen.text.startswith("FAIL: "):  # stopped on errors: no share to blame
+        if seen.failed_requests:  # stopped on errors: no share to blame
             hints.append(
                 f"the weight test in {cluster} stopped on failed requests, not on the "
-                f"share: {seen.text.removeprefix('FAIL: ')}"
+                f"share: {seen.failed_requests}"
             )
         elif seen.requests:
             hints.append(

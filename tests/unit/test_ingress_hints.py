@@ -136,17 +136,28 @@ def test_canary_hint_says_unreachable_not_weight_when_no_backend_answered() -> N
 
 def test_canary_hint_blames_errors_not_the_share_when_the_test_stopped_on_them() -> None:
     """Contradicting data: 60 answers counted, but the test stopped on failed requests."""
-    text = "FAIL: 70 of 130 requests failed (HTTP 502 x70), more than 5%; so far ..."
-    stopped = SplitVerdict(Verdict.ALLOW, 0.0, 0.0, 0.06, "FAIL", 60, text)
+    why = "70 of 130 requests failed (HTTP 502 x70), more than 5%"
+    stopped = SplitVerdict(Verdict.ALLOW, 0.0, 0.0, 0.06, "FAIL", 60, f"FAIL: {why}; ...", why)
     fine = Tally(Verdict.ALLOW, (("canary-1", 10),))
     hint = split_cause([weight(stopped), override(fine)], CONTROLLERS, stale=set())
     assert "but the controller sends" not in hint
     assert "stopped on failed requests, not on the share: 70 of 130 requests failed" in hint
 
 
+def test_canary_hint_blames_the_share_when_the_share_failed() -> None:
+    """A share outside its bounds (its verdict text starts `FAIL:` too) is the weight's story,
+    not failed requests'."""
+    text = "FAIL: canary share 40.0% (95% CI 34-46) expected 20% +-5 after 250 requests"
+    skewed = SplitVerdict(Verdict.ALLOW, 0.4, 0.34, 0.46, "FAIL", 250, text)
+    fine = Tally(Verdict.ALLOW, (("canary-1", 10),))
+    hint = split_cause([weight(skewed), override(fine)], CONTROLLERS, stale=set())
+    assert "stopped on failed requests" not in hint
+    assert "says 5% but the controller sends 40.0% of requests to the canary" in hint
+
+
 def test_canary_hint_not_stale_where_an_override_answers_as_written() -> None:
     """Contradicting data for "not taken up": `X-Canary: always` reached the canary."""
-    skewed = SplitVerdict(Verdict.ALLOW, 0.3, 0.27, 0.35, "FAIL", 600, "FAIL ...")
+    skewed = SplitVerdict(Verdict.ALLOW, 0.3, 0.27, 0.35, "FAIL", 600, "FAIL: canary share ...")
     fine = Tally(Verdict.ALLOW, (("canary-1", 10),))
     hint = split_cause([weight(skewed), override(fine)], CONTROLLERS, stale={"east"})
     assert "has not taken up" not in hint
