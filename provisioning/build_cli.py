@@ -8,6 +8,7 @@ by tag.
 from __future__ import annotations
 
 import argparse
+import io
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -17,6 +18,7 @@ from typing import TextIO
 import boto3
 import yaml
 
+from netconform import dnsglue
 from netconform.errors import CloudError, ConfirmationError, TopologyError, UsageError
 from netconform.topology import Topology, load_topology
 from provisioning import lab_build
@@ -157,8 +159,9 @@ def build_topology(
     steps = builder.plan()
     glue = builder.glue_plan()
     run.run_id, run.builder = builder.run_id, builder
+    dns = _dns_glue_step(builder, out)
     print(f"run id: {builder.run_id}", file=out)
-    print_build_plan(steps + glue, out)
+    print_build_plan([*steps, *glue, dns], out)
     if dry_run:
         print("dry run: nothing created", file=out)
         return builder
@@ -167,7 +170,7 @@ def build_topology(
             f"refusing to build on {builder.cloud} without --yes or build.confirm: true "
             "(the plan above creates billed resources)"
         )
-    todo = [*steps, _glue_step(builder, glue, out)]
+    todo = [*steps, _glue_step(builder, glue, out), dns]
     run.created = apply_steps(todo, lambda made: builder.destroy(made, out), out)
     print(
         f"built: run id {builder.run_id}; contexts "
@@ -194,6 +197,36 @@ def _glue_step(builder: Builder, glue: list[Step], out: TextIO) -> Step:
         "create" if todo else "noop",
         0,
         "",
+        run,
+    )
+
+
+DNS_GLUE_ESTIMATE = 90.0
+"""Seconds the kube glue usually takes on a cloud: an internal LoadBalancer's address."""
+
+
+def _dns_glue_step(builder: Builder, out: TextIO) -> Step:
+    """The kube glue (`netconform-kube apply`: each cluster's internal DNS LoadBalancer and
+    the other clusters' zones as stub domains) on the clusters just built, so cross-cluster
+    names resolve before the suites run. Against a cloud's offline fake (a loopback
+    endpoint) the clusters serve no Kubernetes API: the plan says so and nothing is sent."""
+    offline = _on_loopback(builder)
+
+    def run() -> list[Found]:
+        applied = io.StringIO()
+        dnsglue.run(builder.attached(), True, "lb", applied, dnsglue.LB_READY)
+        for line in applied.getvalue().splitlines():
+            print(f"  dns glue: {line}", file=out)
+        return []  # Kubernetes objects go with their clusters
+
+    return Step(
+        builder.cloud,
+        "all",
+        "dns glue",
+        "DNS LoadBalancers and stub domains (netconform-kube apply)",
+        "noop" if offline else "create",
+        DNS_GLUE_ESTIMATE,
+        "not applied: an offline fake's clusters serve no Kubernetes API" if offline else "",
         run,
     )
 

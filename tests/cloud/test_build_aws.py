@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import signal
 from pathlib import Path
 from types import SimpleNamespace
@@ -36,7 +37,10 @@ def test_dry_run_prints_every_resource_with_an_estimate_and_creates_nothing(
     assert "node group mrc-west-nodes  (2 x m5.large, once the cluster is ACTIVE" in text
     assert "vpc peering central<->east" in text
     assert "kubeconfig context mrc-central" in text
-    assert "build plan: 36 to create, 0 unchanged, about 17 min" in text
+    assert "build plan: 36 to create, 1 unchanged, about 17 min" in text
+    # the kube glue is planned too; moto's clusters serve no Kubernetes API, so it is a noop
+    assert "dns glue DNS LoadBalancers and stub domains (netconform-kube apply)" in text
+    assert "not applied: an offline fake's clusters serve no Kubernetes API" in text
     assert "dry run: nothing created" in text
     assert tagged(session()) == []
     assert not (tmp_path / "built.kubeconfig").exists()
@@ -81,7 +85,7 @@ def test_build_makes_tagged_clusters_contexts_and_glue_then_plans_only_noops(
 
     code, again = run(["build", "--topology", topo, "--dry-run"])
     assert code == 0, again
-    assert "build plan: 0 to create, 48 unchanged" in again
+    assert "build plan: 0 to create, 49 unchanged" in again
     assert "run id: nc-test-1" in again  # a rebuild keeps the run id of what it finds
     code, again = run(["build", "--topology", topo])
     assert code == 0 and "create" not in again.split("build plan")[0], again
@@ -235,6 +239,7 @@ def test_a_real_cloud_build_asks_for_yes(
     # boto3 still talks to moto; only the judgement of where it talks says "a real cloud"
     monkeypatch.setattr(build_cli, "aws_endpoint", lambda: None)
     code, text = run(["build", "--topology", str(topology_file(tmp_path))])
-    assert code == 15 and "build plan: 36 to create" in text
+    assert code == 15 and "build plan: 37 to create" in text
+    assert re.search(r"create +aws +all +dns glue DNS LoadBalancers and stub domains", text), text
     assert "without --yes or build.confirm: true" in capsys.readouterr().err
     assert tagged(session()) == []

@@ -88,7 +88,7 @@ def test_dry_run_prints_every_resource_and_creates_nothing(arm: FakeAks, tmp_pat
         "Standard_D4s_v5; up beside the others (cluster_ready))  ~6 min" in text
     )
     assert "vnet peering central<->east" in text and "kubeconfig context aks-central" in text
-    assert "build plan: 18 to create, 0 unchanged, about 8 min" in text
+    assert "build plan: 18 to create, 1 unchanged, about 8 min" in text
     assert tagged(arm) == [] and not arm.server.sent("PUT")
 
 
@@ -132,7 +132,7 @@ def test_build_tags_everything_writes_contexts_glues_then_plans_only_noops(
 
     code, again = run(["build", "--topology", topo, "--dry-run"])
     assert code == 0, again
-    assert "build plan: 0 to create, 27 unchanged" in again and "run id: nc-az-1" in again
+    assert "build plan: 0 to create, 28 unchanged" in again and "run id: nc-az-1" in again
     code, gone = run(["destroy", "--topology", topo])
     assert code == 0, gone
     assert "refused" not in gone and tagged(arm) == []

@@ -96,7 +96,7 @@ def test_dry_run_prints_every_resource_and_creates_nothing(gke: FakeGke, tmp_pat
         "gke cluster mrc-west  (version 1.32, vpc-native, 2 x e2-standard-4 in us-west1-a" in text
     )
     assert "kubeconfig context gke-central" in text and "network peering central<->east" in text
-    assert "build plan: 15 to create, 0 unchanged, about 11 min" in text
+    assert "build plan: 15 to create, 1 unchanged, about 11 min" in text
     assert "dry run: nothing created" in text
     assert tagged(gke) == [] and not gke.server.sent("POST", "/clusters")
 
@@ -143,7 +143,7 @@ def test_build_labels_everything_writes_contexts_glues_then_plans_only_noops(
 
     code, again = run(["build", "--topology", topo, "--dry-run"])
     assert code == 0, again
-    assert "build plan: 0 to create, 24 unchanged" in again and "run id: nc-gcp-1" in again
+    assert "build plan: 0 to create, 25 unchanged" in again and "run id: nc-gcp-1" in again
     code, gone = run(["destroy", "--topology", topo])
     assert code == 0, gone
     assert "refused" not in gone and tagged(gke) == []
