@@ -17,6 +17,7 @@ from provisioning.build import (
     TOPOLOGY_TAG,
     DestroyReport,
     Found,
+    destroy_in_order,
 )
 
 DELETE_ORDER = (
@@ -127,20 +128,7 @@ def destroy(
 ) -> DestroyReport:
     """Delete in dependency order; a refusal is named with the cloud's error and the
     rest still go."""
-    report = DestroyReport()
-    order = {kind: i for i, kind in enumerate(DELETE_ORDER)}
-    for item in sorted(resources, key=lambda f: order.get(f.kind, len(order))):
-        try:
-            _delete(self, item)
-        except CloudError as err:
-            report.refused.append((item, str(err)))
-            if out is not None:
-                print(f"  refused {item.label}: {err}", file=out, flush=True)
-            continue
-        report.removed.append(item)
-        if out is not None:
-            print(f"  gone   {item.label}", file=out, flush=True)
-    return report
+    return destroy_in_order(resources, DELETE_ORDER, lambda item: _delete(self, item), out)
 
 
 def _delete(self: AwsBuilder, item: Found) -> None:

@@ -18,7 +18,15 @@ from netconform.errors import CloudError
 from netconform.topology import Cluster
 from netconform.waits import wait_until
 from provisioning import kubeconfig
-from provisioning.build import MANAGED_BY, MANAGER, RUN_ID_TAG, TOPOLOGY_TAG, DestroyReport, Found
+from provisioning.build import (
+    MANAGED_BY,
+    MANAGER,
+    RUN_ID_TAG,
+    TOPOLOGY_TAG,
+    DestroyReport,
+    Found,
+    destroy_in_order,
+)
 
 if TYPE_CHECKING:
     from provisioning.azure_build import AzureBuilder
@@ -229,20 +237,7 @@ def _matches(tags: dict[str, str] | None, wanted: dict[str, str]) -> bool:
 def destroy(
     self: AzureBuilder, resources: Sequence[Found], out: TextIO | None = None
 ) -> DestroyReport:
-    report = DestroyReport()
-    order = {kind: i for i, kind in enumerate(DELETE_ORDER)}
-    for item in sorted(resources, key=lambda f: order.get(f.kind, len(order))):
-        try:
-            _delete(self, item)
-        except CloudError as err:
-            report.refused.append((item, str(err)))
-            if out is not None:
-                print(f"  refused {item.label}: {err}", file=out, flush=True)
-            continue
-        report.removed.append(item)
-        if out is not None:
-            print(f"  gone   {item.label}", file=out, flush=True)
-    return report
+    return destroy_in_order(resources, DELETE_ORDER, lambda item: _delete(self, item), out)
 
 
 def _delete(self: AzureBuilder, item: Found) -> None:

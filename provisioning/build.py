@@ -84,6 +84,30 @@ class DestroyReport:
         return text
 
 
+def destroy_in_order(
+    resources: Sequence[Found],
+    order: Sequence[str],
+    delete: Callable[[Found], None],
+    out: TextIO | None = None,
+) -> DestroyReport:
+    """Delete `resources` in dependency order (`order`: kinds, first deleted first; others
+    last); a refusal is named with the cloud's error and the rest still go."""
+    report = DestroyReport()
+    rank = {kind: i for i, kind in enumerate(order)}
+    for item in sorted(resources, key=lambda f: rank.get(f.kind, len(rank))):
+        try:
+            delete(item)
+        except CloudError as err:
+            report.refused.append((item, str(err)))
+            if out is not None:
+                print(f"  refused {item.label}: {err}", file=out, flush=True)
+            continue
+        report.removed.append(item)
+        if out is not None:
+            print(f"  gone   {item.label}", file=out, flush=True)
+    return report
+
+
 class Builder(Protocol):
     """What a cloud's builder provides (provisioning.aws_build.AwsBuilder, gcp_build,
     azure_build)."""

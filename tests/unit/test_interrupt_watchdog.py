@@ -31,8 +31,10 @@ def test_a_stuck_thread_cannot_hold_an_interrupted_run_open() -> None:
 
 
 def test_without_an_interrupt_the_watchdog_does_not_start() -> None:
+    # a worker busy for 2 s: a watchdog (wrongly started) would end the process at 0.5 s
     quiet = STUCK.replace("checks.pytest_keyboard_interrupt()\n", "").replace(
-        '"measure_0").start()', '"measure_0", daemon=True).start()'
+        'target=threading.Event().wait, name="measure_0"',
+        'target=threading.Event().wait, args=(2.0,), name="measure_0"',
     )
     done = subprocess.run(
         [sys.executable, "-c", quiet], cwd=REPO, capture_output=True, text=True, timeout=60
