@@ -95,6 +95,8 @@ class Diff:
     """Pair metrics with too few samples in a run to judge."""
     notes: list[str] = field(default_factory=list)
     """What moved alike everywhere (load), said once."""
+    unmeasured: dict[tuple[str, str], str] = field(default_factory=dict)
+    """(check, slice) -> why this run's test of it measured nothing (its error's first line)."""
 
     def headline(self) -> str:
         return (
@@ -111,6 +113,8 @@ class Diff:
                     f"{title} {check} {key}{_pairs(key, group)}: {len(group)} case(s) "
                     "passed before, not now"
                 )
+                if (check, key) in self.unmeasured and all(c.after == "absent" for c in group):
+                    out.append(f"  not measured: {self.unmeasured[check, key]}")
                 out += [f"  {c.line()}" for c in group[:per_group]]
                 if len(group) > per_group:
                     out.append(f"  ... and {len(group) - per_group} more (outcome file)")
@@ -201,8 +205,20 @@ def compare(
         elif a is None and b is not None:
             diff.new.append(_as(change, "new"))
     _test_changes(before, after, diff, covered)
+    diff.unmeasured = _unmeasured(after)
     diff.drift, diff.not_judged = drift(old, now, thresholds, diff.notes)
     return diff
+
+
+def _unmeasured(document: Mapping[str, Any]) -> dict[tuple[str, str], str]:
+    """Why each failed or errored test of a check slice ended (the first line of its
+    message): a slice whose cases are all gone says so once instead of only `absent`."""
+    found: dict[tuple[str, str], str] = {}
+    for test in document["tests"]:
+        if test.get("check") and test["outcome"] in ("failed", "error"):
+            first = next((ln.strip() for ln in test["message"].splitlines() if ln.strip()), "")
+            found[test["check"], test["slice"]] = f"test {test['outcome']}: {first[:300]}"
+    return found
 
 
 def _as(change: Change, kind: str) -> Change:

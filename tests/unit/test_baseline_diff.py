@@ -98,6 +98,22 @@ def test_regressions_fixed_and_new() -> None:
     assert "  gone: ALLOW -> absent" in lines
 
 
+def test_a_slice_whose_test_measured_nothing_says_why_once() -> None:
+    """Every case of a slice gone because its test errored before measuring: the header is
+    followed by the test's error, not only by a list of `absent` cases."""
+    before = document({"services": [case("west: a"), case("west: b")]})
+    error = {
+        "id": "suites/services/test_services.py::test_services_from_pods[west]",
+        "suite": "services", "check": "services", "slice": "west", "outcome": "error",
+        "duration_s": 1.0, "message": "\nwait 'service echo' timed out after 30 s\nmore",
+    }  # fmt: skip
+    after = document({"services": []}, tests=[error])
+    lines = baseline.compare(before, after, Drift()).lines()
+    assert lines[1].startswith("REGRESSION services west")
+    assert lines[2] == "  not measured: test error: wait 'service echo' timed out after 30 s"
+    assert lines[3] == "  a: ALLOW -> absent"
+
+
 def test_a_slice_that_is_no_pair_names_the_pairs_of_its_regressions() -> None:
     """A services slice is a region (`west`); its regression header says which region pairs
     regressed, so a gate reading headers only still sees where."""
