@@ -148,6 +148,7 @@ def _degenerate_power_size(weight: float, alternative: float, beta: float) -> in
     return n
 
 
+@lru_cache(maxsize=256)  # a scan of thousands of steps; every case's plan asks again
 def equal_power_size(
     weight: float, tolerance: float, alpha: float = ALPHA, beta: float = BETA
 ) -> int:
