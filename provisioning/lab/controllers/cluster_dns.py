@@ -17,6 +17,14 @@ and Service `kube-dns` at x.x.0.10 (ports `dns` 53/UDP, `dns-tcp` 53/TCP). A cha
 sources are honoured (as kube-dns reads `stubDomains`); a zone in both: the Corefile's block.
 The lab keeps no answer cache: `cache 30` is accepted and answers are always fresh.
 
+Each DNS pod's server is a process of its own (`dns.worker`, as CoreDNS is on its node),
+started when the pod starts and stopped by its exact pid when it stops, so a busy daemon does
+not delay answers. The controller feeds it what CoreDNS's informers and reload plugin would
+give it: the cluster's Services, Endpoints and pod addresses on every change (coalesced per
+event-loop turn, sent only when they differ), and the effective server blocks on every reload
+or DNS fault. The pod's log lines (reload errors, forward errors, the loop plugin's FATAL)
+come back to `kubectl logs`.
+
 Every pod gets its resolv.conf here (`/etc/netns/<netns>/resolv.conf`, which `ip netns exec`
 mounts): ClusterFirst -> the kube-dns ClusterIP, the search path and `ndots:5`; `None` ->
 its dnsConfig; `Default` -> no nameserver at all (the lab's nodes have no resolver), so a
@@ -48,7 +56,9 @@ from provisioning.lab.apiserver.errors import ApiError
 from provisioning.lab.apiserver.model import BY_KIND, Event, Obj
 from provisioning.lab.controllers.base import Controller, LabContext, PodState
 from provisioning.lab.controllers.kubelet import restart_container, running_status
-from provisioning.lab.dns.server import ClusterConfig, PodServer
+from provisioning.lab.dns.process import PodProcess, config_frame, kube_objects, objects_frame
+from provisioning.lab.dns.server import ClusterConfig
+from provisioning.lab.dns.worker import Snapshot
 
 log = logging.getLogger("netconform.lab.dns")
 SYSTEM = "kube-system"
@@ -69,14 +79,19 @@ def kube_dns_ip(service_cidr: str) -> str:
 
 class ClusterDns(Controller):
     name: ClassVar[str] = "cluster-dns"
-    watches: ClassVar[frozenset[str]] = frozenset({"ConfigMap"})
+    watches: ClassVar[frozenset[str]] = frozenset({"ConfigMap", "Service", "Endpoints", "Pod"})
 
     def __init__(self) -> None:
         self.configs: dict[str, ClusterConfig] = {}
         self._good: dict[str, dict[str, tuple[Block, ...]]] = {}
         self._overrides: dict[str, dict[str, Any]] = {}
-        self.servers: dict[str, PodServer] = {}
+        self.servers: dict[str, PodProcess] = {}
         self._states: dict[str, PodState] = {}
+        self._crashed: dict[str, str] = {}
+        """DNS pods (by netns) the loop plugin halted, with the fatal line."""
+        self._sent: dict[str, bytes] = {}
+        """The last objects frame sent to each cluster's DNS pods."""
+        self._pending: set[str] = set()
 
     async def start(self, lab: LabContext) -> None:
         await super().start(lab)
@@ -106,8 +121,28 @@ class ClusterDns(Controller):
 
     async def on_event(self, cluster: str, event: Event) -> None:
         meta = event.obj["metadata"]
-        if meta.get("namespace") == SYSTEM and meta["name"] in ("coredns", "kube-dns"):
+        if event.kind != "ConfigMap":
+            if cluster not in self._pending:  # every change of this loop turn in one frame
+                self._pending.add(cluster)
+                self.loop.call_soon(self._push_objects, cluster)
+        elif meta.get("namespace") == SYSTEM and meta["name"] in ("coredns", "kube-dns"):
             self.reload(cluster)
+
+    def _push_objects(self, cluster: str) -> None:
+        self._pending.discard(cluster)
+        data = objects_frame(kube_objects(self.lab.store(cluster)))
+        if data != self._sent.get(cluster):
+            self._sent[cluster] = data
+            self._send(cluster, data)
+
+    def _send(self, cluster: str, data: bytes) -> None:
+        for key, server in self.servers.items():
+            if self._states[key].cluster == cluster:
+                server.send(data)
+
+    def _snapshot(self, cluster: str) -> Snapshot:
+        config = self.configs[cluster]
+        return Snapshot(config.blocks, config.lab_networks, config.down, config.generation)
 
     # -- configuration ------------------------------------------------------------------
 
@@ -132,13 +167,12 @@ class ClusterDns(Controller):
         config = self.configs[cluster]
         config.blocks = self._effective(cluster, merge(good["Corefile"], good["stubDomains"]))
         config.generation += 1
-        for key, server in self.servers.items():
-            if self._states[key].cluster == cluster:
-                was = server.crashed
-                server.reloaded()
-                if was:  # the kubelet restarted the crashed container: a new log
-                    restart_container(self._states[key])
-                    self.lab.tasks.spawn(self._set_status(self._states[key], ""))
+        self._send(cluster, config_frame(self._snapshot(cluster), reload=True))
+        for key in list(self.servers):
+            if self._states[key].cluster == cluster and self._crashed.pop(key, ""):
+                # the kubelet restarted the crashed container: a new log
+                restart_container(self._states[key])
+                self.lab.tasks.spawn(self._set_status(self._states[key], ""))
         self._log(cluster, f"[INFO] Reloading complete: {len(config.blocks)} server block(s)")
 
     def _effective(self, cluster: str, blocks: tuple[Block, ...]) -> tuple[Block, ...]:
@@ -176,28 +210,47 @@ class ClusterDns(Controller):
         await asyncio.to_thread(write_resolv_conf, state, self._nameserver(state.cluster))
         if not is_dns_pod(state.spec):
             return
-        self._states[state.netns] = state
-        server = PodServer(
-            state.netns,
-            state.ip,
-            lambda: self.configs[state.cluster],
-            state.log.append,
-            lambda line: self.lab.tasks.spawn(self._set_status(state, line)),
+        server = PodProcess(
+            state.netns, state.ip, state.log.append, lambda line, gen: self._crash(state, line, gen)
         )
+        self._states[state.netns] = state
         self.servers[state.netns] = server
-        await server.start()
-        state.log.append(f"[INFO] plugin/reload: serving {state.cluster} on {state.ip}:53")
+        cluster = state.cluster
+
+        def first() -> bytes:  # read when the process exists: later changes follow it
+            objects = objects_frame(kube_objects(self.lab.store(cluster)))
+            return objects + config_frame(self._snapshot(cluster), reload=False)
+
+        try:
+            await server.start(first, self.lab.procs)
+        except LabError:
+            self.servers.pop(state.netns, None)
+            self._states.pop(state.netns, None)
+            raise
+        state.log.append(
+            f"[INFO] plugin/reload: serving {cluster} on {state.ip}:53 (pid {server.pid})"
+        )
+
+    def _crash(self, state: PodState, line: str, generation: int) -> None:
+        """The loop plugin halted a pod (ignored when a reload came after that config)."""
+        if state.netns in self.servers and generation == self.configs[state.cluster].generation:
+            self._crashed[state.netns] = line
+            self.lab.tasks.spawn(self._set_status(state, line))
 
     def pod_stopping(self, state: PodState) -> None:
         server = self.servers.pop(state.netns, None)
         self._states.pop(state.netns, None)
+        self._crashed.pop(state.netns, None)
         if server is not None:
             server.close()
         remove_resolv_conf(state)
 
     async def stop(self) -> None:
-        for server in self.servers.values():
+        servers = list(self.servers.values())
+        for server in servers:
             server.close()
+        for server in servers:
+            await server.wait(FAULT_TIMEOUT)
         for state in self._states.values():
             remove_resolv_conf(state)
 
@@ -261,12 +314,12 @@ class ClusterDns(Controller):
     def _fault_dns_down(self, cluster: str) -> Callable[[], None]:
         if cluster not in self.configs:
             raise LabError(f"no cluster {cluster!r} in the lab")
-        self.configs[cluster].down = True
+        self._in_loop(self._set_down(cluster, True))
+        return lambda: self._in_loop(self._set_down(cluster, False))
 
-        def undo() -> None:
-            self.configs[cluster].down = False
-
-        return undo
+    async def _set_down(self, cluster: str, down: bool) -> None:
+        self.configs[cluster].down = down
+        self._send(cluster, config_frame(self._snapshot(cluster), reload=False))
 
 
 def _lister(store: Any) -> Callable[[str], list[Obj]]:
