@@ -18,7 +18,6 @@ import dns.rcode
 import pytest
 
 from netconform.corefile import parse_corefile
-from provisioning.lab.apiserver.model import BY_KIND
 from provisioning.lab.dns.process import PodProcess, config_frame, kube_objects, objects_frame
 from provisioning.lab.dns.worker import Snapshot
 from provisioning.lab.nsenter import in_netns
@@ -75,7 +74,6 @@ def test_kube_objects_keep_what_the_plugin_reads() -> None:
     assert got["Pod"] == [{"metadata": {"namespace": "web", "name": "p"},
                            "status": {"podIP": "10.0.0.5"}}]  # fmt: skip
     assert got["Endpoints"][0]["subsets"] == [{"addresses": [{"ip": "10.0.0.5"}]}]
-    assert BY_KIND["Service"].kind == "Service"
 
 
 async def ask(name: str, rdtype: str = "A", tcp: bool = False, timeout: float = 2.0) -> Any:

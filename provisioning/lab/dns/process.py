@@ -14,19 +14,18 @@ import logging
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from netconform.errors import LabError
 from provisioning.lab.apiserver.model import BY_KIND
 from provisioning.lab.dns.worker import Snapshot, frame
+from provisioning.lab.processes import reap
 
 log = logging.getLogger("netconform.lab.dns")
 #: from spawn to serving on port 53 (a Python interpreter start on a loaded machine)
 READY_TIMEOUT = 60.0
 #: SIGTERM to SIGKILL
 STOP_GRACE = 5.0
-ROOT = Path(__file__).resolve().parents[3]
 
 
 def kube_objects(store: Any) -> dict[str, list[dict[str, Any]]]:
@@ -90,8 +89,6 @@ class PodProcess:
     ) -> None:
         """Spawn the worker, send it `first()` (objects, then the configuration, read once the
         process exists so no later change is missed), wait until it serves."""
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT),
-               os.environ.get("PYTHONPATH", "")]))}  # fmt: skip
         self.proc = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -101,8 +98,7 @@ class PodProcess:
             str(os.getpid()),
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
-            env=env,
-        )
+        )  # this interpreter finds this clone's code (its editable install), as the daemon did
         procs.add(self.proc)
         self._reader = asyncio.get_running_loop().create_task(self._read())
         self.send(first())
@@ -147,18 +143,9 @@ class PodProcess:
             proc.stdin.close()
         with contextlib.suppress(ProcessLookupError):
             proc.terminate()
-        asyncio.get_running_loop().create_task(_reap(proc))
+        asyncio.get_running_loop().create_task(reap(proc, STOP_GRACE))
 
     async def wait(self, timeout: float) -> None:
         """Until the process has ended (killed after `timeout`)."""
         if self.proc is not None:
-            await _reap(self.proc, timeout)
-
-
-async def _reap(proc: asyncio.subprocess.Process, grace: float = STOP_GRACE) -> None:
-    try:
-        await asyncio.wait_for(proc.wait(), grace)
-    except TimeoutError:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        await proc.wait()
+            await reap(self.proc, timeout)

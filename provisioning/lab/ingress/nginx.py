@@ -27,6 +27,7 @@ from netconform.errors import LabError, WaitTimeoutError
 from netconform.waits import wait_until
 from provisioning.lab.ingress.nginxconf import GENERATION_PATH, STATUS_PORT
 from provisioning.lab.nsenter import in_netns
+from provisioning.lab.processes import reap
 
 START_TIMEOUT = 10.0
 RELOAD_TIMEOUT = 3.0
@@ -160,12 +161,7 @@ class PodNginx:
             return
         with contextlib.suppress(ProcessLookupError, LabError):
             os.kill(self.master_pid(wrapper), signal.SIGQUIT)
-        try:
-            await asyncio.wait_for(wrapper.wait(), STOP_GRACE)
-        except TimeoutError:
-            with contextlib.suppress(ProcessLookupError):
-                wrapper.kill()
-            await wrapper.wait()
+        await reap(wrapper, STOP_GRACE)
 
     def master_pid(self, wrapper: asyncio.subprocess.Process | None = None) -> int:
         """The master's host pid: the wrapper's only child."""
