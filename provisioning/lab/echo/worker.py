@@ -28,19 +28,22 @@ import socket
 import sys
 from typing import Any
 
-from provisioning.lab.echo.answers import Identity, UdpEcho, tcp_handler
+from provisioning.lab.echo.answers import Handler, Identity, UdpEcho, tcp_handler
 
 PR_SET_PDEATHSIG = 1
 #: the largest control message (a serve message is well under 1 KiB)
 MESSAGE_LIMIT = 65536
 #: sockets one message may carry (a pod's declared ports)
 FDS_LIMIT = 256
+#: connections accepted per readiness of a listener before the loop turns to other work
+ACCEPTS_PER_TURN = 64
 
 
 class Worker:
     def __init__(self, control: socket.socket) -> None:
         self.control = control
-        self.servers: dict[str, list[asyncio.AbstractServer]] = {}
+        self.listeners: dict[str, list[socket.socket]] = {}
+        self.answering: set[asyncio.Task[None]] = set()
         self.udp: dict[str, list[asyncio.BaseTransport]] = {}
         self.inbox: asyncio.Queue[tuple[dict[str, Any], list[socket.socket]] | None] = (
             asyncio.Queue()
@@ -72,17 +75,38 @@ class Worker:
         loop = asyncio.get_running_loop()
         tcp, udp = list(message["tcp"]), list(message["udp"])
         for port, sock in zip(tcp, socks[: len(tcp)], strict=True):
-            server = await asyncio.start_server(tcp_handler(who, port, log), sock=sock)
-            self.servers.setdefault(netns, []).append(server)
+            loop.add_reader(sock.fileno(), self.accept, sock, tcp_handler(who, port, log))
+            self.listeners.setdefault(netns, []).append(sock)
         for port, sock in zip(udp, socks[len(tcp) :], strict=True):
             transport, _ = await loop.create_datagram_endpoint(
                 functools.partial(UdpEcho, who, port, log), sock=sock
             )
             self.udp.setdefault(netns, []).append(transport)
 
+    def accept(self, listener: socket.socket, handler: Handler) -> None:
+        """Every connection waiting on `listener`, each answered by a task of its own.
+
+        Not `asyncio.start_server`: closing one of its servers while it is accepting leaves
+        that connection open and unanswered (`Server._attach` on a closed server), and a pod
+        that stops must refuse (or answer) every connection, never hang one."""
+        loop = asyncio.get_running_loop()
+        for _ in range(ACCEPTS_PER_TURN):
+            try:
+                conn, _ = listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:
+                return  # closed under us: the pod stopped
+            conn.setblocking(False)
+            task = loop.create_task(_answer(conn, handler))
+            self.answering.add(task)  # held until done: the loop keeps only weak references
+            task.add_done_callback(self.answering.discard)
+
     def stop(self, netns: str) -> None:
-        for server in self.servers.pop(netns, []):
-            server.close()
+        loop = asyncio.get_running_loop()
+        for listener in self.listeners.pop(netns, []):
+            loop.remove_reader(listener.fileno())
+            listener.close()  # connections not yet accepted are reset
         for transport in self.udp.pop(netns, []):
             transport.close()
 
@@ -99,8 +123,13 @@ class Worker:
                     self.stop(str(message["netns"]))
         finally:
             loop.remove_reader(self.control.fileno())
-            for netns in list(self.servers) + list(self.udp):
+            for netns in list(self.listeners) + list(self.udp):
                 self.stop(netns)
+
+
+async def _answer(conn: socket.socket, handler: Handler) -> None:
+    reader, writer = await asyncio.open_connection(sock=conn)
+    await handler(reader, writer)
 
 
 def main(argv: list[str]) -> int:
