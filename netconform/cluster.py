@@ -191,6 +191,17 @@ class ClusterClient:
             body = {"metadata": {"labels": meta.get("labels", {})}} if kind == "Pod" else manifest
             self.call(f"patch {kind} {meta['name']}", patch, *key, body)
 
+    def get(self, kind: str, name: str, namespace: str = "") -> Any | None:
+        """One object by name (a kubernetes client model); None when there is none."""
+        read, namespaced = self._method(kind, "read")
+        args = (name, namespace) if namespaced else (name,)
+        try:
+            return self.call(f"read {kind} {name}", read, *args)
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise self._api_error(f"read {kind} {name}", err) from None
+
     def delete(self, kind: str, name: str, namespace: str = "") -> bool:
         """Delete one object; False when it was already gone."""
         delete, namespaced = self._method(kind, "delete")
