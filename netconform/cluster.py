@@ -6,7 +6,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from pathlib import Path
@@ -258,12 +258,16 @@ class ClusterClient:
             describe=lambda: f"{self.name}/{namespace} objects {selector} remain",
         )
 
-    def wait_pods_ready(self, namespace: str, selector: str, count: int) -> list[Any]:
-        """The `count` pods matching `selector` once all run with an IP (timeout: pod_ready)."""
+    def wait_pods_ready(
+        self, namespace: str, selector: str, count: int, names: Collection[str] = ()
+    ) -> list[Any]:
+        """The `count` pods matching `selector` (only those of `names`, when given) once all
+        run with an IP (timeout: pod_ready)."""
         seen: list[Any] = []
 
         def ready() -> list[Any] | None:
-            seen[:] = self.objects("Pod", namespace, selector)
+            found = self.objects("Pod", namespace, selector)
+            seen[:] = [p for p in found if not names or p.metadata.name in names]
             running = [p for p in seen if p.status.phase == "Running" and p.status.pod_ip]
             return running if len(running) >= count else None
 

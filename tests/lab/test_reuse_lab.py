@@ -17,6 +17,7 @@ from netconform.reuse import MANIFEST, REUSE, identity
 from netconform.topology import Topology, load_topology
 from provisioning.lab import control
 from provisioning.lab.control import LabPaths
+from reports import outcome
 from tests.labrun import SuiteRun, run_suite
 
 SUITES = ["suites/firewall", "suites/cluster_ip"]
@@ -141,3 +142,26 @@ def test_a_run_that_does_not_reuse_stops_and_the_cleanup_removes_exactly_the_kep
         assert not east.objects("Pod", namespace, f"{REUSE}")
     finally:
         east.delete("ConfigMap", "users-own", namespace)
+
+
+def test_smoke_after_a_full_reusing_run_probes_from_its_own_pods_only(
+    reusing: LabPaths, tmp_path: Path
+) -> None:
+    """Full keeps two probe pods per node, smoke uses one: the second stays kept, unused."""
+    args = ["suites/cluster_ip", "--topology", str(reusing.topology), "--reuse-workloads"]
+    full = run_suite([*args, "--profile", "full", "--outcome", str(tmp_path / "f.json")], tmp_path)
+    assert full.rc == 0, full.output[-3000:]
+    smoke = run_suite(
+        [*args, "--profile", "smoke", "--outcome", str(tmp_path / "s.json")], tmp_path
+    )
+    assert smoke.rc == 0, smoke.output[-3000:]
+
+    def sources(path: Path) -> set[str]:
+        document = outcome.read(path)
+        return {c["source"].split()[0] for check in document["checks"] for c in check["cases"]}
+
+    assert any(s.endswith("-1") for s in sources(tmp_path / "f.json"))
+    assert sources(tmp_path / "s.json") and all(
+        s.endswith("-0") for s in sources(tmp_path / "s.json")
+    )
+    assert any(k.endswith("/Pod/probe-0-1") for k in kept(load_topology(reusing.topology)))
