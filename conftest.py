@@ -8,12 +8,10 @@ turns it back on.
 """
 
 import gc
-import os
 
 import pytest
 
-if not os.environ.get("NETCONFORM_GC_AB"):
-    gc.disable()
+gc.disable()
 
 pytest_plugins = [
     "fixtures.plugin",
