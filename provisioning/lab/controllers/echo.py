@@ -1,26 +1,25 @@
 """Echo servers: every declared TCP containerPort of a pod answers with its pod, node, region
 and the client's address (a bare line, or an HTTP response to an HTTP request); every declared
-UDP containerPort answers each datagram with the same line.
+UDP containerPort answers each datagram with the same line (`provisioning.lab.echo.answers`).
 
-A pod hook of the kubelet: the listeners open inside the pod's namespace once it is wired and
-before the pod is reported Running, so a Running pod already serves."""
+A pod hook of the kubelet: the ports are bound inside the pod's namespace once it is wired and
+before the pod is reported Running, so a Running pod already accepts. The answering runs in a
+process per node (`echo.worker`), as a node's containers run beside its kubelet: a busy lab
+daemon (API servers, controllers) does not delay the answers."""
 
 from __future__ import annotations
 
 import asyncio
-import functools
-import json
-from collections.abc import Awaitable, Callable
-from typing import Any, ClassVar, cast
+import socket
+from typing import ClassVar
 
 from provisioning.lab.apiserver.model import Event, Obj
 from provisioning.lab.controllers.base import Controller, LabContext, PodState
 from provisioning.lab.controllers.cluster_dns import is_dns_pod
 from provisioning.lab.controllers.ingress_nginx import is_ingress_pod
+from provisioning.lab.echo.answers import Identity
+from provisioning.lab.echo.process import STOP_GRACE, NodeEcho
 from provisioning.lab.nsenter import bind_udp, listen_tcp
-
-ECHO_READ_TIMEOUT = 2.0
-Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
 
 class EchoServers(Controller):
@@ -28,8 +27,10 @@ class EchoServers(Controller):
     watches: ClassVar[frozenset[str]] = frozenset()  # driven by the kubelet's pod hooks
 
     def __init__(self) -> None:
-        self._servers: dict[str, list[asyncio.AbstractServer]] = {}
-        self._udp: dict[str, list[asyncio.BaseTransport]] = {}
+        self.nodes: dict[tuple[str, str], NodeEcho] = {}
+        self._starting: dict[tuple[str, str], asyncio.Task[NodeEcho]] = {}
+        self._states: dict[str, PodState] = {}
+        self._served: dict[str, NodeEcho] = {}
 
     async def start(self, lab: LabContext) -> None:
         await super().start(lab)
@@ -41,139 +42,71 @@ class EchoServers(Controller):
     async def pod_started(self, state: PodState) -> None:
         if is_dns_pod(state.spec) or is_ingress_pod(state.spec):
             return  # CoreDNS and ingress-nginx pods serve themselves (cluster_dns, ingress_nginx)
-        servers = self._servers.setdefault(state.netns, [])
-        for port in tcp_ports(state.spec):
-            sock = listen_tcp(state.netns, port)
-            servers.append(await asyncio.start_server(self._handler(state, port), sock=sock))
-            state.serving.append(port)
-        loop = asyncio.get_running_loop()
-        for port in ports_of(state.spec, "UDP"):
-            echo = functools.partial(_UdpEcho, self._udp_reply(state, port))
-            transport, _ = await loop.create_datagram_endpoint(
-                echo, sock=bind_udp(state.netns, port)
-            )
-            self._udp.setdefault(state.netns, []).append(transport)
+        tcp_ports, udp_ports = ports_of(state.spec, "TCP"), ports_of(state.spec, "UDP")
+        if not tcp_ports and not udp_ports:
+            return
+        node = await self._node(state.cluster, state.node.name)
+        tcp: list[tuple[int, socket.socket]] = []
+        udp: list[tuple[int, socket.socket]] = []
+        try:
+            tcp += [(port, listen_tcp(state.netns, port)) for port in tcp_ports]
+            udp += [(port, bind_udp(state.netns, port)) for port in udp_ports]
+        except OSError:
+            for _, sock in tcp + udp:
+                sock.close()
+            raise
+        self._states[state.netns] = state
+        self._served[state.netns] = node
+        node.serve(state.netns, self._identity(state), tcp, udp)
+        state.serving.extend(tcp_ports)
 
     def pod_stopping(self, state: PodState) -> None:
-        for server in self._servers.pop(state.netns, []):
-            server.close()
-        for transport in self._udp.pop(state.netns, []):
-            transport.close()
+        self._states.pop(state.netns, None)
+        node = self._served.pop(state.netns, None)
+        if node is not None:
+            node.forget(state.netns)
 
     async def stop(self) -> None:
-        for servers in self._servers.values():
-            for server in servers:
-                server.close()
-        for transports in self._udp.values():
-            for transport in transports:
-                transport.close()
+        for node in self.nodes.values():
+            node.close()
+        await asyncio.gather(*(node.wait(STOP_GRACE) for node in self.nodes.values()))
+        self.nodes.clear()
 
-    def _udp_reply(self, state: PodState, port: int) -> Callable[[str], bytes]:
-        region = self.lab.region(state.cluster).name
+    async def _node(self, cluster: str, name: str) -> NodeEcho:
+        """The node's echo process, started by the first pod that needs it (again by the next
+        pod when that start failed)."""
+        key = (cluster, name)
+        task = self._starting.get(key)
+        if task is None or (task.done() and (task.cancelled() or task.exception() is not None)):
+            task = self._starting[key] = asyncio.get_running_loop().create_task(self._spawn(key))
+        return await asyncio.shield(task)
 
-        def reply(client: str) -> bytes:
-            state.log.append(f"{client} -> udp/{port}")
-            return _body(state, region, port, client).encode() + b"\n"
+    async def _spawn(self, key: tuple[str, str]) -> NodeEcho:
+        node = NodeEcho(f"{key[0]}/{key[1]}", self._log, self.lab.procs)
+        await node.start()
+        self.nodes[key] = node
+        return node
 
-        return reply
+    def _log(self, netns: str, line: str) -> None:
+        state = self._states.get(netns)
+        if state is not None:
+            state.log.append(line)
 
-    def _handler(self, state: PodState, port: int) -> Handler:
-        region = self.lab.region(state.cluster).name
-
-        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-            peer = writer.get_extra_info("peername")
-            client = peer[0] if peer else "?"
-            try:
-                first = await asyncio.wait_for(reader.readline(), ECHO_READ_TIMEOUT)
-            except (TimeoutError, ConnectionError):
-                first = b""
-            words = first.split(b" ")
-            body = _body(state, region, port, client)
-            if words[0] in (b"GET", b"HEAD", b"POST", b"PUT"):
-                try:  # one timer for the whole head: a wait_for per line cost a task each
-                    headers = await asyncio.wait_for(_read_headers(reader), ECHO_READ_TIMEOUT)
-                except (TimeoutError, ConnectionError):
-                    headers = {}
-                body = _body(state, region, port, client, _request(words, headers))
-                track = track_of(state.labels)
-                head = (
-                    f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                    f"Content-Length: {len(body) + 1}\r\nConnection: close\r\n"
-                    f"X-Echo-Pod: {state.name}\r\n"
-                    + (f"X-Echo-Track: {track}\r\n" if track else "")
-                    + "\r\n"
-                )
-                writer.write(head.encode())
-                if words[0] == b"HEAD":
-                    first = b""  # a HEAD answer has no body
-            if first:
-                writer.write(body.encode() + b"\n")
-                state.log.append(f"{client} -> :{port} {first[:60]!r}")
-            try:
-                await writer.drain()
-                writer.close()
-                await writer.wait_closed()
-            except ConnectionError:
-                pass
-
-        return handle
-
-
-class _UdpEcho(asyncio.DatagramProtocol):
-    """Answers every datagram with the pod's line (UDP has no connection to accept)."""
-
-    def __init__(self, reply: Callable[[str], bytes]) -> None:
-        self.reply = reply
-        self.transport: asyncio.DatagramTransport | None = None
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.DatagramTransport, transport)
-
-    def datagram_received(self, data: bytes, addr: tuple[str | Any, int]) -> None:
-        if self.transport is not None:
-            self.transport.sendto(self.reply(str(addr[0])), addr)
-
-
-def _body(
-    state: PodState, region: str, port: int, client: str, request: dict[str, str] | None = None
-) -> str:
-    answer: dict[str, object] = {
-        "pod": state.name,
-        "namespace": state.namespace,
-        "node": state.node.name,
-        "region": region,
-        "cluster": state.cluster,
-        "ip": state.ip,
-        "port": port,
-        "client": client,
-    }
-    track = track_of(state.labels)
-    if track:
-        answer["track"] = track
-    if request:
-        answer.update(request)
-    return json.dumps(answer)
+    def _identity(self, state: PodState) -> Identity:
+        return Identity(
+            pod=state.name,
+            namespace=state.namespace,
+            node=state.node.name,
+            region=self.lab.region(state.cluster).name,
+            cluster=state.cluster,
+            ip=state.ip,
+            track=track_of(state.labels),
+        )
 
 
 def track_of(labels: dict[str, str]) -> str:
     """The pod's release track (`track: stable|canary`, the Kubernetes docs' canary label)."""
     return str(labels.get("track", ""))
-
-
-def _request(words: list[bytes], headers: dict[str, str]) -> dict[str, str]:
-    """What an HTTP echo reports of the request: its Host and path, and who forwarded it."""
-    seen = {"method": words[0].decode(errors="replace"),
-            "path": words[1].decode(errors="replace") if len(words) > 1 else "",
-            "host": headers.get("host", "")}  # fmt: skip
-    for name in ("x-forwarded-for", "x-real-ip", "x-forwarded-proto"):
-        if name in headers:
-            seen[name.replace("-", "_")] = headers[name]
-    return seen
-
-
-def tcp_ports(spec: Obj) -> list[int]:
-    """The declared TCP containerPorts of a pod spec, sorted."""
-    return ports_of(spec, "TCP")
 
 
 def ports_of(spec: Obj, protocol: str) -> list[int]:
@@ -184,14 +117,3 @@ def ports_of(spec: Obj, protocol: str) -> list[int]:
             if port.get("protocol", "TCP") == protocol:
                 ports.append(int(port["containerPort"]))
     return sorted(set(ports))
-
-
-async def _read_headers(reader: asyncio.StreamReader) -> dict[str, str]:
-    """The request's headers (lower-case names), up to the blank line."""
-    headers: dict[str, str] = {}
-    while True:
-        line = await reader.readline()
-        if line in (b"\r\n", b"\n", b""):
-            return headers
-        name, _, value = line.decode(errors="replace").partition(":")
-        headers.setdefault(name.strip().lower(), value.strip())
