@@ -6,7 +6,7 @@ import json
 import os
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextvars import ContextVar
 from pathlib import Path
@@ -191,6 +191,17 @@ class ClusterClient:
             body = {"metadata": {"labels": meta.get("labels", {})}} if kind == "Pod" else manifest
             self.call(f"patch {kind} {meta['name']}", patch, *key, body)
 
+    def get(self, kind: str, name: str, namespace: str = "") -> Any | None:
+        """One object by name (a kubernetes client model); None when there is none."""
+        read, namespaced = self._method(kind, "read")
+        args = (name, namespace) if namespaced else (name,)
+        try:
+            return self.call(f"read {kind} {name}", read, *args)
+        except ApiException as err:
+            if err.status == 404:
+                return None
+            raise self._api_error(f"read {kind} {name}", err) from None
+
     def delete(self, kind: str, name: str, namespace: str = "") -> bool:
         """Delete one object; False when it was already gone."""
         delete, namespaced = self._method(kind, "delete")
@@ -247,12 +258,16 @@ class ClusterClient:
             describe=lambda: f"{self.name}/{namespace} objects {selector} remain",
         )
 
-    def wait_pods_ready(self, namespace: str, selector: str, count: int) -> list[Any]:
-        """The `count` pods matching `selector` once all run with an IP (timeout: pod_ready)."""
+    def wait_pods_ready(
+        self, namespace: str, selector: str, count: int, names: Collection[str] = ()
+    ) -> list[Any]:
+        """The `count` pods matching `selector` (only those of `names`, when given) once all
+        run with an IP (timeout: pod_ready)."""
         seen: list[Any] = []
 
         def ready() -> list[Any] | None:
-            seen[:] = self.objects("Pod", namespace, selector)
+            found = self.objects("Pod", namespace, selector)
+            seen[:] = [p for p in found if not names or p.metadata.name in names]
             running = [p for p in seen if p.status.phase == "Running" and p.status.pod_ip]
             return running if len(running) >= count else None
 

@@ -61,7 +61,7 @@ def deploy(env: Workloads) -> Scenario:
                 meta = manifest["metadata"]
                 pod = env.labelled(manifest, meta["namespace"], meta["name"])
                 pod["spec"]["containers"][0]["image"] = env.topology.images.probe
-                client.apply(pod)
+                env.apply_in(cluster, meta["namespace"], pod)
         selector = ",".join(f"{k}={v}" for k, v in env.labels.items())
         for namespace in NAMESPACES:
             want = sum(m["metadata"].get("namespace") == namespace for m in APPS)
