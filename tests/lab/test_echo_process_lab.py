@@ -85,7 +85,8 @@ def test_a_node_process_answers_logs_restarts_forgets_and_stops(netns: str) -> N
             http = await asyncio.to_thread(ask_tcp, 8080, b"GET /x HTTP/1.1\r\nHost: h\r\n\r\n")
             head, _, body = http.partition(b"\r\n\r\n")
             assert head.startswith(b"HTTP/1.1 200 OK") and b"X-Echo-Track: canary" in head
-            assert json.loads(body) | {"path": "/x", "host": "h", "track": "canary"} == json.loads(body)
+            answer = json.loads(body)
+            assert answer | {"path": "/x", "host": "h", "track": "canary"} == answer
             assert json.loads(await asyncio.to_thread(ask_udp, 5353))["port"] == 5353
 
             async def logged() -> bool:
