@@ -15,3 +15,12 @@ async def reap(proc: asyncio.subprocess.Process, grace: float) -> None:
         with contextlib.suppress(ProcessLookupError):
             proc.kill()
         await proc.wait()
+
+
+def end(proc: asyncio.subprocess.Process, grace: float) -> None:
+    """SIGTERM to `proc` when it still runs, then `reap` it in the background."""
+    if proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        proc.terminate()
+    asyncio.get_running_loop().create_task(reap(proc, grace))

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import subprocess
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import dns.asyncquery
@@ -21,6 +20,7 @@ from netconform.corefile import parse_corefile
 from provisioning.lab.dns.process import PodProcess, config_frame, kube_objects, objects_frame
 from provisioning.lab.dns.worker import Snapshot
 from provisioning.lab.nsenter import in_netns
+from tests.lab.scratch import eventually, scratch_netns
 
 COREFILE = """cluster.local:53 {
     kubernetes cluster.local {
@@ -49,14 +49,8 @@ class FakeStore:
 
 @pytest.fixture
 def netns() -> Iterator[str]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root (a network namespace)")
-    subprocess.run(["ip", "netns", "add", NETNS], check=True)
-    try:
-        subprocess.run(["ip", "-n", NETNS, "link", "set", "lo", "up"], check=True)
-        yield NETNS
-    finally:
-        subprocess.run(["ip", "netns", "del", NETNS], check=True)
+    with scratch_netns(NETNS) as name:
+        yield name
 
 
 def test_kube_objects_keep_what_the_plugin_reads() -> None:
@@ -82,15 +76,6 @@ async def ask(name: str, rdtype: str = "A", tcp: bool = False, timeout: float = 
         if tcp:
             return await dns.asyncquery.tcp(query, "127.0.0.1", timeout=timeout)
         return await dns.asyncquery.udp(query, "127.0.0.1", timeout=timeout)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float, name: str) -> None:
-    """Poll `check` until it holds, failing after `timeout` seconds (named)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{name}: not within {timeout:g} s")
-        await asyncio.sleep(0.05)
 
 
 def test_a_pod_process_serves_follows_pushes_and_stops(netns: str) -> None:

@@ -10,14 +10,14 @@ import json
 import os
 import signal
 import socket
-import subprocess
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from provisioning.lab.echo.answers import Identity
 from provisioning.lab.echo.process import NodeEcho
 from provisioning.lab.nsenter import bind_udp, in_netns, listen_tcp
+from tests.lab.scratch import eventually, scratch_netns
 
 NETNS = f"nctecho{os.getpid()}"
 ANSWER_TIMEOUT = 5.0
@@ -27,14 +27,8 @@ WHO = Identity("web-1", "east", "east-node-0", "east", "lab-east", "10.201.1.5",
 
 @pytest.fixture
 def netns() -> Iterator[str]:
-    if os.geteuid() != 0:
-        pytest.skip("needs root (a network namespace)")
-    subprocess.run(["ip", "netns", "add", NETNS], check=True)
-    try:
-        subprocess.run(["ip", "-n", NETNS, "link", "set", "lo", "up"], check=True)
-        yield NETNS
-    finally:
-        subprocess.run(["ip", "netns", "del", NETNS], check=True)
+    with scratch_netns(NETNS) as name:
+        yield name
 
 
 def client(kind: int) -> socket.socket:
@@ -58,15 +52,6 @@ def ask_udp(port: int) -> bytes:
     with client(socket.SOCK_DGRAM) as sock:
         sock.sendto(b"hi\n", ("127.0.0.1", port))
         return sock.recv(65536)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float, name: str) -> None:
-    """Poll `check` until it holds, failing after `timeout` seconds (named)."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await check():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"{name}: not within {timeout:g} s")
-        await asyncio.sleep(0.05)
 
 
 def test_a_node_process_answers_logs_restarts_forgets_and_stops(netns: str) -> None:

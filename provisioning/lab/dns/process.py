@@ -8,7 +8,6 @@ pod addresses, trimmed to the fields `records.lookup` uses.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -19,7 +18,7 @@ from typing import Any
 from netconform.errors import LabError
 from provisioning.lab.apiserver.model import BY_KIND
 from provisioning.lab.dns.worker import Snapshot, frame
-from provisioning.lab.processes import reap
+from provisioning.lab.processes import end, reap
 
 log = logging.getLogger("netconform.lab.dns")
 #: from spawn to serving on port 53 (a Python interpreter start on a loaded machine)
@@ -141,9 +140,7 @@ class PodProcess:
             return
         if proc.stdin is not None:
             proc.stdin.close()
-        with contextlib.suppress(ProcessLookupError):
-            proc.terminate()
-        asyncio.get_running_loop().create_task(reap(proc, STOP_GRACE))
+        end(proc, STOP_GRACE)
 
     async def wait(self, timeout: float) -> None:
         """Until the process has ended (killed after `timeout`)."""

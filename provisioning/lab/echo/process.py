@@ -8,7 +8,6 @@ as a node's ports stay bound while a container restarts)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -19,7 +18,7 @@ from dataclasses import asdict
 
 from netconform.errors import LabError
 from provisioning.lab.echo.answers import Identity
-from provisioning.lab.processes import reap
+from provisioning.lab.processes import end, reap
 
 log = logging.getLogger("netconform.lab.echo")
 #: from spawn to reading its control socket (a Python interpreter start on a loaded machine)
@@ -150,12 +149,8 @@ class NodeEcho:
         if self.control is not None:
             self.control.close()  # the worker's end reads EOF: it stops serving and exits
             self.control = None
-        proc = self.proc
-        if proc is None or proc.returncode is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            proc.terminate()
-        asyncio.get_running_loop().create_task(reap(proc, STOP_GRACE))
+        if self.proc is not None:
+            end(self.proc, STOP_GRACE)
 
     async def wait(self, timeout: float) -> None:
         """Until the process has ended (killed after `timeout`)."""
