@@ -30,7 +30,7 @@ class EchoServers(Controller):
         self.nodes: dict[tuple[str, str], NodeEcho] = {}
         self._starting: dict[tuple[str, str], asyncio.Task[NodeEcho]] = {}
         self._states: dict[str, PodState] = {}
-        self._served: dict[str, NodeEcho] = {}
+        """Pods served, by namespace (their log lines come back by it)."""
 
     async def start(self, lab: LabContext) -> None:
         await super().start(lab)
@@ -56,15 +56,12 @@ class EchoServers(Controller):
                 sock.close()
             raise
         self._states[state.netns] = state
-        self._served[state.netns] = node
         node.serve(state.netns, self._identity(state), tcp, udp)
         state.serving.extend(tcp_ports)
 
     def pod_stopping(self, state: PodState) -> None:
-        self._states.pop(state.netns, None)
-        node = self._served.pop(state.netns, None)
-        if node is not None:
-            node.forget(state.netns)
+        if self._states.pop(state.netns, None) is not None:  # its node's worker serves it
+            self.nodes[state.cluster, state.node.name].forget(state.netns)
 
     async def stop(self) -> None:
         for node in self.nodes.values():
